@@ -1,0 +1,91 @@
+//! `pyoci`: the binary Bazel actions call, and a user CLI.
+//!
+//! Each subcommand lives in its own module under `commands/` and only parses
+//! arguments, calls into a library crate and prints; the work is in the crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod output;
+
+#[derive(Parser)]
+#[command(
+    name = "pyoci",
+    version,
+    about = "Deterministic OCI images for Python services, built from Bazel",
+    long_about = "Deterministic OCI images for Python services.\n\n\
+        pyoci writes reproducible tar layers, assembles OCI image layouts and docker-load \
+        tarballs, builds distroless Python bases from pinned Debian packages, talks to OCI \
+        registries, checks images against security policy and lints BUILD files offline. \
+        The rules_pyoci Bazel rules call it from their actions; every subcommand also works \
+        by hand.",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write one deterministic, compressed layer blob and print its descriptor as JSON.
+    Layer(commands::layer::Args),
+    /// Turn a Debian package (.deb) into a layer that scanners recognise.
+    Deb(commands::deb::Args),
+    /// Build a distroless Python 3.11 base image layout from a directory of .deb files.
+    Base(commands::base::Args),
+    /// Assemble an OCI image layout from a base layout, layers and config.
+    Image(commands::image::Args),
+    /// Combine several platform images into one multi-platform image index.
+    Index(commands::index::Args),
+    /// Write a tarball that `docker load` and `podman load` accept.
+    Tarball(commands::tarball::Args),
+    /// Print an image's layers with sizes, its config and its total size.
+    Inspect(commands::inspect::Args),
+    /// Lint BUILD, .bzl, WORKSPACE and MODULE.bazel files without running Bazel.
+    Lint(commands::lint::Args),
+    /// Push an image layout to a registry by digest, then tag it.
+    Push(commands::push::Args),
+    /// Pull an image from a registry by digest into an OCI layout.
+    Pull(commands::pull::Args),
+    /// Copy an image between repositories or registries without rebuilding it.
+    Copy(commands::copy::Args),
+    /// List (and with --delete, remove) untagged and old manifests in a repository.
+    Gc(commands::gc::Args),
+    /// Check an image against the security gates (non-root, no shell, no secrets, permissions, size).
+    Check(commands::check::Args),
+    /// Write an SPDX 2.3 SBOM of an image's Debian packages and Python distributions.
+    Sbom(commands::sbom::Args),
+    /// Run structure tests (command, file and metadata checks) against an image.
+    Test(commands::test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Layer(args) => commands::layer::run(args),
+        Command::Deb(args) => commands::deb::run(args),
+        Command::Base(args) => commands::base::run(args),
+        Command::Image(args) => commands::image::run(args),
+        Command::Index(args) => commands::index::run(args),
+        Command::Tarball(args) => commands::tarball::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Lint(args) => commands::lint::run(args),
+        Command::Push(args) => commands::push::run(args),
+        Command::Pull(args) => commands::pull::run(args),
+        Command::Copy(args) => commands::copy::run(args),
+        Command::Gc(args) => commands::gc::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Sbom(args) => commands::sbom::run(args),
+        Command::Test(args) => commands::test::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            output::print_error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
