@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs what this project's build, demo and tests need and the machine lacks.
+# Safe to run again: it only installs what is missing. Debian 12 (bookworm), as root or with sudo.
+set -euo pipefail
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+# command -> Debian package that provides it
+declare -A wanted=(
+  [bazel]=bazel-bootstrap
+  [podman]=podman
+  [runc]=runc
+  [umoci]=umoci
+  [skopeo]=skopeo
+  [oci-image-tool]=oci-image-tool
+  [bsdtar]=libarchive-tools
+  [docker-registry]=docker-registry
+  [htpasswd]=apache2-utils
+  [pigz]=pigz
+  [zstd]=zstd
+  [docker]=docker.io
+  [python3]=python3
+  [git]=git
+  [curl]=curl
+  [cc]=gcc
+  [make]=make
+  [fuse-overlayfs]=fuse-overlayfs
+  [newuidmap]=uidmap
+)
+missing=()
+for cmd in "${!wanted[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+done
+# Bazel 4 needs the platforms package beside itself for offline builds.
+[ -d /usr/share/bazel/tools/platforms ] || missing+=(bazel-platforms)
+# /usr/bin/time -v reports peak memory in the benchmarks.
+[ -x /usr/bin/time ] || missing+=(time)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "install-deps: installing ${missing[*]}" >&2
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "install-deps: cargo is in ~/.cargo/bin; add it to PATH" >&2
+  else
+    echo "install-deps: installing Debian's cargo" >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q cargo
+  fi
+fi
+
+if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+  echo "install-deps: installing pytest" >&2
+  python3 -m pip install -q pytest 2>/dev/null || python3 -m pip install -q --break-system-packages pytest
+fi
+
+# The Docker Engine: the machines this project runs on start it before each session; start it
+# here when it is installed but not answering, so `docker load`/`docker run` have a daemon.
+if ! docker info >/dev/null 2>&1; then
+  if command -v dockerd >/dev/null 2>&1; then
+    echo "install-deps: starting dockerd" >&2
+    ("${sudo_cmd[@]}" nohup dockerd >/tmp/pyoci-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  docker info >/dev/null 2>&1 || { echo "install-deps: the Docker Engine is not running (see /tmp/pyoci-dockerd.log)" >&2; exit 1; }
+fi
