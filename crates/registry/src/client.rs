@@ -1,0 +1,917 @@
+//! The distribution API over HTTP: authentication, retries and the individual
+//! blob/manifest/tag operations. Graph-level work (push, pull, copy) is in `transfer`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use ureq::http::{self, Method};
+
+use crate::auth::{parse_challenges, Challenge};
+use crate::credentials::{Credential, DockerConfig, Secret};
+use crate::digest::{copy_hashing, Digest};
+use crate::error::{Error, Result};
+use crate::progress::{BlobProgress, Progress, Quiet};
+use crate::reference::{api_host, is_loopback, Reference};
+
+/// Media types a manifest GET accepts: OCI and docker schema 2, single and multi-platform.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Manifests and configs are small; anything larger is not what it claims to be.
+const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
+
+pub struct Options {
+    /// Reach any registry over plain HTTP (loopback registries always are).
+    pub insecure: bool,
+    /// How many times a transient failure (5xx, 429, dropped connection) is retried.
+    pub retries: u32,
+    /// Pause before the first retry; doubled for each next one, up to 30 s.
+    pub initial_backoff: Duration,
+    /// Blobs moved at the same time.
+    pub jobs: usize,
+    /// Blobs larger than this are uploaded in PATCH chunks of this size; 0 means always
+    /// one monolithic PUT.
+    pub chunk_size: u64,
+    pub progress: Arc<dyn Progress>,
+    /// Credentials; `None` reads the docker CLI's configuration.
+    pub docker_config: Option<DockerConfig>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            insecure: false,
+            retries: 5,
+            initial_backoff: Duration::from_millis(500),
+            jobs: 3,
+            chunk_size: 64 * 1024 * 1024,
+            progress: Arc::new(Quiet),
+            docker_config: None,
+        }
+    }
+}
+
+/// One client per command: holds the connection pool, credentials and tokens.
+pub struct Client {
+    agent: ureq::Agent,
+    pub(crate) options: Options,
+    config: DockerConfig,
+    registries: Mutex<HashMap<String, Arc<RegistryState>>>,
+}
+
+struct RegistryState {
+    /// As written in references, for messages and credential lookup.
+    name: String,
+    base_url: String,
+    credential: Option<Credential>,
+    auth: Mutex<AuthState>,
+}
+
+#[derive(Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    tokens: HashMap<String, String>,
+}
+
+/// The body of a request, kept so a retried or re-authenticated request can send it again.
+pub(crate) enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    FileRange {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+        progress: Option<Arc<dyn BlobProgress>>,
+    },
+}
+
+pub(crate) struct Call<'a> {
+    method: Method,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: Body<'a>,
+    scopes: Vec<String>,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, url: String, scopes: Vec<String>) -> Self {
+        Call {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Body::Empty,
+            scopes,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn body(mut self, body: Body<'a>) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+type Response = http::Response<ureq::Body>;
+
+impl Client {
+    pub fn new(mut options: Options) -> Result<Self> {
+        let config = match options.docker_config.take() {
+            Some(config) => config,
+            None => DockerConfig::load()?,
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(concat!("pyoci/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            // A registry that stops sending mid-blob is a dropped connection, not a slow one.
+            .timeout_per_read(Some(Duration::from_secs(120)))
+            .max_redirects(8)
+            .build()
+            .new_agent();
+        options.jobs = options.jobs.max(1);
+        Ok(Client {
+            agent,
+            options,
+            config,
+            registries: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn progress(&self) -> &dyn Progress {
+        self.options.progress.as_ref()
+    }
+
+    /// A handle on one repository; the registry is contacted lazily.
+    pub fn repository(&self, reference: &Reference) -> Result<Repository<'_>> {
+        let state = self.registry(&reference.registry)?;
+        Ok(Repository {
+            client: self,
+            state,
+            name: reference.repository.clone(),
+        })
+    }
+
+    fn registry(&self, registry: &str) -> Result<Arc<RegistryState>> {
+        let mut registries = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = registries.get(registry) {
+            return Ok(state.clone());
+        }
+        let scheme = if is_loopback(registry) || self.options.insecure {
+            "http"
+        } else {
+            "https"
+        };
+        let state = Arc::new(RegistryState {
+            name: registry.to_string(),
+            base_url: format!("{scheme}://{}", api_host(registry)),
+            credential: self.config.credential_for(registry)?,
+            auth: Mutex::new(AuthState::default()),
+        });
+        registries.insert(registry.to_string(), state.clone());
+        Ok(state)
+    }
+
+    /// Runs `op` again after transient failures, with exponential backoff.
+    pub(crate) fn with_retries<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut delay = self.options.initial_backoff;
+        let mut attempt = 0;
+        loop {
+            match op() {
+                Err(error) if error.is_transient() && attempt < self.options.retries => {
+                    self.options.progress.retrying(what, &error, delay);
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn send_raw(&self, call: &Call<'_>, authorization: Option<&str>) -> Result<Response> {
+        let method_name = method_str(&call.method);
+        let transport = |source: ureq::Error| Error::Transport {
+            method: method_name,
+            url: call.url.clone(),
+            source: Box::new(source),
+        };
+        let mut builder = http::Request::builder()
+            .method(call.method.clone())
+            .uri(&call.url);
+        for (name, value) in &call.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(value) = authorization {
+            builder = builder.header("Authorization", value);
+        }
+        let http_error = |e: http::Error| transport(ureq::Error::Http(e));
+        match &call.body {
+            Body::Empty => {
+                let needs_length = matches!(call.method, Method::PUT | Method::POST | Method::PATCH);
+                if needs_length {
+                    builder = builder.header("Content-Length", "0");
+                }
+                let request = builder.body(ureq::SendBody::none()).map_err(http_error)?;
+                self.agent.run(request).map_err(transport)
+            }
+            Body::Bytes(bytes) => {
+                let request = builder
+                    .header("Content-Length", bytes.len().to_string())
+                    .body(*bytes)
+                    .map_err(http_error)?;
+                self.agent.run(request).map_err(transport)
+            }
+            Body::FileRange {
+                path,
+                offset,
+                len,
+                progress,
+            } => {
+                let mut file = File::open(path).map_err(|e| Error::io(*path, e))?;
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| Error::io(*path, e))?;
+                if let Some(progress) = progress {
+                    progress.reset();
+                }
+                let reader = CountingReader {
+                    inner: file.take(*len),
+                    progress: progress.clone(),
+                };
+                let request = builder
+                    .header("Content-Length", len.to_string())
+                    .body(ureq::SendBody::from_owned_reader(reader))
+                    .map_err(http_error)?;
+                self.agent.run(request).map_err(transport)
+            }
+        }
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    progress: Option<Arc<dyn BlobProgress>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(progress) = &self.progress {
+            progress.advance(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+fn method_str(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "request",
+    }
+}
+
+impl RegistryState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.auth.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn no_credentials(&self) -> Error {
+        Error::Unauthorized {
+            registry: self.name.clone(),
+            reason: format!(
+                "the registry requires credentials and none are configured for it \
+                 (run `docker login {}`, or add it to $DOCKER_CONFIG/config.json)",
+                self.name
+            ),
+        }
+    }
+
+    fn rejected(&self, what: &str) -> Error {
+        let who = match &self.credential {
+            Some(credential) => format!("credentials ({}) were rejected", credential.describe()),
+            None => "anonymous access was refused".to_string(),
+        };
+        Error::Unauthorized {
+            registry: self.name.clone(),
+            reason: format!("{what}: {who}; check the username and password (docker login {})", self.name),
+        }
+    }
+}
+
+/// One repository on one registry.
+pub struct Repository<'c> {
+    client: &'c Client,
+    state: Arc<RegistryState>,
+    name: String,
+}
+
+pub enum MountOutcome {
+    Mounted,
+    /// The registry would not mount and opened an upload session instead.
+    UploadAt(String),
+}
+
+impl<'c> Repository<'c> {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.state.name
+    }
+
+    pub(crate) fn client(&self) -> &'c Client {
+        self.client
+    }
+
+    fn url(&self, rest: &str) -> String {
+        format!("{}/v2/{}/{}", self.state.base_url, self.name, rest)
+    }
+
+    fn pull_scope(&self) -> Vec<String> {
+        vec![format!("repository:{}:pull", self.name)]
+    }
+
+    fn push_scope(&self) -> Vec<String> {
+        vec![format!("repository:{}:pull,push", self.name)]
+    }
+
+    fn resolve_location(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if location.starts_with('/') {
+            format!("{}{}", self.state.base_url, location)
+        } else {
+            format!("{}/{}", self.state.base_url, location)
+        }
+    }
+
+    /// Learns how the registry wants to be authenticated (`GET /v2/`), once per registry.
+    fn discover(&self) -> Result<Challenge> {
+        if let Some(challenge) = self.state.lock().challenge.clone() {
+            return Ok(challenge);
+        }
+        let url = format!("{}/v2/", self.state.base_url);
+        let call = Call::new(Method::GET, url.clone(), Vec::new());
+        let response = self
+            .client
+            .with_retries(&format!("GET {url}"), || {
+                let response = self.client.send_raw(&call, None)?;
+                let status = response.status().as_u16();
+                if status >= 500 || status == 429 {
+                    return Err(status_error(response, "GET", &url));
+                }
+                Ok(response)
+            })?;
+        let challenge = match response.status().as_u16() {
+            401 => challenge_of(&response).ok_or_else(|| Error::Unauthorized {
+                registry: self.state.name.clone(),
+                reason: "the registry asks for authentication with a scheme other than Basic or Bearer"
+                    .to_string(),
+            })?,
+            _ => Challenge::Anonymous,
+        };
+        self.state.lock().challenge = Some(challenge.clone());
+        Ok(challenge)
+    }
+
+    fn authorization(&self, scopes: &[String]) -> Result<Option<String>> {
+        match self.discover()? {
+            Challenge::Anonymous => Ok(None),
+            Challenge::Basic => match &self.state.credential {
+                Some(Credential {
+                    secret: Secret::Basic { username, password },
+                    ..
+                }) => Ok(Some(basic_header(username, password))),
+                Some(_) => Err(Error::Unauthorized {
+                    registry: self.state.name.clone(),
+                    reason: "the registry wants a username and password, but the configured \
+                             credential is an identity token"
+                        .to_string(),
+                }),
+                None => Err(self.state.no_credentials()),
+            },
+            Challenge::Bearer { realm, service } => {
+                let key = scopes.join(" ");
+                if let Some(token) = self.state.lock().tokens.get(&key) {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
+                self.state.lock().tokens.insert(key, token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        for scope in scopes {
+            query.push(("scope", scope));
+        }
+        let response = self.client.with_retries(&format!("token from {realm}"), || {
+            let response = match &self.state.credential {
+                Some(Credential {
+                    secret: Secret::IdentityToken { token },
+                    ..
+                }) => {
+                    let mut form = query.clone();
+                    form.push(("grant_type", "refresh_token"));
+                    form.push(("refresh_token", token));
+                    form.push(("client_id", "pyoci"));
+                    let body = encode_query(&form);
+                    let call = Call::new(Method::POST, realm.to_string(), Vec::new())
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(Body::Bytes(body.as_bytes()));
+                    self.client.send_raw(&call, None)?
+                }
+                credential => {
+                    let separator = if realm.contains('?') { '&' } else { '?' };
+                    let url = format!("{realm}{separator}{}", encode_query(&query));
+                    let authorization = match credential {
+                        Some(Credential {
+                            secret: Secret::Basic { username, password },
+                            ..
+                        }) => Some(basic_header(username, password)),
+                        _ => None,
+                    };
+                    let call = Call::new(Method::GET, url, Vec::new());
+                    self.client.send_raw(&call, authorization.as_deref())?
+                }
+            };
+            let status = response.status().as_u16();
+            if status >= 500 || status == 429 {
+                return Err(status_error(response, "GET", realm));
+            }
+            Ok(response)
+        })?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(self.state.rejected(&format!("token service {realm}")));
+        }
+        if status != 200 {
+            return Err(status_error(response, "GET", realm));
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenReply {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let bytes = read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
+        let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|e| Error::Unauthorized {
+            registry: self.state.name.clone(),
+            reason: format!("token service {realm} answered with something other than a token: {e}"),
+        })?;
+        reply
+            .token
+            .or(reply.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Unauthorized {
+                registry: self.state.name.clone(),
+                reason: format!("token service {realm} returned no token"),
+            })
+    }
+
+    /// Sends `call` with credentials; a 401 re-reads the challenge and fetches a fresh token once.
+    fn send(&self, call: &Call<'_>) -> Result<Response> {
+        let authorization = self.authorization(&call.scopes)?;
+        let response = self.client.send_raw(call, authorization.as_deref())?;
+        if response.status().as_u16() != 401 {
+            return Ok(response);
+        }
+        // Tokens expire, and a registry may want a different scope than we guessed.
+        let renewed = challenge_of(&response);
+        {
+            let mut state = self.state.lock();
+            state.tokens.remove(&call.scopes.join(" "));
+            if let Some(challenge) = renewed {
+                state.challenge = Some(challenge);
+            }
+        }
+        let authorization = self.authorization(&call.scopes)?;
+        let response = self.client.send_raw(call, authorization.as_deref())?;
+        if response.status().as_u16() == 401 {
+            return Err(self
+                .state
+                .rejected(&format!("{} {}", method_str(&call.method), call.url)));
+        }
+        Ok(response)
+    }
+
+    /// `send`, failing on any status outside `ok` (5xx and 429 as transient errors).
+    fn send_expect(&self, call: &Call<'_>, ok: &[u16]) -> Result<Response> {
+        let response = self.send(call)?;
+        if ok.contains(&response.status().as_u16()) {
+            Ok(response)
+        } else {
+            Err(status_error(response, method_str(&call.method), &call.url))
+        }
+    }
+
+    pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
+        let call = Call::new(Method::HEAD, self.url(&format!("blobs/{digest}")), self.pull_scope());
+        self.client.with_retries(&format!("HEAD blob {digest}"), || {
+            let response = self.send_expect(&call, &[200, 404])?;
+            Ok(response.status().as_u16() == 200)
+        })
+    }
+
+    /// Asks the registry to link a blob it already holds in repository `from`.
+    pub fn mount_blob(&self, digest: &Digest, from: &str) -> Result<MountOutcome> {
+        let mut scopes = self.push_scope();
+        scopes.push(format!("repository:{from}:pull"));
+        let url = self.url(&format!("blobs/uploads/?mount={digest}&from={from}"));
+        let call = Call::new(Method::POST, url, scopes);
+        self.client.with_retries(&format!("mount {digest}"), || {
+            let response = self.send_expect(&call, &[201, 202])?;
+            if response.status().as_u16() == 201 {
+                Ok(MountOutcome::Mounted)
+            } else {
+                Ok(MountOutcome::UploadAt(self.location(&response, "POST", &call.url)?))
+            }
+        })
+    }
+
+    fn location(&self, response: &Response, method: &'static str, url: &str) -> Result<String> {
+        let location = response
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Status {
+                method,
+                url: url.to_string(),
+                status: response.status().as_u16(),
+                detail: "the registry sent no Location for the upload".to_string(),
+            })?;
+        Ok(self.resolve_location(location))
+    }
+
+    fn start_upload(&self) -> Result<String> {
+        let call = Call::new(Method::POST, self.url("blobs/uploads/"), self.push_scope());
+        let response = self.send_expect(&call, &[202])?;
+        self.location(&response, "POST", &call.url)
+    }
+
+    /// Uploads the blob stored at `path`, monolithically or in chunks by size. Not retried
+    /// here: an upload session does not survive a failed request, so callers restart it whole.
+    pub fn upload_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        session: Option<String>,
+        progress: &Arc<dyn BlobProgress>,
+    ) -> Result<()> {
+        let mut location = match session {
+            Some(location) => location,
+            None => self.start_upload()?,
+        };
+        let chunk_size = self.client.options.chunk_size;
+        let finish_url = |location: &str| {
+            let separator = if location.contains('?') { '&' } else { '?' };
+            format!("{location}{separator}digest={digest}")
+        };
+        if chunk_size > 0 && size > chunk_size {
+            let mut offset = 0;
+            while offset < size {
+                let len = chunk_size.min(size - offset);
+                let call = Call::new(Method::PATCH, location.clone(), self.push_scope())
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Range", format!("{}-{}", offset, offset + len - 1))
+                    .body(Body::FileRange {
+                        path,
+                        offset,
+                        len,
+                        progress: None,
+                    });
+                let response = self.send_expect(&call, &[202])?;
+                location = self.location(&response, "PATCH", &call.url)?;
+                offset += len;
+                progress.advance(len);
+            }
+            let call = Call::new(Method::PUT, finish_url(&location), self.push_scope());
+            self.send_expect(&call, &[201])?;
+        } else {
+            let call = Call::new(Method::PUT, finish_url(&location), self.push_scope())
+                .header("Content-Type", "application/octet-stream")
+                .body(Body::FileRange {
+                    path,
+                    offset: 0,
+                    len: size,
+                    progress: Some(progress.clone()),
+                });
+            self.send_expect(&call, &[201])?;
+        }
+        Ok(())
+    }
+
+    /// Fetches a manifest by tag or digest: its bytes, media type and digest. When asked by
+    /// digest, the bytes are verified against it; by tag, against the registry's
+    /// Docker-Content-Digest header when present.
+    pub fn get_manifest(&self, reference: &str) -> Result<(Vec<u8>, String, Digest)> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let call = Call::new(Method::GET, url.clone(), self.pull_scope()).header("Accept", MANIFEST_ACCEPT);
+        let (bytes, media_type, header_digest) =
+            self.client.with_retries(&format!("GET manifest {reference}"), || {
+                let response = self.send_expect(&call, &[200])?;
+                let media_type = header(&response, "Content-Type").unwrap_or_default();
+                let header_digest = header(&response, "Docker-Content-Digest");
+                let bytes = read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?;
+                Ok((bytes, media_type, header_digest))
+            })?;
+        let expected = match Digest::parse(reference) {
+            Ok(digest) => Some(digest),
+            Err(_) => header_digest.as_deref().map(Digest::parse).transpose()?,
+        };
+        let digest = match expected {
+            Some(expected) => {
+                expected.verify("manifest", &bytes)?;
+                expected
+            }
+            None => Digest::of(crate::digest::Algorithm::Sha256, &bytes),
+        };
+        let media_type = media_type_of(&bytes).unwrap_or(media_type);
+        Ok((bytes, media_type, digest))
+    }
+
+    /// The digest a tag points to now, or `None` if the tag does not exist.
+    pub fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>> {
+        let url = self.url(&format!("manifests/{tag}"));
+        let call = Call::new(Method::HEAD, url, self.pull_scope()).header("Accept", MANIFEST_ACCEPT);
+        let found = self.client.with_retries(&format!("HEAD manifest {tag}"), || {
+            let response = self.send_expect(&call, &[200, 404])?;
+            Ok((response.status().as_u16() == 200).then(|| header(&response, "Docker-Content-Digest")))
+        })?;
+        match found {
+            None => Ok(None),
+            Some(Some(digest)) => Ok(Some(Digest::parse(&digest)?)),
+            // No digest header: ask for the bytes and hash them.
+            Some(None) => Ok(Some(self.get_manifest(tag)?.2)),
+        }
+    }
+
+    /// Stores a manifest under a digest or tag. The registry checks every blob it refers to,
+    /// so a manifest is never accepted before its blobs are.
+    pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
+        let call = Call::new(Method::PUT, self.url(&format!("manifests/{reference}")), self.push_scope())
+            .header("Content-Type", media_type)
+            .body(Body::Bytes(bytes));
+        self.client.with_retries(&format!("PUT manifest {reference}"), || {
+            self.send_expect(&call, &[200, 201]).map(drop)
+        })
+    }
+
+    pub fn delete_manifest(&self, digest: &Digest) -> Result<()> {
+        let scopes = vec![format!("repository:{}:pull,push,delete", self.name)];
+        let call = Call::new(Method::DELETE, self.url(&format!("manifests/{digest}")), scopes);
+        self.client.with_retries(&format!("DELETE manifest {digest}"), || {
+            let response = self.send(&call)?;
+            match response.status().as_u16() {
+                200 | 202 | 404 => Ok(()),
+                405 => Err(Error::DeleteDisabled {
+                    repository: format!("{}/{}", self.state.name, self.name),
+                    status: 405,
+                }),
+                _ => Err(status_error(response, "DELETE", &call.url)),
+            }
+        })
+    }
+
+    /// Small blobs (image configs) read into memory and verified.
+    pub fn get_blob_bytes(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let call = Call::new(Method::GET, url.clone(), self.pull_scope());
+        let bytes = self.client.with_retries(&format!("GET blob {digest}"), || {
+            let response = self.send_expect(&call, &[200])?;
+            read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
+        })?;
+        digest.verify("blob", &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Downloads a blob into a new file in `dir`, verifying size and digest before
+    /// returning it; nothing unverified is left behind.
+    pub fn download_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        dir: &Path,
+        progress: &Arc<dyn BlobProgress>,
+    ) -> Result<tempfile::TempPath> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let call = Call::new(Method::GET, url.clone(), self.pull_scope());
+        self.client.with_retries(&format!("GET blob {digest}"), || {
+            let response = self.send_expect(&call, &[200])?;
+            let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+            progress.reset();
+            let mut reader = response.into_body().into_reader();
+            let (actual, received) = copy_hashing(&mut reader, file.as_file_mut(), digest.algorithm(), &mut |n| {
+                progress.advance(n)
+            })
+            .map_err(|e| Error::Transport {
+                method: "GET",
+                url: url.clone(),
+                source: Box::new(ureq::Error::Io(e)),
+            })?;
+            if received != size {
+                return Err(Error::SizeMismatch {
+                    what: "blob",
+                    digest: digest.to_string(),
+                    expected: size,
+                    actual: received,
+                });
+            }
+            if &actual != digest {
+                return Err(Error::DigestMismatch {
+                    what: "blob",
+                    digest: digest.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+            Ok(file.into_temp_path())
+        })
+    }
+
+    /// Every tag in the repository (following `Link` pagination).
+    pub fn list_tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut tags = Vec::new();
+        let mut next = Some(self.url("tags/list?n=1000"));
+        while let Some(url) = next.take() {
+            let call = Call::new(Method::GET, url.clone(), self.pull_scope());
+            let (bytes, link) = self.client.with_retries(&format!("GET {url}"), || {
+                let response = self.send_expect(&call, &[200, 404])?;
+                if response.status().as_u16() == 404 {
+                    return Ok((b"{}".to_vec(), None));
+                }
+                let link = header(&response, "Link");
+                Ok((read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?, link))
+            })?;
+            let page: TagList = serde_json::from_slice(&bytes).map_err(|e| Error::Status {
+                method: "GET",
+                url: url.clone(),
+                status: 200,
+                detail: format!("not a tag list: {e}"),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            next = link
+                .as_deref()
+                .and_then(next_link)
+                .map(|target| self.resolve_location(&target));
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+}
+
+fn challenge_of(response: &Response) -> Option<Challenge> {
+    parse_challenges(
+        response
+            .headers()
+            .get_all("WWW-Authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `<url>; rel="next"` from a Link header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .contains("rel=\"next\"")
+            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+fn media_type_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(bytes).ok()?.media_type
+}
+
+fn basic_header(username: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn read_limited(response: Response, method: &'static str, url: &str, limit: u64) -> Result<Vec<u8>> {
+    response
+        .into_body()
+        .into_with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|source| Error::Transport {
+            method,
+            url: url.to_string(),
+            source: Box::new(source),
+        })
+}
+
+/// A status error carrying the registry's own explanation (`{"errors":[{code,message}]}`).
+fn status_error(response: Response, method: &'static str, url: &str) -> Error {
+    let status = response.status().as_u16();
+    let body = read_limited(response, method, url, 64 * 1024).unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let detail = match serde_json::from_slice::<Errors>(&body) {
+        Ok(errors) => errors
+            .errors
+            .iter()
+            .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(_) => String::from_utf8_lossy(&body).trim().chars().take(300).collect(),
+    };
+    Error::Status {
+        method,
+        url: url.to_string(),
+        status,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_pagination() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn query_encoding() {
+        assert_eq!(
+            encode_query(&[("scope", "repository:a/b:pull,push")]),
+            "scope=repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+}
