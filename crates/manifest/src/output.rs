@@ -90,6 +90,12 @@ pub(crate) fn write_file_atomically(dest: &Path, write: impl FnOnce(&mut File) -
     Ok(())
 }
 
+/// Writes `bytes` to `dest` through a temporary file beside it (for small outputs such as
+/// `--digest-out` files).
+pub fn write_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_atomically(dest, |file| file.write_all(bytes).map_err(|e| Error::io(dest, e)))
+}
+
 pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(path, bytes).map_err(|e| Error::io(path, e))?;
     set_mode(path, 0o644)

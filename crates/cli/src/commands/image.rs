@@ -1,8 +1,189 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use pyoci_manifest::{
+    build_image, parse_key_value, resolve_created, write_file_atomic, ConfigChanges, ImageSpec,
+    LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
+};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+/// Assemble an OCI image layout: a base image's layers (hard-linked, never copied), then the
+/// given layers in order, with the base's config changed as asked.
+///
+/// Unstamped builds are reproducible: `created` is 1970-01-01T00:00:00Z (or $SOURCE_DATE_EPOCH),
+/// JSON is written with sorted keys, and the same inputs always give the same digest. The
+/// layout is written beside OUTPUT and renamed into place only if everything succeeded; the
+/// image's digest is printed on stdout.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  pyoci image --base distroless_nonroot --layer app.tar.gz=app.json \\\n    --env LOG_LEVEL=INFO --entrypoint '[\"/usr/bin/python3\",\"/app/main.py\"]' -o image"
+)]
+pub struct Args {
+    /// Base image: an OCI image layout directory (from `pyoci base`, `pyoci pull`, `skopeo copy`).
+    /// Every base blob is verified against its digest. Without --base the image starts from
+    /// an empty (scratch) linux/amd64 image.
+    #[arg(long, value_name = "LAYOUT")]
+    base: Option<PathBuf>,
+
+    /// Which image of --base to use, by its org.opencontainers.image.ref.name. Default: the
+    /// layout's only image. A multi-platform base resolves to its linux/amd64 image.
+    #[arg(long, value_name = "NAME", requires = "base")]
+    base_ref: Option<String>,
+
+    /// Platform of a scratch image, as OS/ARCHITECTURE[/VARIANT] (default linux/amd64).
+    /// An image on a base has the base's platform.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "base")]
+    platform: Option<String>,
+
+    /// A layer blob to add on top, optionally with the descriptor JSON `pyoci layer` or
+    /// `pyoci deb` wrote for it (split at the first '='). With a descriptor the blob is checked
+    /// against it; without, its digest and diff ID are computed (gzip, zstd or plain tar,
+    /// recognised from its content). Repeat for more layers, bottom first.
+    #[arg(long = "layer", value_name = "BLOB[=DESCRIPTOR_JSON]")]
+    layers: Vec<String>,
+
+    /// Config changes as JSON: {"env": {..}, "labels": {..}, "annotations": {..},
+    /// "entrypoint": [..], "cmd": [..], "user": "65532", "workdir": "/app",
+    /// "exposedPorts": ["8080/tcp"], "volumes": ["/data"], "stopSignal": "SIGTERM",
+    /// "healthcheck": {"test": ["CMD", ..], "interval": "30s", "timeout": "5s",
+    /// "startPeriod": "0s", "retries": 3}}. Every key is optional; the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config_json: Option<PathBuf>,
+
+    /// Set an environment variable, merged over the base's environment by name (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+
+    /// Set a config label (repeatable). With --stamp-info, `{KEY}` in the value is replaced.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+
+    /// Set a manifest annotation (repeatable). With --stamp-info, `{KEY}` in the value is replaced.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+
+    /// Entrypoint as a JSON array of strings. As in a Dockerfile, setting it drops the
+    /// base's Cmd unless --cmd (or "cmd" in --config-json) is given too.
+    #[arg(long, value_name = "JSON_ARRAY")]
+    entrypoint: Option<String>,
+
+    /// Default arguments (Cmd) as a JSON array of strings.
+    #[arg(long, value_name = "JSON_ARRAY")]
+    cmd: Option<String>,
+
+    /// User to run as: a name or uid, optionally :group or :gid (e.g. 65532 or 65532:65532).
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+
+    /// Working directory (absolute path).
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+
+    /// Exposed port, PORT[/tcp|udp|sctp] (repeatable; added to the base's).
+    #[arg(long = "port", value_name = "PORT[/PROTO]")]
+    ports: Vec<String>,
+
+    /// Volume mount point (absolute path; repeatable; added to the base's).
+    #[arg(long = "volume", value_name = "PATH")]
+    volumes: Vec<String>,
+
+    /// Signal that stops the container, e.g. SIGTERM or SIGINT.
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+
+    /// The image's `created` time (RFC 3339). Default: BUILD_TIMESTAMP from --stamp-info, else
+    /// $SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z.
+    #[arg(long, value_name = "RFC3339")]
+    created: Option<String>,
+
+    /// Bazel workspace status file ("KEY value" lines, e.g. bazel-out/stable-status.txt and
+    /// volatile-status.txt; repeatable). Enables `{KEY}` substitution in labels and annotations
+    /// and takes `created` from BUILD_TIMESTAMP.
+    #[arg(long = "stamp-info", value_name = "FILE")]
+    stamp_info: Vec<PathBuf>,
+
+    /// Name of the image in the output's index.json (org.opencontainers.image.ref.name), so
+    /// tools can address it as LAYOUT:NAME.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_REF_NAME)]
+    ref_name: String,
+
+    /// Output OCI image layout directory (replaced if it exists).
+    #[arg(short = 'o', long = "output", value_name = "LAYOUT")]
+    output: PathBuf,
+
+    /// Also write the image's manifest digest ("sha256:<hex>", no newline) to this file.
+    #[arg(long, value_name = "FILE")]
+    digest_out: Option<PathBuf>,
+}
+
+fn json_array(flag: &str, text: &str) -> anyhow::Result<Vec<String>> {
+    serde_json::from_str(text)
+        .with_context(|| format!("{flag} {text:?}: expected a JSON array of strings, e.g. [\"/usr/bin/python3\"]"))
+}
+
+fn key_values(what: &'static str, items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(items
+        .iter()
+        .map(|item| parse_key_value(what, item))
+        .collect::<Result<_, _>>()?)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut changes = match &args.config_json {
+        Some(path) => ConfigChanges::from_json_file(path)?,
+        None => ConfigChanges::default(),
+    };
+    changes.merge(ConfigChanges {
+        env: key_values("--env", &args.env)?,
+        labels: key_values("--label", &args.labels)?.into_iter().collect(),
+        annotations: key_values("--annotation", &args.annotations)?.into_iter().collect(),
+        entrypoint: args.entrypoint.as_deref().map(|t| json_array("--entrypoint", t)).transpose()?,
+        cmd: args.cmd.as_deref().map(|t| json_array("--cmd", t)).transpose()?,
+        user: args.user,
+        workdir: args.workdir,
+        exposed_ports: args.ports,
+        volumes: args.volumes,
+        stop_signal: args.stop_signal,
+        healthcheck: None,
+    });
+    let stamp = if args.stamp_info.is_empty() {
+        None
+    } else {
+        Some(StampInfo::from_files(&args.stamp_info)?)
+    };
+    if let Some(stamp) = &stamp {
+        changes.stamp(stamp);
+    }
+    let created = resolve_created(args.created.as_deref(), stamp.as_ref())?;
+
+    let layers = args
+        .layers
+        .iter()
+        .map(|arg| -> anyhow::Result<LayerInput> {
+            let (blob, descriptor) = match arg.split_once('=') {
+                Some((blob, descriptor)) => (blob, Some(LayerDescriptor::from_json_file(descriptor.as_ref())?)),
+                None => (arg.as_str(), None),
+            };
+            Ok(LayerInput {
+                blob: PathBuf::from(blob),
+                descriptor,
+                created_by: None,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let spec = ImageSpec {
+        base: args.base.map(|base| (base, args.base_ref)),
+        platform: args.platform.as_deref().map(str::parse::<Platform>).transpose()?,
+        layers,
+        changes,
+        created,
+        ref_name: args.ref_name,
+    };
+    let written = build_image(&spec, &args.output)?;
+    if let Some(path) = &args.digest_out {
+        write_file_atomic(path, written.digest.as_bytes())?;
+    }
+    println!("{}", written.digest);
+    Ok(ExitCode::SUCCESS)
 }

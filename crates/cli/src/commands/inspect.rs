@@ -1,8 +1,37 @@
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use pyoci_manifest::inspect;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+use super::index::split_layout_ref;
+
+/// Print an image's layers with their sizes, its config (user, workdir, entrypoint, cmd, env,
+/// labels, ports, volumes, healthcheck) and its total size.
+///
+/// Reads the layout only; the manifest and config are verified against their digests.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The image layout, optionally as LAYOUT:REF to pick the image tagged REF in it. A
+    /// multi-platform layout shows its linux/amd64 image.
+    #[arg(value_name = "LAYOUT[:REF]")]
+    image: String,
+
+    /// text: a table for people; json: the same facts for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (layout, ref_name) = split_layout_ref(&args.image);
+    let report = inspect(&layout, ref_name.as_deref())?;
+    match args.format {
+        Format::Text => print!("{report}"),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(ExitCode::SUCCESS)
 }
