@@ -1,0 +1,12 @@
+"""Public API: getting images out of Bazel.
+
+    load("@rules_pyoci//rules:defs.bzl", "oci_load", "oci_push")
+"""
+
+load("//rules/private:load.bzl", _oci_load = "oci_load")
+load("//rules/private:push.bzl", _oci_push = "oci_push")
+load("//rules/private:providers.bzl", _OciImageInfo = "OciImageInfo")
+
+oci_load = _oci_load
+oci_push = _oci_push
+OciImageInfo = _OciImageInfo

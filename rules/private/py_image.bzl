@@ -1,0 +1,410 @@
+"""py_image: a py_binary's runfiles as layers on a distroless Python base, started without a shell.
+
+Layout inside the image, mirroring `bazel run`:
+
+    /app/<package>/<binary>.runfiles/            runfiles root (RUNFILES_DIR)
+    /app/<package>/<binary>.runfiles/<main repo>/ working directory; `data` paths resolve here
+    /app/<package>/<binary>.runfiles/<repo>/     every other repository (e.g. pip packages)
+
+Layers, from the one that changes least to the one that changes most: a hermetic interpreter
+(only if the Python toolchain ships one in the runfiles), third-party repositories, extra `tars`,
+then the application's own code and data. Each is its own action, so editing one .py file
+re-runs only the application layer and the image assembly.
+
+The entrypoint runs the interpreter on the binary's main file directly, with the PYTHONPATH
+Bazel's launcher would compute: distroless has no /bin/sh and no /usr/bin/env for the launcher.
+"""
+
+load(":providers.bzl", "OciImageInfo", "pyoci_binary")
+load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
+
+_PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
+_PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
+_SYSTEM_PYTHON = "/usr/bin/python3"
+_APP_ROOT = "/app"
+
+PyBinaryFactsInfo = provider(
+    doc = "What py_image needs to know about a py_binary that Bazel's providers do not say.",
+    fields = {
+        "kind": "string: the rule kind of the target (py_image accepts only py_binary).",
+        "main": "File or None: the main source file Bazel's launcher runs.",
+        "imports": "depset of strings: `imports` entries, as paths relative to the runfiles root.",
+    },
+)
+
+def _normalize(path):
+    parts = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+def _find_main(ctx):
+    main_attr = getattr(ctx.rule.attr, "main", None)
+    if main_attr:
+        files = main_attr.files.to_list()
+        return files[0] if files else None
+    wanted = ctx.rule.attr.name + ".py"
+    for src in getattr(ctx.rule.attr, "srcs", []):
+        for f in src.files.to_list():
+            if f.basename == wanted:
+                return f
+    return None
+
+def _py_binary_facts_aspect_impl(target, ctx):
+    repo = target.label.workspace_name or ctx.workspace_name
+    imports = [
+        _normalize("/".join([repo, target.label.package, entry]))
+        for entry in getattr(ctx.rule.attr, "imports", None) or []
+    ]
+    transitive = [
+        dep[PyBinaryFactsInfo].imports
+        for dep in getattr(ctx.rule.attr, "deps", None) or []
+        if PyBinaryFactsInfo in dep
+    ]
+    return [PyBinaryFactsInfo(
+        kind = ctx.rule.kind,
+        main = _find_main(ctx) if ctx.rule.kind == "py_binary" else None,
+        imports = depset(imports, transitive = transitive),
+    )]
+
+py_binary_facts_aspect = aspect(
+    implementation = _py_binary_facts_aspect_impl,
+    attr_aspects = ["deps"],
+    doc = "Collects a py_binary's kind, main file and transitive `imports`.",
+)
+
+def _runfiles_path(short_path, workspace_name):
+    """A File's path relative to the runfiles root (external repositories sit beside the main one)."""
+    if short_path.startswith("../"):
+        return short_path[3:]
+    return workspace_name + "/" + short_path
+
+def _python_runtime(ctx):
+    toolchain = ctx.toolchains[_PY_TOOLCHAIN] if _PY_TOOLCHAIN in ctx.toolchains else None
+    runtime = getattr(toolchain, "py3_runtime", None) if toolchain else None
+    if runtime == None:
+        return None, []
+    runtime_files = ([runtime.interpreter] if runtime.interpreter else []) + runtime.files.to_list()
+
+    # The autodetecting toolchains "ship" a shell wrapper around the host's python; that is
+    # neither usable in a distroless image nor hermetic.
+    if runtime.interpreter == None or runtime.interpreter.basename.endswith(".sh"):
+        return None, runtime_files
+    return runtime.interpreter, runtime_files
+
+def _binary_facts(ctx):
+    binary = ctx.attr.binary
+    facts = binary[PyBinaryFactsInfo] if PyBinaryFactsInfo in binary else None
+    if facts == None or facts.kind != "py_binary":
+        fail("py_image {}: attribute `binary` must be a py_binary, but {} is {}".format(
+            ctx.label,
+            binary.label,
+            "a " + facts.kind + " rule" if facts else "not a rule",
+        ))
+    if facts.main == None:
+        fail("py_image {}: attribute `binary`: cannot find the main file of {} (set its `main`)".format(
+            ctx.label,
+            binary.label,
+        ))
+    return facts
+
+def _runfiles_entries(ctx, excluded_paths):
+    """Every runfile of the binary as (path relative to the runfiles root, spec entry, source File or None)."""
+    workspace = ctx.workspace_name
+    runfiles = ctx.attr.binary[DefaultInfo].default_runfiles
+    entries = []
+    for f in runfiles.files.to_list():
+        if f.path not in excluded_paths:
+            entries.append((_runfiles_path(f.short_path, workspace), {"source": f.path}, f))
+    for link in runfiles.symlinks.to_list():
+        entries.append((workspace + "/" + link.path, {"source": link.target_file.path}, link.target_file))
+    for link in runfiles.root_symlinks.to_list():
+        entries.append((link.path, {"source": link.target_file.path}, link.target_file))
+    for empty in runfiles.empty_filenames.to_list():
+        relative = empty[len("external/"):] if empty.startswith("external/") else workspace + "/" + empty
+        if "/" in relative:
+            # (Bazel's legacy external/__init__.py would land at the runfiles root: no package lives there.)
+            entries.append((relative, {"type": "file", "content": ""}, None))
+    return entries
+
+def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths):
+    """Splits the binary's runfiles into {group: {image path: spec entry}}, their inputs and the repositories seen."""
+    app_repo = ctx.attr.binary.label.workspace_name or ctx.workspace_name
+    groups = {"interpreter": {}, "third_party": {}, "app": {}}
+    inputs = {"interpreter": [], "third_party": [], "app": []}
+    repos = {}
+    for relative, entry, source in _runfiles_entries(ctx, excluded_paths):
+        repo = relative.split("/")[0]
+        repos[repo] = True
+        if source and source.path in interpreter_paths:
+            group = "interpreter"
+        elif repo == app_repo:
+            group = "app"
+        else:
+            group = "third_party"
+        entry["path"] = runfiles_root + "/" + relative
+        groups[group][entry["path"]] = entry
+        if source:
+            inputs[group].append(source)
+    return groups, inputs, sorted(repos.keys())
+
+def _layer_action(ctx, pyoci, group, entries, inputs):
+    extension = ".tar.gz" if ctx.attr.compression == "gzip" else ".tar.zst"
+    prefix = ctx.label.name + ".layers/" + group
+    spec = ctx.actions.declare_file(prefix + ".spec.json")
+    blob = ctx.actions.declare_file(prefix + extension)
+    descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
+    ctx.actions.write(spec, json.encode({"entries": [entries[path] for path in sorted(entries.keys())]}))
+    args = ctx.actions.args()
+    args.add("layer")
+    args.add("--spec", spec)
+    args.add("--compression", ctx.attr.compression)
+    args.add("-o", blob)
+    args.add("--descriptor-out", descriptor)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [args],
+        inputs = depset([spec], transitive = [depset(inputs)]),
+        outputs = [blob, descriptor],
+        mnemonic = "PyociLayer",
+        progress_message = "Writing the {} layer of %{{label}}".format(group.replace("_", "-")),
+    )
+    return struct(group = group, blob = blob, descriptor = descriptor)
+
+def _dedupe(items):
+    seen = {}
+    result = []
+    for item in items:
+        if item not in seen:
+            seen[item] = True
+            result.append(item)
+    return result
+
+def _image_config(ctx, base, facts, runfiles_root, interpreter, repos):
+    workspace = ctx.workspace_name
+    main = runfiles_root + "/" + _runfiles_path(facts.main.short_path, workspace)
+    python = runfiles_root + "/" + _runfiles_path(interpreter.short_path, workspace) if interpreter else _SYSTEM_PYTHON
+    command = [python, main]
+
+    # Bazel's launcher puts the runfiles root, then each `imports` entry, then every
+    # repository directory on the path; the interpreter adds the main file's directory.
+    python_path = _dedupe(
+        [runfiles_root] +
+        [runfiles_root + "/" + entry for entry in facts.imports.to_list()] +
+        [runfiles_root + "/" + repo for repo in repos],
+    )
+    env = {
+        "PYTHONPATH": ":".join(python_path),
+        "RUNFILES_DIR": runfiles_root,
+    }
+    env.update(ctx.attr.env)
+
+    config = {
+        "env": env,
+        "labels": ctx.attr.labels,
+        "annotations": ctx.attr.annotations,
+        "workdir": ctx.attr.workdir or runfiles_root + "/" + workspace,
+    }
+    if ctx.attr.entrypoint:
+        config["entrypoint"] = ctx.attr.entrypoint
+        config["cmd"] = ctx.attr.cmd
+    elif base.debug:
+        # Debug images keep `docker run IMAGE sh` working: no entrypoint, the program as the
+        # default command.
+        config["entrypoint"] = []
+        config["cmd"] = command + ctx.attr.cmd
+    else:
+        config["entrypoint"] = command
+        config["cmd"] = ctx.attr.cmd
+    if ctx.attr.user:
+        config["user"] = ctx.attr.user
+    if ctx.attr.ports:
+        config["exposedPorts"] = [p if "/" in p else p + "/tcp" for p in ctx.attr.ports]
+    if ctx.attr.volumes:
+        config["volumes"] = ctx.attr.volumes
+    if ctx.attr.stop_signal:
+        config["stopSignal"] = ctx.attr.stop_signal
+    if ctx.attr.healthcheck:
+        config["healthcheck"] = json.decode(ctx.attr.healthcheck)
+    return config
+
+def _py_image_impl(ctx):
+    pyoci = pyoci_binary(ctx)
+    base = ctx.attr.base[OciImageInfo]
+    facts = _binary_facts(ctx)
+    label = ctx.attr.binary.label
+    runfiles_root = "/".join([p for p in [_APP_ROOT, label.package, label.name + ".runfiles"] if p])
+
+    interpreter, runtime_files = _python_runtime(ctx)
+    excluded = {f.path: True for f in runtime_files} if interpreter == None else {}
+    excluded[ctx.attr.binary[DefaultInfo].files_to_run.executable.path] = True
+    interpreter_paths = {f.path: True for f in runtime_files} if interpreter else {}
+
+    groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths)
+    layers = [
+        _layer_action(ctx, pyoci, group, groups[group], inputs[group])
+        for group in ["interpreter", "third_party"]
+        if groups[group]
+    ]
+    extra_tars = ctx.files.tars
+    app_layer = _layer_action(ctx, pyoci, "app", groups["app"], inputs["app"])
+
+    config_file = ctx.actions.declare_file(ctx.label.name + ".config.json")
+    ctx.actions.write(config_file, json.encode(_image_config(ctx, base, facts, runfiles_root, interpreter, repos)))
+
+    layout = ctx.actions.declare_directory(ctx.label.name)
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    args = ctx.actions.args()
+    args.add("image")
+    args.add("--base", base.layout.path)
+    for layer in layers:
+        args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
+    for tar in extra_tars:
+        args.add("--layer", tar)
+    args.add("--layer", "{}={}".format(app_layer.blob.path, app_layer.descriptor.path))
+    args.add("--config-json", config_file)
+    inputs = [base.layout, config_file] + extra_tars
+    for layer in layers + [app_layer]:
+        inputs.extend([layer.blob, layer.descriptor])
+    if should_stamp(ctx):
+        args.add("--stamp-info", ctx.info_file)
+        args.add("--stamp-info", ctx.version_file)
+        inputs.extend([ctx.info_file, ctx.version_file])
+    args.add("-o", layout.path)
+    args.add("--digest-out", digest)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [layout, digest],
+        mnemonic = "PyociImage",
+        progress_message = "Assembling OCI image %{label}",
+    )
+
+    tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
+    tar_args = ctx.actions.args()
+    tar_args.add("tarball")
+    tar_args.add("--image", layout.path)
+    for tag in ctx.attr.repo_tags or ["localhost/{}:latest".format(label.name)]:
+        tar_args.add("--tag", tag)
+    tar_args.add("--format", "docker")
+    tar_args.add("-o", tarball)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [tar_args],
+        inputs = [layout],
+        outputs = [tarball],
+        mnemonic = "PyociTarball",
+        progress_message = "Writing docker-load tarball of %{label}",
+    )
+
+    layer_files = [f for layer in layers + [app_layer] for f in [layer.blob, layer.descriptor]]
+    return [
+        DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
+        OutputGroupInfo(
+            digest = depset([digest]),
+            tarball = depset([tarball]),
+            layers = depset(layer_files),
+        ),
+        OciImageInfo(
+            layout = layout,
+            digest = digest,
+            user = ctx.attr.user or base.user,
+            debug = base.debug,
+        ),
+    ]
+
+def _toolchains():
+    if hasattr(config_common, "toolchain_type"):
+        # Bazel 6+: a build without any Python toolchain still gets an image (system python).
+        return [
+            config_common.toolchain_type(_PYOCI_TOOLCHAIN, mandatory = True),
+            config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False),
+        ]
+    return [_PYOCI_TOOLCHAIN, _PY_TOOLCHAIN]
+
+PY_IMAGE_ATTRS = dict({
+    "binary": attr.label(
+        doc = "The `py_binary` to run. Its runfiles (sources, `deps`, `data`) become the image's " +
+              "layers; its main file is what the entrypoint runs. Anything else fails at analysis.",
+        mandatory = True,
+        aspects = [py_binary_facts_aspect],
+    ),
+    "base": attr.label(
+        doc = "The base image: `@distroless_python_nonroot` (recommended: runs as uid 65532), " +
+              "`@distroless_python_base` (root), `@distroless_python_debug` / " +
+              "`@distroless_python_debug_nonroot` (busybox shell), or any target providing " +
+              "OciImageInfo (e.g. a pulled image). Anything else fails at analysis.",
+        mandatory = True,
+        providers = [OciImageInfo],
+    ),
+    "env": attr.string_dict(
+        doc = "Environment variables, merged over the base's by name. `PYTHONPATH` and " +
+              "`RUNFILES_DIR` are set for the binary unless given here.",
+    ),
+    "labels": attr.string_dict(
+        doc = "Image config labels, e.g. `org.opencontainers.image.version`. With stamping, " +
+              "`{KEY}` is replaced by the workspace status value of KEY.",
+    ),
+    "annotations": attr.string_dict(
+        doc = "Manifest annotations (same `{KEY}` stamping as `labels`).",
+    ),
+    "entrypoint": attr.string_list(
+        doc = "Overrides the entrypoint. Default: `[\"/usr/bin/python3\", \"<runfiles>/<main>.py\"]` " +
+              "(a hermetic interpreter from the runfiles if the Python toolchain has one); on debug " +
+              "bases the entrypoint is empty and that command is the default `cmd`, so " +
+              "`docker run IMAGE sh` opens a shell.",
+    ),
+    "cmd": attr.string_list(
+        doc = "Default arguments passed to the program (after the main file); `docker run IMAGE ARGS` replaces them.",
+    ),
+    "workdir": attr.string(
+        doc = "Working directory. Default: the main repository's directory in the runfiles " +
+              "(`/app/<package>/<binary>.runfiles/<workspace>`), so relative paths to `data` " +
+              "files such as `<package>/config.yaml` resolve as under `bazel run`.",
+    ),
+    "user": attr.string(
+        doc = "User (`uid`, `uid:gid` or name) the container runs as. Default: the base's user " +
+              "(65532 on the nonroot bases). Application files are world-readable either way.",
+    ),
+    "tars": attr.label_list(
+        doc = "Extra layer tarballs (.tar, .tar.gz, .tar.zst) added as they are, above the " +
+              "third-party layer and below the application layer.",
+        allow_files = [".tar", ".tar.gz", ".tgz", ".tar.zst"],
+    ),
+    "compression": attr.string(
+        doc = "Compression of the layers this rule writes: `gzip` (default; every engine) or " +
+              "`zstd` (smaller and faster; needs Docker Engine 23+ or podman).",
+        default = "gzip",
+        values = ["gzip", "zstd"],
+    ),
+    "ports": attr.string_list(
+        doc = "Exposed ports, e.g. `[\"8080\"]` or `[\"8080/tcp\", \"53/udp\"]` (protocol default tcp).",
+    ),
+    "volumes": attr.string_list(
+        doc = "Volume mount points declared in the config, e.g. `[\"/data\"]`.",
+    ),
+    "stop_signal": attr.string(
+        doc = "The signal that stops the container, e.g. `SIGTERM` (default: the engine's).",
+    ),
+    "healthcheck": attr.string(
+        doc = "Docker healthcheck as JSON (the py_image macro takes a dict): `{\"test\": [\"CMD\", ...], " +
+              "\"interval\": \"30s\", \"timeout\": \"5s\", \"startPeriod\": \"0s\", \"retries\": 3}`.",
+    ),
+    "repo_tags": attr.string_list(
+        doc = "Tags written into the `tarball` output group (default `localhost/<binary name>:latest`).",
+    ),
+}, **STAMP_ATTRS)
+
+py_image_rule = rule(
+    implementation = _py_image_impl,
+    doc = "Builds an OCI image layout running a py_binary on a distroless Python base.",
+    attrs = PY_IMAGE_ATTRS,
+    toolchains = _toolchains(),
+)

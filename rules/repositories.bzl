@@ -1,0 +1,80 @@
+"""WORKSPACE set-up for rules_pyoci.
+
+    load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases",
+         "pip_lock_repository", "pyoci_register_toolchains", "rules_pyoci_dependencies")
+
+    rules_pyoci_dependencies()        # the pyoci toolchain repository (built with cargo)
+    pyoci_register_toolchains()
+    distroless_python_bases(mirrors = ["https://deb.debian.org/debian"])
+    pip_lock_repository(name = "pip", requirements_lock = "//:requirements_lock.txt")
+"""
+
+load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
+load("//rules/private:distroless.bzl", "BASE_REPOSITORIES", "distroless_base_repository", "distroless_debs_repository")
+load("//rules/private:pip.bzl", _pip_lock_repository = "pip_lock_repository")
+load("//rules/private:toolchain_repo.bzl", "pyoci_toolchain_repository")
+
+TOOLCHAIN_REPOSITORY = "rules_pyoci_toolchain"
+DEBS_REPOSITORY = "rules_pyoci_bookworm_debs"
+DEFAULT_LOCK = Label("//rules/private/distroless:bookworm_amd64.lock.json")
+
+pip_lock_repository = _pip_lock_repository
+
+def rules_pyoci_dependencies(pyoci = None):
+    """Declares the repositories rules_pyoci needs: the pyoci toolchain.
+
+    Args:
+      pyoci: label of a prebuilt pyoci executable. Default: build it from the rules_pyoci
+        sources with cargo at fetch time (`$PYOCI_BINARY` names a prebuilt one instead;
+        `$PYOCI_CARGO_TARGET_DIR` reuses a cargo target directory; pass both with --repo_env).
+    """
+    maybe(
+        pyoci_toolchain_repository,
+        name = TOOLCHAIN_REPOSITORY,
+        pyoci = pyoci,
+    )
+
+def pyoci_register_toolchains():
+    """Registers the pyoci toolchain declared by rules_pyoci_dependencies()."""
+    native.register_toolchains("@{}//:toolchain".format(TOOLCHAIN_REPOSITORY))
+
+def distroless_python_bases(
+        debs_dir = None,
+        mirrors = [],
+        lock = DEFAULT_LOCK,
+        compression = "gzip",
+        workspace_file = None):
+    """Declares @distroless_python_base, @distroless_python_nonroot, @distroless_python_debug and @distroless_python_debug_nonroot.
+
+    Each repository's default target (e.g. `@distroless_python_nonroot//:distroless_python_nonroot`,
+    written `@distroless_python_nonroot`) is a Python 3.11 base built by a Bazel action from the
+    Debian packages pinned in `lock`, verified by sha256.
+
+    Args:
+      debs_dir: directory holding the .deb files (absolute, or relative to the workspace root).
+        `$PYOCI_DEBS_DIR` (pass it with --repo_env) overrides it.
+      mirrors: Debian mirror roots the files missing from `debs_dir` are downloaded from, e.g.
+        `["https://deb.debian.org/debian"]`; use a snapshot.debian.org URL for versions Debian
+        has since replaced.
+      lock: the lock file (name, version, architecture, pool filename, sha256 per package).
+      compression: `gzip` (default; every engine) or `zstd` for the base layers.
+      workspace_file: a file at the workspace root (e.g. `"@//:WORKSPACE"`), needed for a
+        relative `debs_dir` on Bazel versions whose repository_ctx lacks workspace_root.
+    """
+    maybe(
+        distroless_debs_repository,
+        name = DEBS_REPOSITORY,
+        lock = lock,
+        debs_dir = debs_dir,
+        mirrors = mirrors,
+        workspace_file = workspace_file,
+    )
+    for name, variant in BASE_REPOSITORIES.items():
+        maybe(
+            distroless_base_repository,
+            name = name,
+            target_name = name,
+            debs_repository = DEBS_REPOSITORY,
+            variant = variant,
+            compression = compression,
+        )
