@@ -1,0 +1,513 @@
+//! The filesystem an image presents to its container: its layers applied in
+//! order, whiteouts included, plus what each layer weighs.
+//!
+//! Layers are streamed once. Metadata of every path is kept; file contents are
+//! kept only for the paths a caller asks for, so a 200 MB site-packages costs
+//! one decompression pass and no memory.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::layout::{Image, Layout};
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+/// Directory depth at which the size report aggregates a layer's files:
+/// deep enough to tell `/usr/lib/python3.11` from `/app/service.runfiles`.
+pub const SIZE_REPORT_DEPTH: usize = 3;
+const MAX_SYMLINK_HOPS: usize = 40;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+    Other,
+}
+
+impl Kind {
+    /// The first character `ls -l` prints for this kind.
+    pub fn ls_char(self) -> char {
+        match self {
+            Kind::File | Kind::Hardlink => '-',
+            Kind::Dir => 'd',
+            Kind::Symlink => 'l',
+            Kind::Other => '?',
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Permission bits including setuid/setgid/sticky (0o7777).
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    /// Symlink target as written, or the absolute path a hard link points to.
+    pub link_target: Option<String>,
+    /// Index of the layer this version of the path comes from.
+    pub layer: usize,
+    /// Present only when the reader's `keep` predicate selected the path.
+    pub content: Option<Vec<u8>>,
+    /// True for parent directories no layer listed explicitly.
+    pub implicit: bool,
+}
+
+/// One tar entry as it appears in one layer, before whiteouts are applied.
+pub struct RawEntry<'a> {
+    pub layer: usize,
+    pub layer_digest: &'a str,
+    pub path: &'a str,
+    pub kind: Kind,
+    pub mode: u32,
+    pub size: u64,
+}
+
+/// Sees every entry of every layer, including ones later layers delete
+/// (a deleted secret still ships in its layer blob).
+pub trait Observer {
+    fn wants_content(&mut self, entry: &RawEntry) -> bool;
+    fn observe(&mut self, entry: &RawEntry, content: Option<&[u8]>);
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DirUsage {
+    pub bytes: u64,
+    pub files: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LayerStats {
+    pub index: usize,
+    pub digest: String,
+    pub media_type: String,
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+    pub diff_id: Option<String>,
+    pub files: u64,
+    pub file_bytes: u64,
+    /// File bytes per directory, cut at [`SIZE_REPORT_DEPTH`].
+    pub dirs: BTreeMap<String, DirUsage>,
+    /// The layer writes the dpkg database: it installs Debian packages.
+    pub writes_dpkg_database: bool,
+}
+
+pub struct ImageFs {
+    entries: BTreeMap<String, Entry>,
+    pub layers: Vec<LayerStats>,
+}
+
+impl ImageFs {
+    /// Reads every layer of `image`. `keep(path)` selects the paths whose
+    /// contents stay in memory; `observer` sees every raw entry.
+    pub fn read(
+        layout: &Layout,
+        image: &Image,
+        keep: &dyn Fn(&str) -> bool,
+        mut observer: Option<&mut dyn Observer>,
+    ) -> Result<ImageFs> {
+        let mut fs = ImageFs {
+            entries: BTreeMap::new(),
+            layers: Vec::new(),
+        };
+        let diff_ids = image.config.rootfs().diff_ids();
+        for (index, descriptor) in image.manifest.layers().iter().enumerate() {
+            let digest = descriptor.digest().to_string();
+            let mut stats = LayerStats {
+                index,
+                digest: digest.clone(),
+                media_type: descriptor.media_type().to_string(),
+                compressed_size: descriptor.size(),
+                uncompressed_size: 0,
+                diff_id: diff_ids.get(index).cloned(),
+                files: 0,
+                file_bytes: 0,
+                dirs: BTreeMap::new(),
+                writes_dpkg_database: false,
+            };
+            fs.read_layer(layout, &mut stats, keep, &mut observer)?;
+            fs.layers.push(stats);
+        }
+        fs.add_implicit_parents();
+        Ok(fs)
+    }
+
+    fn read_layer(
+        &mut self,
+        layout: &Layout,
+        stats: &mut LayerStats,
+        keep: &dyn Fn(&str) -> bool,
+        observer: &mut Option<&mut dyn Observer>,
+    ) -> Result<()> {
+        let index = stats.index;
+        let digest = stats.digest.clone();
+        let layer_error = |source: io::Error| Error::Layer {
+            layout: layout.root().to_path_buf(),
+            index,
+            digest: digest.clone(),
+            source,
+        };
+        let path = layout.blob_path(&digest);
+        let file = File::open(&path).map_err(layer_error)?;
+        let mut hashing = HashingReader::new(file);
+        {
+            let mut buffered = BufReader::with_capacity(1 << 20, &mut hashing);
+            let magic = buffered.fill_buf().map_err(layer_error)?.to_vec();
+            let decoded: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
+                Box::new(flate2::read::MultiGzDecoder::new(buffered))
+            } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(layer_error)?)
+            } else {
+                Box::new(buffered)
+            };
+            let mut archive = tar::Archive::new(CountingReader {
+                inner: decoded,
+                count: 0,
+            });
+            for item in archive.entries().map_err(layer_error)? {
+                let mut tar_entry = item.map_err(layer_error)?;
+                let raw_path = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
+                let path = normalize(&raw_path);
+                let header = tar_entry.header();
+                let kind = match header.entry_type() {
+                    tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+                    tar::EntryType::Directory => Kind::Dir,
+                    tar::EntryType::Symlink => Kind::Symlink,
+                    tar::EntryType::Link => Kind::Hardlink,
+                    _ => Kind::Other,
+                };
+                let mode = header.mode().map_err(layer_error)? & 0o7777;
+                let uid = header.uid().map_err(layer_error)?;
+                let gid = header.gid().map_err(layer_error)?;
+                let size = if kind == Kind::File { tar_entry.size() } else { 0 };
+                let link_target = match kind {
+                    Kind::Symlink => tar_entry
+                        .link_name_bytes()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                    Kind::Hardlink => tar_entry
+                        .link_name_bytes()
+                        .map(|b| normalize(&String::from_utf8_lossy(&b))),
+                    _ => None,
+                };
+                if path.starts_with("/var/lib/dpkg/") {
+                    stats.writes_dpkg_database = true;
+                }
+                if kind == Kind::File {
+                    stats.files += 1;
+                    stats.file_bytes += size;
+                    let usage = stats.dirs.entry(size_bucket(&path)).or_default();
+                    usage.bytes += size;
+                    usage.files += 1;
+                }
+                let raw = RawEntry {
+                    layer: index,
+                    layer_digest: &digest,
+                    path: &path,
+                    kind,
+                    mode,
+                    size,
+                };
+                let keep_this = kind == Kind::File && keep(&path);
+                let observe_this = kind == Kind::File
+                    && observer.as_mut().is_some_and(|o| o.wants_content(&raw));
+                let content = if keep_this || observe_this {
+                    let mut buf = Vec::with_capacity(size.min(1 << 24) as usize);
+                    tar_entry.read_to_end(&mut buf).map_err(layer_error)?;
+                    Some(buf)
+                } else {
+                    None
+                };
+                if let Some(o) = observer.as_mut() {
+                    o.observe(&raw, content.as_deref().filter(|_| observe_this));
+                }
+                let content = if keep_this { content } else { None };
+                let content = match (&kind, &link_target) {
+                    (Kind::Hardlink, Some(target)) if keep(&path) => {
+                        self.entries.get(target).and_then(|e| e.content.clone())
+                    }
+                    _ => content,
+                };
+                self.apply(
+                    path,
+                    Entry {
+                        kind,
+                        mode,
+                        uid,
+                        gid,
+                        size,
+                        link_target,
+                        layer: index,
+                        content,
+                        implicit: false,
+                    },
+                );
+            }
+            let mut counting = archive.into_inner();
+            // Tar's end-of-archive padding is part of the diff the layer ships.
+            io::copy(&mut counting, &mut io::sink()).map_err(layer_error)?;
+            stats.uncompressed_size = counting.count;
+        }
+        io::copy(&mut hashing, &mut io::sink()).map_err(layer_error)?;
+        let actual = format!("sha256:{}", crate::hex(&hashing.hasher.finalize()));
+        if actual != digest {
+            return Err(Error::LayerContent {
+                layout: layout.root().to_path_buf(),
+                index,
+                digest,
+                reason: format!("blob content has digest {actual}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, path: String, entry: Entry) {
+        let (parent, name) = split_parent(&path);
+        if name == OPAQUE_WHITEOUT {
+            self.remove_descendants(parent, entry.layer);
+            return;
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            let target = join(parent, hidden);
+            if self.entries.get(&target).is_some_and(|e| e.layer < entry.layer) {
+                self.entries.remove(&target);
+            }
+            self.remove_descendants(&target, entry.layer);
+            return;
+        }
+        if entry.kind != Kind::Dir {
+            self.remove_descendants(&path, entry.layer);
+        }
+        self.entries.insert(path, entry);
+    }
+
+    fn remove_descendants(&mut self, dir: &str, below_layer: usize) {
+        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        let doomed: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .filter(|(p, e)| e.layer < below_layer && p.as_str() != "/")
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in doomed {
+            self.entries.remove(&p);
+        }
+    }
+
+    fn add_implicit_parents(&mut self) {
+        let mut missing: BTreeMap<String, usize> = BTreeMap::new();
+        for (path, entry) in &self.entries {
+            let mut current = path.as_str();
+            while current != "/" {
+                let (parent, _) = split_parent(current);
+                if self.entries.contains_key(parent) {
+                    break;
+                }
+                let layer = missing.entry(parent.to_string()).or_insert(entry.layer);
+                *layer = (*layer).min(entry.layer);
+                current = parent;
+            }
+        }
+        for (path, layer) in missing {
+            self.entries.insert(
+                path,
+                Entry {
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    size: 0,
+                    link_target: None,
+                    layer,
+                    content: None,
+                    implicit: true,
+                },
+            );
+        }
+    }
+
+    /// The entry at exactly `path` (no symlink in any component followed).
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(&normalize(path))
+    }
+
+    /// Every path of the final filesystem, sorted.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(p, e)| (p.as_str(), e))
+    }
+
+    /// Resolves symlinks in the directories of `path` (and in its last
+    /// component when `follow_last`), as the kernel would inside the container.
+    pub fn resolve(&self, path: &str, follow_last: bool) -> Option<(String, &Entry)> {
+        let mut pending: Vec<String> = components(&normalize(path)).rev().map(String::from).collect();
+        let mut resolved = String::from("/");
+        let mut hops = 0;
+        while let Some(component) = pending.pop() {
+            if component == ".." {
+                resolved = split_parent(&resolved).0.to_string();
+                continue;
+            }
+            let candidate = join(&resolved, &component);
+            let entry = self.entries.get(&candidate)?;
+            let is_last = pending.is_empty();
+            if entry.kind == Kind::Symlink && (!is_last || follow_last) {
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return None;
+                }
+                let target = entry.link_target.as_deref().unwrap_or("");
+                if target.starts_with('/') {
+                    resolved = String::from("/");
+                }
+                for part in components(target).rev() {
+                    pending.push(part.to_string());
+                }
+                continue;
+            }
+            resolved = candidate;
+        }
+        let entry = self.entries.get(&resolved)?;
+        Some((resolved, entry))
+    }
+
+    /// A kept file's contents, following symlinks and hard links.
+    pub fn read_file(&self, path: &str) -> Option<&[u8]> {
+        let (_, entry) = self.resolve(path, true)?;
+        match entry.kind {
+            Kind::File => entry.content.as_deref(),
+            Kind::Hardlink => {
+                let target = entry.link_target.as_deref()?;
+                entry
+                    .content
+                    .as_deref()
+                    .or_else(|| self.entries.get(target).and_then(|e| e.content.as_deref()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Compressed bytes of all layers.
+    pub fn compressed_layer_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| l.compressed_size).sum()
+    }
+}
+
+/// `/a/b/../c/` -> `/a/c`; tar's `./x` and `x` both mean `/x`.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".")
+}
+
+fn split_parent(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("/", path),
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// True when `path` is `prefix` or lies below it.
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    let prefix = normalize(prefix);
+    prefix == "/"
+        || path == prefix
+        || (path.starts_with(&prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+fn size_bucket(path: &str) -> String {
+    let (parent, _) = split_parent(path);
+    let parts: Vec<&str> = components(parent).take(SIZE_REPORT_DEPTH).collect();
+    format!("/{}", parts.join("/"))
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_tar_paths() {
+        assert_eq!(normalize("./usr/bin/"), "/usr/bin");
+        assert_eq!(normalize("usr//lib/../bin"), "/usr/bin");
+        assert_eq!(normalize("."), "/");
+        assert_eq!(normalize("../../etc"), "/etc");
+    }
+
+    #[test]
+    fn prefixes_match_whole_components() {
+        assert!(is_under("/app/x.py", "/app"));
+        assert!(is_under("/app", "/app/"));
+        assert!(!is_under("/application", "/app"));
+        assert!(is_under("/anything", "/"));
+    }
+
+    #[test]
+    fn buckets_cut_at_depth() {
+        assert_eq!(size_bucket("/usr/lib/python3.11/os.py"), "/usr/lib/python3.11");
+        assert_eq!(size_bucket("/usr/lib/python3.11/json/x.py"), "/usr/lib/python3.11");
+        assert_eq!(size_bucket("/app/main.py"), "/app");
+        assert_eq!(size_bucket("/top"), "/");
+    }
+}

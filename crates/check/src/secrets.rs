@@ -1,0 +1,331 @@
+//! Finding credentials in an image: env values, labels and layer files.
+//!
+//! Every entry of every layer is scanned, including files a later layer
+//! deletes: the deleted file still ships inside its layer blob. Values are
+//! never printed, only where they are and what they look like.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::imagefs::{is_under, Kind, Observer, RawEntry};
+
+/// Files bigger than this are not scanned by default (bundled data, wheels).
+pub const DEFAULT_MAX_SCAN_SIZE: u64 = 1 << 20;
+/// Bytes inspected for a NUL to decide a file is binary.
+const BINARY_PROBE: usize = 8192;
+/// Lines longer than this are minified code or data, not assignments.
+const MAX_ASSIGNMENT_LINE: usize = 1000;
+const MIN_FILE_SECRET_LEN: usize = 8;
+const MIN_CONFIG_SECRET_LEN: usize = 4;
+
+/// Debian's CA bundle: public certificates, large, and never secret.
+const KNOWN_CERTIFICATE_DIRS: &[&str] = &["/etc/ssl/certs", "/usr/share/ca-certificates"];
+
+/// Files whose very presence is a finding: they exist to hold credentials.
+const CREDENTIAL_FILE_NAMES: &[&str] = &[".git-credentials", ".pgpass", ".netrc", ".pypirc"];
+/// `.env.example` and friends document variables; they are not secrets.
+const DOTENV_TEMPLATE_SUFFIXES: &[&str] = &["example", "sample", "template", "dist", "defaults", "schema"];
+/// Formats where `key = value` needs no quotes around a literal value.
+const CONFIG_EXTENSIONS: &[&str] = &[
+    "env", "ini", "cfg", "conf", "properties", "yaml", "yml", "toml", "json",
+];
+
+struct TokenRule {
+    what: &'static str,
+    pattern: Regex,
+}
+
+fn rule(what: &'static str, pattern: &str) -> TokenRule {
+    TokenRule {
+        what,
+        // The patterns are constants of this file, covered by its tests.
+        pattern: Regex::new(pattern).expect("constant secret pattern compiles"),
+    }
+}
+
+static TOKEN_RULES: LazyLock<Vec<TokenRule>> = LazyLock::new(|| {
+    vec![
+        rule(
+            "private key (PEM block)",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+        ),
+        rule("AWS access key id", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+        rule(
+            "AWS secret access key",
+            r#"(?i)aws_secret_access_key["']?\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}"#,
+        ),
+        rule("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+        rule("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+        rule("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+        rule("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ]
+});
+
+/// A name that says its value is a credential: it ends in one of these words.
+static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:[A-Za-z0-9_.-]*[_.-])?(?:password|passwd|secret|secret[_-]?key|token|auth[_-]?token|access[_-]?token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret)$",
+    )
+    .expect("constant secret-name pattern compiles")
+});
+
+/// `NAME = value`, `NAME: value`, `"name": "value",`, `export NAME=value`.
+static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::=|=|:)\s*(.*?)\s*[,;]?\s*$"#)
+        .expect("constant assignment pattern compiles")
+});
+
+/// Words that mark a value as a placeholder in docs, templates and tests.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "dummy",
+    "xxxx", "****", "redacted", "fake", "sample", "<", "todo",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretLocation {
+    Env { key: String },
+    Label { key: String },
+    File {
+        layer: usize,
+        layer_digest: String,
+        path: String,
+        line: Option<usize>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretFinding {
+    pub location: SecretLocation,
+    pub what: String,
+}
+
+pub struct SecretScanner {
+    max_scan_size: u64,
+    allowed_paths: Vec<String>,
+    pub findings: Vec<SecretFinding>,
+}
+
+impl SecretScanner {
+    pub fn new(max_scan_size: u64, allowed_paths: Vec<String>) -> Self {
+        SecretScanner {
+            max_scan_size,
+            allowed_paths,
+            findings: Vec::new(),
+        }
+    }
+
+    fn skipped(&self, path: &str) -> bool {
+        KNOWN_CERTIFICATE_DIRS.iter().any(|d| is_under(path, d))
+            || self.allowed_paths.iter().any(|d| is_under(path, d))
+    }
+
+    /// Env entries of the image config (`KEY=VALUE`).
+    pub fn scan_env(&mut self, env: &[String]) {
+        for item in env {
+            let (key, value) = item.split_once('=').unwrap_or((item.as_str(), ""));
+            for what in classify_config_value(key, value) {
+                self.findings.push(SecretFinding {
+                    location: SecretLocation::Env { key: key.to_string() },
+                    what,
+                });
+            }
+        }
+    }
+
+    pub fn scan_labels<'a>(&mut self, labels: impl IntoIterator<Item = (&'a String, &'a String)>) {
+        for (key, value) in labels {
+            for what in classify_config_value(key, value) {
+                self.findings.push(SecretFinding {
+                    location: SecretLocation::Label { key: key.clone() },
+                    what,
+                });
+            }
+        }
+    }
+
+    fn file_finding(&mut self, entry: &RawEntry, line: Option<usize>, what: String) {
+        self.findings.push(SecretFinding {
+            location: SecretLocation::File {
+                layer: entry.layer,
+                layer_digest: entry.layer_digest.to_string(),
+                path: entry.path.to_string(),
+                line,
+            },
+            what,
+        });
+    }
+}
+
+impl Observer for SecretScanner {
+    fn wants_content(&mut self, entry: &RawEntry) -> bool {
+        entry.kind == Kind::File && entry.size <= self.max_scan_size && !self.skipped(entry.path)
+    }
+
+    fn observe(&mut self, entry: &RawEntry, content: Option<&[u8]>) {
+        if entry.kind != Kind::File || self.skipped(entry.path) {
+            return;
+        }
+        let name = entry.path.rsplit('/').next().unwrap_or("");
+        if let Some(what) = credential_file_kind(entry.path, name, entry.size) {
+            self.file_finding(entry, None, what);
+        }
+        let Some(content) = content else { return };
+        if content[..content.len().min(BINARY_PROBE)].contains(&0) {
+            return;
+        }
+        let text = String::from_utf8_lossy(content);
+        let unquoted_values = is_config_file(name);
+        for (number, line) in text.lines().enumerate() {
+            for what in classify_line(line, unquoted_values) {
+                self.file_finding(entry, Some(number + 1), what);
+            }
+        }
+    }
+}
+
+fn credential_file_kind(path: &str, name: &str, size: u64) -> Option<String> {
+    if size == 0 {
+        return None;
+    }
+    if name == ".env" {
+        return Some(".env file".into());
+    }
+    if let Some(suffix) = name.strip_prefix(".env.") {
+        if !DOTENV_TEMPLATE_SUFFIXES.contains(&suffix) {
+            return Some(".env file".into());
+        }
+    }
+    if CREDENTIAL_FILE_NAMES.contains(&name) {
+        return Some(format!("{name} credentials file"));
+    }
+    if path.ends_with("/.aws/credentials") {
+        return Some("AWS credentials file".into());
+    }
+    None
+}
+
+fn is_config_file(name: &str) -> bool {
+    name.starts_with(".env")
+        || name
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| CONFIG_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+fn token_matches(text: &str) -> Vec<String> {
+    TOKEN_RULES
+        .iter()
+        .filter(|r| r.pattern.find_iter(text).any(|m| !is_placeholder(m.as_str())))
+        .map(|r| r.what.to_string())
+        .collect()
+}
+
+fn classify_line(line: &str, unquoted_values: bool) -> Vec<String> {
+    let mut found = token_matches(line);
+    if found.is_empty() && line.len() <= MAX_ASSIGNMENT_LINE {
+        if let Some(caps) = ASSIGNMENT.captures(line) {
+            let name = &caps[1];
+            let raw_value = &caps[2];
+            if SECRET_NAME.is_match(name) {
+                let literal = match unquote(raw_value) {
+                    Some(inner) => Some(inner),
+                    None if unquoted_values => Some(raw_value),
+                    None => None,
+                };
+                if literal.is_some_and(|v| is_literal_secret(v, MIN_FILE_SECRET_LEN)) {
+                    found.push(format!("literal value assigned to {name}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn classify_config_value(key: &str, value: &str) -> Vec<String> {
+    let mut found = token_matches(value);
+    if found.is_empty() && SECRET_NAME.is_match(key) && is_literal_secret(value, MIN_CONFIG_SECRET_LEN)
+    {
+        found.push("literal credential value".into());
+    }
+    found
+}
+
+fn unquote(value: &str) -> Option<&str> {
+    let first = value.chars().next()?;
+    if (first == '"' || first == '\'') && value.len() >= 2 && value.ends_with(first) {
+        Some(&value[1..value.len() - 1])
+    } else {
+        None
+    }
+}
+
+fn is_placeholder(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
+}
+
+fn is_literal_secret(value: &str, min_len: usize) -> bool {
+    let value = value.trim();
+    let lower = value.to_ascii_lowercase();
+    value.chars().count() >= min_len
+        && !value.chars().any(char::is_whitespace)
+        && !value.starts_with(['$', '{', '<', '%', '!', '(', '[', '@', '/', '.'])
+        && !matches!(lower.as_str(), "true" | "false" | "null" | "none" | "password" | "secret")
+        && !is_placeholder(value)
+        && value.chars().collect::<std::collections::BTreeSet<_>>().len() > 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert_eq!(token_matches("-----BEGIN RSA PRIVATE KEY-----"), ["private key (PEM block)"]);
+        assert_eq!(token_matches("-----BEGIN OPENSSH PRIVATE KEY-----"), ["private key (PEM block)"]);
+        assert!(token_matches("-----BEGIN CERTIFICATE-----").is_empty());
+        assert_eq!(token_matches("key=AKIAZ7QWERTYUIOPASDF"), ["AWS access key id"]);
+        assert!(token_matches("AKIAIOSFODNN7EXAMPLE").is_empty());
+        assert_eq!(
+            token_matches("ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            ["GitHub token"]
+        );
+        assert_eq!(token_matches("glpat-abcdefghij0123456789"), ["GitLab token"]);
+        assert_eq!(token_matches("xoxb-1234567890-abcdef"), ["Slack token"]);
+        assert!(token_matches("xoxb-xxxx-xxxxxxxx").is_empty());
+    }
+
+    #[test]
+    fn assignments() {
+        assert_eq!(classify_line("DB_PASSWORD=hunter2hunter2", true).len(), 1);
+        assert_eq!(classify_line("DB_PASSWORD=hunter2hunter2", false).len(), 0);
+        assert_eq!(classify_line("SECRET_KEY = 'k3y-v4lue-abcdef'", false).len(), 1);
+        assert_eq!(classify_line("  \"api_key\": \"abcdef123456\",", false).len(), 1);
+        assert!(classify_line("password = os.environ['PASSWORD']", false).is_empty());
+        assert!(classify_line("password: ${DB_PASSWORD}", true).is_empty());
+        assert!(classify_line("TOKEN_URL = 'https://example.com/token'", false).is_empty());
+        assert!(classify_line("token = 'changeme-please'", false).is_empty());
+        assert!(classify_line("password_hash = 'abcdefghijk'", false).is_empty());
+    }
+
+    #[test]
+    fn config_values() {
+        assert_eq!(classify_config_value("API_TOKEN", "s3cr3t-value").len(), 1);
+        assert!(classify_config_value("API_TOKEN", "").is_empty());
+        assert!(classify_config_value("PASSWORD_FILE", "/run/secrets/db").is_empty());
+        assert!(classify_config_value("GPG_KEY", "A035C8C19219BA821ECEA86B64E628F8D684696D").is_empty());
+        assert_eq!(
+            classify_config_value("org.example.note", "ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            ["GitHub token"]
+        );
+    }
+
+    #[test]
+    fn credential_files() {
+        assert!(credential_file_kind("/app/.env", ".env", 10).is_some());
+        assert!(credential_file_kind("/app/.env.production", ".env.production", 10).is_some());
+        assert!(credential_file_kind("/app/.env.example", ".env.example", 10).is_none());
+        assert!(credential_file_kind("/app/.env", ".env", 0).is_none());
+        assert!(credential_file_kind("/home/u/.aws/credentials", "credentials", 5).is_some());
+    }
+}
