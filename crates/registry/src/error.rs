@@ -16,12 +16,6 @@ pub enum Error {
     #[error("invalid platform {platform:?}: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64")]
     InvalidPlatform { platform: String },
 
-    #[error(
-        "refusing plain HTTP to {registry}: only localhost and 127.0.0.1 are reached without TLS \
-         unless --insecure is given"
-    )]
-    InsecureRefused { registry: String },
-
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -80,6 +74,9 @@ pub enum Error {
         reason: String,
     },
 
+    #[error(transparent)]
+    Manifest(#[from] pyoci_manifest::Error),
+
     #[error("OCI layout {path}: {reason}")]
     Layout { path: PathBuf, reason: String },
 
@@ -96,8 +93,8 @@ pub enum Error {
     )]
     DeleteDisabled { repository: String, status: u16 },
 
-    #[error("{tag_file}: {reason}")]
-    TagFile { tag_file: PathBuf, reason: String },
+    #[error("tag pattern {glob:?}: {reason}")]
+    InvalidGlob { glob: String, reason: String },
 }
 
 impl Error {

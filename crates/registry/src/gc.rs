@@ -13,14 +13,14 @@ use time::OffsetDateTime;
 use crate::client::{Client, Repository};
 use crate::descriptor::ManifestLinks;
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reference::Reference;
 
 pub struct GcOptions {
     /// Tagged images kept, newest first by config `created`.
     pub keep_last: usize,
-    /// Images with a tag matching one of these are always kept.
-    pub keep_tags: Vec<glob::Pattern>,
+    /// Globs (`v*`, `release-?`): images with a matching tag are always kept.
+    pub keep_tags: Vec<String>,
     /// Manifests that may have lost their tags (from earlier pushes' reports).
     pub candidates: Vec<Digest>,
 }
@@ -139,6 +139,16 @@ fn inspect(repository: &Repository<'_>, digest: &Digest) -> Result<Inspected> {
 
 /// Decides, without changing anything, what `--delete` would remove.
 pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) -> Result<Vec<GcEntry>> {
+    let keep_tags = options
+        .keep_tags
+        .iter()
+        .map(|glob| {
+            glob::Pattern::new(glob).map_err(|e| Error::InvalidGlob {
+                glob: glob.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let repository = client.repository(repository_ref)?;
     let mut tags_of: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
     for tag in repository.list_tags()? {
@@ -161,7 +171,7 @@ pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) ->
     for (digest, tags) in &tags_of {
         let protected = tags
             .iter()
-            .find(|tag| options.keep_tags.iter().any(|p| p.matches(tag)));
+            .find(|tag| keep_tags.iter().any(|p| p.matches(tag)));
         let decision = if let Some(tag) = protected {
             Decision::KeepProtected(tag.clone())
         } else if tags.is_empty() {

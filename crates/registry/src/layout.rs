@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::descriptor::{Descriptor, ManifestLinks, OCI_INDEX, REF_NAME_ANNOTATION};
+use crate::descriptor::{Descriptor, OCI_INDEX, REF_NAME_ANNOTATION};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
@@ -12,79 +12,38 @@ fn blob_path_in(dir: &Path, digest: &Digest) -> PathBuf {
         .join(digest.hex())
 }
 
-/// A layout on disk, read for pushing.
+/// A layout on disk, read for pushing; opening and entry selection are pyoci-manifest's.
 pub struct LayoutReader {
-    dir: PathBuf,
-    entries: Vec<Descriptor>,
+    layout: pyoci_manifest::Layout,
 }
 
 impl LayoutReader {
     pub fn open(dir: &Path) -> Result<Self> {
-        let layout_error = |reason: String| Error::Layout {
-            path: dir.to_path_buf(),
-            reason,
-        };
-        let marker = dir.join("oci-layout");
-        if !marker.is_file() {
-            return Err(layout_error(
-                "no oci-layout file: not an OCI image layout directory".to_string(),
-            ));
-        }
-        let index_path = dir.join("index.json");
-        let bytes = std::fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
-        let index: ManifestLinks = serde_json::from_slice(&bytes)
-            .map_err(|e| layout_error(format!("index.json: {e}")))?;
-        if index.manifests.is_empty() {
-            return Err(layout_error("index.json lists no manifests".to_string()));
-        }
         Ok(LayoutReader {
-            dir: dir.to_path_buf(),
-            entries: index.manifests,
+            layout: pyoci_manifest::Layout::open(dir)?,
         })
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.layout.root()
     }
 
     /// The manifest to push: the one whose ref name is `ref_name`, or the only one.
     pub fn root(&self, ref_name: Option<&str>) -> Result<Descriptor> {
-        let names = || {
-            self.entries
-                .iter()
-                .map(|d| {
-                    d.annotations
-                        .get(REF_NAME_ANNOTATION)
-                        .cloned()
-                        .unwrap_or_else(|| d.digest.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match ref_name {
-            Some(name) => self
-                .entries
-                .iter()
-                .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(name))
-                .cloned()
-                .ok_or_else(|| Error::Layout {
-                    path: self.dir.clone(),
-                    reason: format!("no manifest named {name:?} in index.json (it has: {})", names()),
-                }),
-            None if self.entries.len() == 1 => Ok(self.entries[0].clone()),
-            None => Err(Error::Layout {
-                path: self.dir.clone(),
-                reason: format!(
-                    "index.json lists {} manifests; choose one with --ref-name (it has: {})",
-                    self.entries.len(),
-                    names()
-                ),
-            }),
+        let entry = self.layout.select_entry(ref_name)?;
+        let value = serde_json::to_value(entry).map_err(|e| self.bad_entry(e))?;
+        serde_json::from_value(value).map_err(|e| self.bad_entry(e))
+    }
+
+    fn bad_entry(&self, error: serde_json::Error) -> Error {
+        Error::Layout {
+            path: self.dir().join("index.json"),
+            reason: format!("unreadable entry: {error}"),
         }
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        blob_path_in(&self.dir, digest)
+        blob_path_in(self.dir(), digest)
     }
 
     /// A manifest or index blob, checked against its descriptor.

@@ -1,0 +1,557 @@
+//! `pyoci push/pull/copy/gc` against a real docker-registry on 127.0.0.1, checked with
+//! skopeo and the registry's own access log. Test images are built with umoci.
+
+#[path = "../../../tests/support/registry.rs"]
+mod registry;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use registry::{RegistryOptions, TestRegistry};
+use serde_json::Value;
+
+fn pyoci(docker_config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pyoci"));
+    // Never the developer's own ~/.docker credentials.
+    command.env("DOCKER_CONFIG", docker_config);
+    command.env_remove("HOME");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("running pyoci")
+}
+
+fn ok(command: &mut Command) -> String {
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn tool(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required for this test: {e}"))
+}
+
+fn tool_ok(program: &str, args: &[&str]) -> String {
+    let output = tool(program, args);
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// A one-image layout built by umoci: one layer per entry of `layers` (random bytes of that
+/// size, so layers never collide), with `created` set.
+fn umoci_image(dir: &Path, name: &str, layers: &[usize], created: &str) -> PathBuf {
+    let layout = dir.join(name);
+    let l = layout.to_str().unwrap();
+    tool_ok("umoci", &["init", "--layout", l]);
+    tool_ok("umoci", &["new", "--image", &format!("{l}:latest")]);
+    for (i, size) in layers.iter().enumerate() {
+        add_layer(&layout, &format!("{name}-{i}"), *size);
+    }
+    set_created(&layout, created);
+    layout
+}
+
+fn add_layer(layout: &Path, name: &str, size: usize) {
+    let content = tempfile::tempdir().unwrap();
+    let bytes: Vec<u8> = (0..size).map(|_| rand_byte()).collect();
+    fs::write(content.path().join(name), bytes).unwrap();
+    let l = layout.to_str().unwrap();
+    tool_ok(
+        "umoci",
+        &["insert", "--image", &format!("{l}:latest"), content.path().to_str().unwrap(), &format!("/{name}")],
+    );
+    tool_ok("umoci", &["gc", "--layout", l]);
+}
+
+fn set_created(layout: &Path, created: &str) {
+    let l = layout.to_str().unwrap();
+    tool_ok("umoci", &["config", "--image", &format!("{l}:latest"), "--created", created]);
+    tool_ok("umoci", &["gc", "--layout", l]);
+}
+
+/// A copy of `base` with one more layer on top: shares all of base's layers.
+fn derive_image(dir: &Path, base: &Path, name: &str, size: usize) -> PathBuf {
+    let layout = dir.join(name);
+    tool_ok("cp", &["-a", base.to_str().unwrap(), layout.to_str().unwrap()]);
+    add_layer(&layout, name, size);
+    layout
+}
+
+fn rand_byte() -> u8 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = Cell::new(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    ));
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 24) as u8
+    })
+}
+
+fn skopeo_inspect(reference: &str, creds: Option<&str>) -> Output {
+    let target = format!("docker://{reference}");
+    let mut args = vec!["inspect", "--tls-verify=false"];
+    if let Some(creds) = creds {
+        args.extend(["--creds", creds]);
+    }
+    args.push(&target);
+    tool("skopeo", &args)
+}
+
+fn skopeo_json(reference: &str, creds: Option<&str>) -> Value {
+    let out = skopeo_inspect(reference, creds);
+    assert!(out.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn layout_digest(layout: &Path) -> String {
+    let index: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    docker_config: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = dir.path().join("docker");
+    fs::create_dir_all(&docker_config).unwrap();
+    Env { dir, docker_config }
+}
+
+#[test]
+fn push_tags_dedups_and_shares_base_layers() {
+    let registry = TestRegistry::start();
+    let env = env();
+    let base = umoci_image(env.dir.path(), "base", &[50_000, 70_000], "2024-01-01T00:00:00Z");
+    let repo = format!("{}/team/app", registry.host());
+    let report_path = env.dir.path().join("report.json");
+
+    let out = ok(pyoci(&env.docker_config)
+        .args(["push", base.to_str().unwrap(), &repo, "--tag", "v1", "--tag", "latest", "--report"])
+        .arg(&report_path));
+    let digest = layout_digest(&base);
+    assert_eq!(out, format!("{repo}@{digest}"));
+    let first = report(&report_path);
+    assert_eq!(first["blobsUploaded"], 3, "two layers and a config: {first}");
+    assert_eq!(registry.blob_uploads("team/app"), 3);
+
+    let inspected = skopeo_json(&format!("{repo}:v1"), None);
+    assert_eq!(inspected["Digest"], digest.as_str());
+    let mut tags: Vec<String> = inspected["RepoTags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["latest", "v1"]);
+    assert_eq!(skopeo_json(&format!("{repo}@{digest}"), None)["Digest"], digest.as_str());
+
+    // The same image again: every blob is already there.
+    ok(pyoci(&env.docker_config)
+        .args(["push", base.to_str().unwrap(), &repo, "--tag", "v1", "--report"])
+        .arg(&report_path));
+    let second = report(&report_path);
+    assert_eq!(second["blobsUploaded"], 0, "{second}");
+    assert_eq!(second["blobsExisting"], 3, "{second}");
+    assert_eq!(registry.blob_uploads("team/app"), 3, "registry log shows a second upload");
+
+    // An image on the same base: only its new layer and config travel.
+    let app = derive_image(env.dir.path(), &base, "app2", 30_000);
+    let tag_file = env.dir.path().join("tags.txt");
+    fs::write(&tag_file, "sha-abc123\nmain\n\n").unwrap();
+    ok(pyoci(&env.docker_config)
+        .args(["push", app.to_str().unwrap(), &repo, "--tag-file"])
+        .arg(&tag_file)
+        .arg("--report")
+        .arg(&report_path));
+    let third = report(&report_path);
+    assert_eq!(third["blobsUploaded"], 2, "{third}");
+    assert_eq!(third["blobsExisting"], 2, "{third}");
+    assert_eq!(registry.blob_uploads("team/app"), 5);
+    assert_eq!(skopeo_json(&format!("{repo}:main"), None)["Digest"], layout_digest(&app).as_str());
+}
+
+#[test]
+fn chunked_upload_of_large_blob_round_trips() {
+    let registry = TestRegistry::start();
+    let env = env();
+    let image = umoci_image(env.dir.path(), "big", &[3_000_000], "2024-01-01T00:00:00Z");
+    let repo = format!("{}/big", registry.host());
+    ok(pyoci(&env.docker_config)
+        .args(["push", image.to_str().unwrap(), &repo, "--tag", "v1", "--chunk-size", "1000000"]));
+    let patches = registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/big/blobs/uploads/"))
+        .count();
+    assert!(patches >= 3, "expected chunked PATCH uploads, saw {patches}");
+    let digest = layout_digest(&image);
+    let pulled = env.dir.path().join("pulled");
+    let out = ok(pyoci(&env.docker_config)
+        .args(["pull", &format!("{repo}@{digest}"), "-o"])
+        .arg(&pulled));
+    assert_eq!(out, format!("{repo}@{digest}"));
+    // skopeo (an independent implementation) reads what we wrote.
+    let copied = env.dir.path().join("skopeo-copy");
+    tool_ok(
+        "skopeo",
+        &["copy", &format!("oci:{}:latest", pulled.display()), &format!("oci:{}:x", copied.display())],
+    );
+    assert_eq!(layout_digest(&pulled), digest);
+}
+
+fn auth_config(registry_host: &str, user: &str, password: &str) -> String {
+    use base64_encode as b64;
+    format!(r#"{{"auths":{{"{registry_host}":{{"auth":"{}"}}}}}}"#, b64(&format!("{user}:{password}")))
+}
+
+fn base64_encode(text: &str) -> String {
+    let out = Command::new("base64")
+        .args(["-w0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("base64");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn basic_auth_from_config_json_and_credential_helper() {
+    let registry = TestRegistry::start_with(RegistryOptions {
+        user: Some(("ci".into(), "s3cret".into())),
+        ..Default::default()
+    });
+    let env = env();
+    let image = umoci_image(env.dir.path(), "img", &[10_000], "2024-01-01T00:00:00Z");
+    let repo = format!("{}/secure/app", registry.host());
+
+    // No credentials at all.
+    let out = run(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("requires credentials") && stderr.contains("docker login"), "{stderr}");
+
+    // auths in config.json.
+    let config_dir = TestRegistry::docker_config(
+        &env.dir.path().join("cfg-auths"),
+        &auth_config(&registry.host(), "ci", "s3cret"),
+    );
+    ok(pyoci(&config_dir).args(["push", image.to_str().unwrap(), &repo, "--tag", "from-auths"]));
+    let digest = layout_digest(&image);
+    assert_eq!(skopeo_json(&format!("{repo}:from-auths"), Some("ci:s3cret"))["Digest"], digest.as_str());
+
+    // A wrong password is reported as such, naming the user and the file.
+    let bad_dir = TestRegistry::docker_config(
+        &env.dir.path().join("cfg-bad"),
+        &auth_config(&registry.host(), "ci", "wrong"),
+    );
+    let out = run(pyoci(&bad_dir).args(["push", image.to_str().unwrap(), &repo, "--tag", "bad"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rejected") && stderr.contains("\"ci\"") && stderr.contains("cfg-bad/config.json"),
+        "unclear error: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A credential helper (credHelpers) and the default store (credsStore).
+    let bin = env.dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-pyocitest");
+    let seen = env.dir.path().join("helper-asked-for");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho \"$server\" >> {}\n\
+             echo '{{\"ServerURL\":\"'\"$server\"'\",\"Username\":\"ci\",\"Secret\":\"s3cret\"}}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    tool_ok("chmod", &["+x", helper.to_str().unwrap()]);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    for (name, config) in [
+        ("cfg-helper", format!(r#"{{"credHelpers":{{"{}":"pyocitest"}}}}"#, registry.host())),
+        ("cfg-store", r#"{"credsStore":"pyocitest"}"#.to_string()),
+    ] {
+        let dir = TestRegistry::docker_config(&env.dir.path().join(name), &config);
+        ok(pyoci(&dir)
+            .env("PATH", &path)
+            .args(["push", image.to_str().unwrap(), &repo, "--tag", name]));
+        assert_eq!(skopeo_json(&format!("{repo}:{name}"), Some("ci:s3cret"))["Digest"], digest.as_str());
+    }
+    let asked = fs::read_to_string(&seen).unwrap();
+    assert_eq!(asked.lines().collect::<Vec<_>>(), [registry.host(), registry.host()]);
+}
+
+fn all_blobs_present(registry: &TestRegistry, repo_path: &str, tag: &str) {
+    let raw = tool_ok(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/{repo_path}:{tag}", registry.host())],
+    );
+    let manifest: Value = serde_json::from_str(&raw).unwrap();
+    let mut digests = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
+    for layer in manifest["layers"].as_array().unwrap() {
+        digests.push(layer["digest"].as_str().unwrap().to_string());
+    }
+    for digest in digests {
+        let hex = digest.trim_start_matches("sha256:");
+        assert!(
+            registry.blob_data_path(hex).is_file(),
+            "tag {tag} points at a manifest whose blob {digest} is missing"
+        );
+    }
+}
+
+#[test]
+fn registry_killed_mid_push_then_push_completes() {
+    let mut registry = TestRegistry::start();
+    let env = env();
+    let image = umoci_image(env.dir.path(), "crash", &[40_000, 6_000_000], "2024-01-01T00:00:00Z");
+    let repo = format!("{}/crash", registry.host());
+
+    // Without retries the interrupted push fails; nothing may be tagged.
+    let child = pyoci(&env.docker_config)
+        .args(["push", image.to_str().unwrap(), &repo, "--tag", "v1", "--retries", "0", "--chunk-size", "100000", "--jobs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !registry.log().contains("\"PATCH /v2/crash/blobs/uploads/") {
+        assert!(Instant::now() < deadline, "the push never started uploading");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    registry.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "push survived a killed registry without retries");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error:"), "{stderr}");
+    registry.restart();
+    assert!(!skopeo_inspect(&format!("{repo}:v1"), None).status.success(), "v1 tagged after a failed push");
+
+    // With retries, a registry that comes back mid-push is waited for.
+    let child = pyoci(&env.docker_config)
+        .args(["push", image.to_str().unwrap(), &repo, "--tag", "v2", "--chunk-size", "100000", "--jobs", "1", "--retries", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let before = registry.log().matches("\"PATCH /v2/crash/blobs/uploads/").count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while registry.log().matches("\"PATCH /v2/crash/blobs/uploads/").count() <= before {
+        assert!(Instant::now() < deadline, "the second push never started uploading");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    registry.kill();
+    std::thread::sleep(Duration::from_millis(800));
+    registry.restart();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "push did not recover: {stderr}");
+    assert!(stderr.contains("retrying"), "{stderr}");
+
+    // And a plain next push completes too.
+    ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "v3"]));
+    for tag in ["v2", "v3"] {
+        assert_eq!(skopeo_json(&format!("{repo}:{tag}"), None)["Digest"], layout_digest(&image).as_str());
+        all_blobs_present(&registry, "crash", tag);
+    }
+}
+
+#[test]
+fn pull_by_digest_verifies_and_rejects_tampering() {
+    let registry = TestRegistry::start();
+    let env = env();
+    let image = umoci_image(env.dir.path(), "pullme", &[20_000, 30_000], "2024-01-01T00:00:00Z");
+    let repo = format!("{}/base/python", registry.host());
+    ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "3.11"]));
+    let digest = layout_digest(&image);
+
+    let out_dir = env.dir.path().join("base-layout");
+    let digest_file = env.dir.path().join("digest");
+    let printed = ok(pyoci(&env.docker_config)
+        .args(["pull", &format!("{repo}@{digest}"), "-o"])
+        .arg(&out_dir)
+        .arg("--digest-out")
+        .arg(&digest_file));
+    assert_eq!(printed, format!("{repo}@{digest}"));
+    assert_eq!(fs::read_to_string(&digest_file).unwrap(), digest);
+    assert_eq!(layout_digest(&out_dir), digest);
+    // umoci (independent) unpacks what we wrote.
+    let bundle = env.dir.path().join("bundle");
+    tool_ok(
+        "umoci",
+        &["unpack", "--rootless", "--image", &format!("{}:latest", out_dir.display()), bundle.to_str().unwrap()],
+    );
+    assert!(bundle.join("rootfs/pullme-1/pullme-1").is_file());
+
+    // By tag: works, warns, and says which digest to pin.
+    let by_tag = run(pyoci(&env.docker_config)
+        .args(["pull", &format!("{repo}:3.11"), "-o"])
+        .arg(env.dir.path().join("by-tag")));
+    assert!(by_tag.status.success());
+    let stderr = String::from_utf8_lossy(&by_tag.stderr);
+    assert!(stderr.contains("warning") && stderr.contains(&digest), "{stderr}");
+
+    // Flip one byte of a layer inside the registry's storage.
+    let raw: Value = serde_json::from_str(&tool_ok(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}@{digest}")],
+    ))
+    .unwrap();
+    let layer = raw["layers"][1]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let data = registry.blob_data_path(&layer);
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&data, bytes).unwrap();
+    let tampered = env.dir.path().join("tampered");
+    let out = run(pyoci(&env.docker_config)
+        .args(["pull", &format!("{repo}@{digest}"), "-o"])
+        .arg(&tampered));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tampered or corrupted") && stderr.contains(&layer), "{stderr}");
+    assert!(!tampered.exists(), "a rejected pull left output behind");
+    let leftovers: Vec<_> = fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".pyoci-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging directories left: {leftovers:?}");
+}
+
+#[test]
+fn copy_between_repositories_and_registries() {
+    let first = TestRegistry::start();
+    let second = TestRegistry::start();
+    let env = env();
+    let image = umoci_image(env.dir.path(), "promote", &[25_000, 35_000], "2024-01-01T00:00:00Z");
+    let digest = layout_digest(&image);
+    let staging = format!("{}/app-staging", first.host());
+    ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &staging, "--tag", "rc1"]));
+    let report_path = env.dir.path().join("copy.json");
+
+    // Same registry: blobs are mounted, none uploaded.
+    let prod = format!("{}/app-prod", first.host());
+    let out = ok(pyoci(&env.docker_config)
+        .args(["copy", &format!("{staging}@{digest}"), &format!("{prod}:v1"), "--report"])
+        .arg(&report_path));
+    assert_eq!(out, format!("{prod}@{digest}"));
+    let same = report(&report_path);
+    assert_eq!(same["blobsMounted"], 3, "{same}");
+    assert_eq!(same["blobsUploaded"], 0, "{same}");
+    assert_eq!(first.blob_uploads("app-prod"), 0);
+    assert!(first.log().contains("mount=sha256"), "no cross-repository mount in the registry log");
+    assert_eq!(skopeo_json(&format!("{prod}:v1"), None)["Digest"], digest.as_str());
+
+    // Another registry: blobs travel, digest unchanged.
+    let remote = format!("{}/mirror/app", second.host());
+    ok(pyoci(&env.docker_config)
+        .args(["copy", &format!("{staging}@{digest}"), &format!("{remote}:v1"), "--report"])
+        .arg(&report_path));
+    let cross = report(&report_path);
+    assert_eq!(cross["blobsUploaded"], 3, "{cross}");
+    assert_eq!(skopeo_json(&format!("{remote}:v1"), None)["Digest"], digest.as_str());
+}
+
+#[test]
+fn gc_lists_then_deletes_exactly_what_it_listed() {
+    let registry = TestRegistry::start_with(RegistryOptions {
+        delete: true,
+        ..Default::default()
+    });
+    let env = env();
+    let repo = format!("{}/svc", registry.host());
+    let mut digests = Vec::new();
+    for (i, year) in ["2021", "2022", "2023", "2024"].iter().enumerate() {
+        let image = umoci_image(env.dir.path(), &format!("gc{i}"), &[5_000], &format!("{year}-06-01T00:00:00Z"));
+        ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", &format!("build-{year}")]));
+        digests.push(layout_digest(&image));
+    }
+    // `latest` moves from the 2021 image... onto the 2022 one: the moved-tag note names 2021's.
+    let image = env.dir.path().join("gc0");
+    ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "latest"]));
+    let image = env.dir.path().join("gc1");
+    let out = run(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "latest"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("moved from {}", digests[0])));
+    // An image that lost its only tag: push 2020 under a tag, then move that tag away.
+    let orphan = umoci_image(env.dir.path(), "orphan", &[5_000], "2020-06-01T00:00:00Z");
+    ok(pyoci(&env.docker_config).args(["push", orphan.to_str().unwrap(), &repo, "--tag", "pr-7"]));
+    let orphan_digest = layout_digest(&orphan);
+    ok(pyoci(&env.docker_config).args(["push", env.dir.path().join("gc3").to_str().unwrap(), &repo, "--tag", "pr-7"]));
+
+    let plan = ok(pyoci(&env.docker_config)
+        .args(["gc", &repo, "--keep-last", "2", "--digest", &orphan_digest]));
+    let listed: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("\tdelete:"))
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    // 2024 and 2023 are newest, 2022 carries `latest`; 2021 is old; the orphan is untagged.
+    let mut expected = vec![digests[0].as_str(), orphan_digest.as_str()];
+    expected.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, expected, "plan:\n{plan}");
+    // Listing alone deletes nothing.
+    for digest in digests.iter().chain([&orphan_digest]) {
+        assert!(skopeo_inspect(&format!("{repo}@{digest}"), None).status.success());
+    }
+
+    ok(pyoci(&env.docker_config)
+        .args(["gc", &repo, "--keep-last", "2", "--digest", &orphan_digest, "--delete"]));
+    for digest in &expected {
+        assert!(!skopeo_inspect(&format!("{repo}@{digest}"), None).status.success(), "{digest} survived");
+    }
+    for digest in &digests[1..] {
+        assert!(skopeo_inspect(&format!("{repo}@{digest}"), None).status.success(), "{digest} was deleted");
+    }
+}
+
+#[test]
+fn gc_delete_on_registry_without_deletes_is_explained() {
+    let registry = TestRegistry::start();
+    let env = env();
+    let repo = format!("{}/nodelete", registry.host());
+    for (i, year) in ["2021", "2022"].iter().enumerate() {
+        let image = umoci_image(env.dir.path(), &format!("nd{i}"), &[1_000], &format!("{year}-01-01T00:00:00Z"));
+        ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", year]));
+    }
+    let out = run(pyoci(&env.docker_config).args(["gc", &repo, "--keep-last", "1", "--delete"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("storage.delete.enabled"), "{stderr}");
+}
