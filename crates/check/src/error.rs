@@ -16,8 +16,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("OCI layout {path} is invalid: {reason}")]
-    Layout { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Manifest(#[from] pyoci_manifest::Error),
     #[error("layer {index} ({digest}) of {layout} cannot be read")]
     Layer {
         layout: PathBuf,

@@ -14,7 +14,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::imagefs::{is_under, ImageFs, Kind};
-use crate::layout::{Image, Layout};
+use pyoci_manifest::{Image, Layout};
 use crate::secrets::{SecretLocation, SecretScanner, DEFAULT_MAX_SCAN_SIZE};
 use crate::users::{self, UserResolution};
 
@@ -206,7 +206,7 @@ pub fn check(layout: &Layout, image: &Image, policy: &Policy) -> Result<CheckOut
                 gate: Gate::Size,
                 message: format!(
                     "image is {} compressed ({compressed_size} bytes of layers and config), over --max-size {max}",
-                    human_size(compressed_size)
+                    pyoci_manifest::human_size(compressed_size)
                 ),
                 narrow_opt_out: None,
             });
@@ -348,22 +348,6 @@ fn permission_findings(
     findings
 }
 
-/// `1536` -> `1.5 KiB`: for messages only; reports carry exact bytes.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// Parses `--max-size`: bytes, or a number with K/M/G (powers of 1000) or
 /// Ki/Mi/Gi (powers of 1024), optionally followed by `B`.
 pub fn parse_size(text: &str) -> Result<u64> {
@@ -410,7 +394,6 @@ mod tests {
         assert_eq!(parse_size("2 GiB").unwrap(), 2 << 30);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5 parsecs").is_err());
-        assert_eq!(human_size(1536), "1.5 KiB");
     }
 
     #[test]

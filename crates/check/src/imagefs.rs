@@ -12,7 +12,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
-use crate::layout::{Image, Layout};
+use pyoci_manifest::{Image, Layout};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
@@ -167,9 +167,12 @@ impl ImageFs {
             } else {
                 Box::new(buffered)
             };
-            let mut archive = tar::Archive::new(CountingReader {
-                inner: decoded,
-                count: 0,
+            let mut archive = tar::Archive::new(EndOfArchivePadding {
+                inner: CountingReader {
+                    inner: decoded,
+                    count: 0,
+                },
+                padding_left: None,
             });
             for item in archive.entries().map_err(layer_error)? {
                 let mut tar_entry = item.map_err(layer_error)?;
@@ -249,10 +252,10 @@ impl ImageFs {
                     },
                 );
             }
-            let mut counting = archive.into_inner();
+            let mut padded = archive.into_inner();
             // Tar's end-of-archive padding is part of the diff the layer ships.
-            io::copy(&mut counting, &mut io::sink()).map_err(layer_error)?;
-            stats.uncompressed_size = counting.count;
+            io::copy(&mut padded, &mut io::sink()).map_err(layer_error)?;
+            stats.uncompressed_size = padded.inner.count;
         }
         io::copy(&mut hashing, &mut io::sink()).map_err(layer_error)?;
         let actual = format!("sha256:{}", crate::hex(&hashing.hasher.finalize()));
@@ -466,6 +469,32 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Debian's umoci 0.4.7 ends layer tars right after the last file's data,
+/// without block padding or the two zero blocks; podman accepts such layers,
+/// so this supplies the missing zeros when the stream ends early.
+struct EndOfArchivePadding<R> {
+    inner: CountingReader<R>,
+    padding_left: Option<u64>,
+}
+
+impl<R: Read> Read for EndOfArchivePadding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.padding_left.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let to_block = (512 - self.inner.count % 512) % 512;
+            self.padding_left = Some(to_block + 1024);
+        }
+        let left = self.padding_left.unwrap_or(0);
+        let n = (left.min(buf.len() as u64)) as usize;
+        buf[..n].fill(0);
+        self.padding_left = Some(left - n as u64);
         Ok(n)
     }
 }

@@ -14,7 +14,6 @@
 pub mod error;
 pub mod gates;
 pub mod imagefs;
-pub mod layout;
 pub mod sbom;
 pub mod secrets;
 pub mod size;
@@ -25,9 +24,6 @@ mod licenses;
 
 pub use error::{Error, Result};
 
-use std::io::Write;
-use std::path::Path;
-
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -36,25 +32,4 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[(b & 0xf) as usize] as char);
     }
     out
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory,
-/// so a reader (or Bazel) never sees a half-written output.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_error = |source: std::io::Error| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".pyoci-")
-        .tempfile_in(dir)
-        .map_err(write_error)?;
-    temp.write_all(bytes).map_err(write_error)?;
-    temp.as_file().sync_all().map_err(write_error)?;
-    temp.persist(path).map_err(|e| write_error(e.error))?;
-    Ok(())
 }

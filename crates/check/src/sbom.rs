@@ -15,11 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use sha2::Digest as _;
 
 use crate::error::{Error, Result};
 use crate::imagefs::ImageFs;
-use crate::layout::{Image, Layout};
+use pyoci_manifest::{Image, Layout};
 use crate::licenses::{self, Term};
 
 const DPKG_STATUS: &str = "/var/lib/dpkg/status";
@@ -673,11 +672,6 @@ pub fn to_json(document: &Document) -> Result<Vec<u8>> {
     })?;
     bytes.push(b'\n');
     Ok(bytes)
-}
-
-/// sha256 of the document, for callers that want to record it.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", crate::hex(&sha2::Sha256::digest(bytes)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::imagefs::{ImageFs, SIZE_REPORT_DEPTH};
-use crate::layout::Image;
+use pyoci_manifest::Image;
 
 /// Directories listed per layer, largest first.
 pub const TOP_DIRECTORIES: usize = 10;

@@ -55,7 +55,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::imagefs::{normalize, ImageFs, Kind};
-use crate::layout::{Image, Layout};
+use pyoci_manifest::{Image, Layout};
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

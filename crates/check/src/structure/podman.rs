@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::layout::{Image, Layout};
+use pyoci_manifest::{Image, Layout};
 use crate::structure::{excerpt, match_regexes, CheckResult, CommandTest, Spec};
 
 const POLL: Duration = Duration::from_millis(20);
