@@ -173,6 +173,17 @@ fn short_media_type(media_type: &str) -> &str {
         .unwrap_or(media_type)
 }
 
+fn shorten(text: &str, limit: usize) -> String {
+    let single_line = text.replace(['\n', '\t'], " ");
+    if single_line.chars().count() <= limit {
+        single_line
+    } else {
+        let mut cut: String = single_line.chars().take(limit - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 fn json_list(items: &Option<Vec<String>>) -> String {
     match items {
         Some(items) => serde_json::to_string(items).unwrap_or_default(),
@@ -198,7 +209,7 @@ impl fmt::Display for ImageReport {
                     layer.digest.chars().take(19).collect(),
                     human_size(layer.size),
                     short_media_type(&layer.media_type).to_owned(),
-                    layer.created_by.clone().unwrap_or_default(),
+                    shorten(layer.created_by.as_deref().unwrap_or_default(), 72),
                 ]
             })
             .collect();

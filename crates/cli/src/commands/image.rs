@@ -7,17 +7,15 @@ use pyoci_manifest::{
     LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
 };
 
-/// Assemble an OCI image layout: a base image's layers (hard-linked, never copied), then the
-/// given layers in order, with the base's config changed as asked.
-///
-/// Unstamped builds are reproducible: `created` is 1970-01-01T00:00:00Z (or $SOURCE_DATE_EPOCH),
-/// JSON is written with sorted keys, and the same inputs always give the same digest. The
-/// layout is written beside OUTPUT and renamed into place only if everything succeeded; the
-/// image's digest is printed on stdout.
+const IMAGE_HELP: &str = "\
+Unstamped builds are reproducible: `created` is 1970-01-01T00:00:00Z (or \
+$SOURCE_DATE_EPOCH), JSON is written with sorted keys, and the same inputs always give the \
+same digest. The layout is written beside OUTPUT and renamed into place only if everything \
+succeeded; the image's digest is printed on stdout.\n\n\
+Example:\n  pyoci image --base distroless_nonroot --layer app.tar.gz=app.json \\\n    --env LOG_LEVEL=INFO --entrypoint '[\"/usr/bin/python3\",\"/app/main.py\"]' -o image";
+
 #[derive(clap::Args)]
-#[command(
-    after_help = "Example:\n  pyoci image --base distroless_nonroot --layer app.tar.gz=app.json \\\n    --env LOG_LEVEL=INFO --entrypoint '[\"/usr/bin/python3\",\"/app/main.py\"]' -o image"
-)]
+#[command(after_long_help = IMAGE_HELP, after_help = "Example:\n  pyoci image --base distroless_nonroot --layer app.tar.gz=app.json \\\n    --env LOG_LEVEL=INFO --entrypoint '[\"/usr/bin/python3\",\"/app/main.py\"]' -o image")]
 pub struct Args {
     /// Base image: an OCI image layout directory (from `pyoci base`, `pyoci pull`, `skopeo copy`).
     /// Every base blob is verified against its digest. Without --base the image starts from

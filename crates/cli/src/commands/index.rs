@@ -3,13 +3,15 @@ use std::process::ExitCode;
 
 use pyoci_manifest::{build_index, write_file_atomic, DEFAULT_REF_NAME};
 
-/// Combine single-platform images into one multi-platform image index.
-///
-/// Each --image is an OCI layout holding one image (for example the output of `pyoci image
-/// --platform linux/arm64 ...`); its platform is read from its config, and two images for the
-/// same platform are an error. The output layout's index.json names the new index with
-/// --ref-name; all blobs are hard-linked from the inputs. The index's digest is printed on stdout.
+const INDEX_HELP: &str = "\
+Each --image is an OCI layout holding one image (for example the output of `pyoci image \
+--platform linux/arm64 ...`); its platform is read from its config, and two images for the \
+same platform are an error. The output layout's index.json names the new index with \
+--ref-name; all blobs are hard-linked from the inputs. The index's digest is printed on \
+stdout.";
+
 #[derive(clap::Args)]
+#[command(after_long_help = INDEX_HELP)]
 pub struct Args {
     /// An image layout to include, optionally as LAYOUT:REF to pick the image tagged REF in it
     /// (repeatable; the index lists the images in this order).

@@ -4,11 +4,11 @@ use pyoci_manifest::inspect;
 
 use super::index::split_layout_ref;
 
-/// Print an image's layers with their sizes, its config (user, workdir, entrypoint, cmd, env,
-/// labels, ports, volumes, healthcheck) and its total size.
-///
-/// Reads the layout only; the manifest and config are verified against their digests.
+const INSPECT_HELP: &str = "\
+Reads the layout only; the manifest and config are verified against their digests.";
+
 #[derive(clap::Args)]
+#[command(after_long_help = INSPECT_HELP)]
 pub struct Args {
     /// The image layout, optionally as LAYOUT:REF to pick the image tagged REF in it. A
     /// multi-platform layout shows its linux/amd64 image.

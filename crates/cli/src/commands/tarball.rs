@@ -6,16 +6,17 @@ use pyoci_manifest::{write_tarball, ImageTag, TarballFormat};
 
 use super::index::split_layout_ref;
 
-/// Write an image as one tar file that `docker load` and `podman load` accept.
-///
-/// The docker format is what `docker save` writes since Docker 25: the OCI layout (oci-layout,
-/// index.json naming each tag, blobs/sha256/...) plus manifest.json with RepoTags, Config and
-/// Layers, so both Docker's classic and containerd image stores and podman load it. The tar is
-/// deterministic (sorted, mtime $SOURCE_DATE_EPOCH or 0, owner 0:0) and every blob is verified
-/// against its digest while it is copied. Docker Engine before 23.0 cannot read zstd layers: a
-/// warning names them.
+const TARBALL_HELP: &str = "\
+The docker format is what `docker save` writes since Docker 25: the OCI layout (oci-layout, \
+index.json naming each tag, blobs/sha256/...) plus manifest.json with RepoTags, Config and \
+Layers, so both Docker's classic and containerd image stores and podman load it. The tar is \
+deterministic (sorted, mtime $SOURCE_DATE_EPOCH or 0, owner 0:0) and every blob is verified \
+against its digest while it is copied. Docker Engine before 23.0 cannot read zstd layers: a \
+warning names them.\n\n\
+Example:\n  pyoci tarball --image image --tag localhost/my_service:latest -o image.tar\n  docker load -i image.tar";
+
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  pyoci tarball --image image --tag localhost/my_service:latest -o image.tar\n  docker load -i image.tar")]
+#[command(after_long_help = TARBALL_HELP, after_help = "Example:\n  pyoci tarball --image image --tag localhost/my_service:latest -o image.tar\n  docker load -i image.tar")]
 pub struct Args {
     /// The image layout, optionally as LAYOUT:REF to pick the image tagged REF in it. A
     /// multi-platform layout contributes its linux/amd64 image.
