@@ -9,6 +9,11 @@
 //! not, while the system package managers above can replace system binaries.
 //! A name counts when it is a symlink or an executable file anywhere in the
 //! filesystem (Debian, busybox's `/busybox/sh`, a venv's `bin/`).
+//!
+//! Permissions apply to application layers (see [`AppLayers`]) and skip
+//! sticky directories (world-writable like /tmp by design) and, for
+//! readability, the home directories of other users in /etc/passwd (root's
+//! /root is 0700 by design).
 
 use std::fmt;
 
@@ -313,6 +318,16 @@ fn permission_findings(
     prefixes: &[String],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // Another user's home (root's /root, 0700) is private by design.
+    let private_homes: Vec<(String, u64)> = match user {
+        UserResolution::Resolved(u) => users::home_directories(fs)
+            .into_iter()
+            .filter(|(home, owner)| {
+                *owner != u.uid && fs.get(home).is_some_and(|e| e.uid == *owner)
+            })
+            .collect(),
+        UserResolution::Unresolvable(_) => Vec::new(),
+    };
     for (path, entry) in fs.entries() {
         let in_scope = !entry.implicit
             && application_layers.get(entry.layer).copied().unwrap_or(false)
@@ -330,7 +345,8 @@ fn permission_findings(
                 narrow_opt_out: None,
             });
         }
-        if let UserResolution::Resolved(u) = user {
+        let in_private_home = private_homes.iter().any(|(home, _)| is_under(path, home));
+        if let (UserResolution::Resolved(u), false) = (user, in_private_home) {
             let needed = if is_dir { 0o5 } else { 0o4 };
             if !u.can_access(entry.uid, entry.gid, entry.mode, needed) {
                 let what = if is_dir { "readable and searchable" } else { "readable" };

@@ -439,7 +439,8 @@ fn debian_licence(fs: &ImageFs, package: &str, refs: &mut LicenseRefs) -> String
         .filter_map(|p| field(p, "License"))
         .filter_map(|l| l.split_once('\n').map(|(n, t)| (n.trim().to_string(), t.to_string())))
         .collect();
-    let mut expressions: Vec<String> = Vec::new();
+    // Top-level AND terms of every Files paragraph, each once, in file order.
+    let mut conjuncts: Vec<String> = Vec::new();
     let mut pending_refs: Vec<(String, Option<String>)> = Vec::new();
     for paragraph in paragraphs.iter().filter(|p| field(p, "Files").is_some()) {
         let Some(licence) = field(paragraph, "License") else { continue };
@@ -468,21 +469,28 @@ fn debian_licence(fs: &ImageFs, package: &str, refs: &mut LicenseRefs) -> String
                 }
             }
         }
-        if !expressions.contains(&expression) {
-            expressions.push(expression);
+        let terms: Vec<String> = if expression.contains(" OR ") {
+            vec![format!("({expression})")]
+        } else {
+            expression.split(" AND ").map(str::to_string).collect()
+        };
+        for term in terms {
+            if !conjuncts.contains(&term) {
+                conjuncts.push(term);
+            }
         }
     }
-    if expressions.is_empty() {
+    if conjuncts.is_empty() {
         return NOASSERTION.into();
     }
-    let combined = if expressions.len() == 1 {
-        expressions.remove(0)
+    let combined = if conjuncts.len() == 1 {
+        let only = &conjuncts[0];
+        only.strip_prefix('(')
+            .and_then(|o| o.strip_suffix(')'))
+            .unwrap_or(only)
+            .to_string()
     } else {
-        expressions
-            .iter()
-            .map(|e| if e.contains(" OR ") { format!("({e})") } else { e.clone() })
-            .collect::<Vec<_>>()
-            .join(" AND ")
+        conjuncts.join(" AND ")
     };
     if !licenses::valid_expression(&combined) {
         return NOASSERTION.into();

@@ -47,6 +47,7 @@ struct PasswdEntry {
     name: String,
     uid: u64,
     gid: u64,
+    home: String,
 }
 
 struct GroupEntry {
@@ -64,8 +65,22 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
                 name: fields.first()?.to_string(),
                 uid: fields.get(2)?.parse().ok()?,
                 gid: fields.get(3)?.parse().ok()?,
+                home: fields.get(5).map(|h| h.to_string()).unwrap_or_default(),
             })
         })
+        .collect()
+}
+
+/// Home directories from /etc/passwd with their owners' uids: `(home, uid)`.
+pub fn home_directories(fs: &ImageFs) -> Vec<(String, u64)> {
+    let text = fs
+        .read_file(PASSWD)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    parse_passwd(&text)
+        .into_iter()
+        .filter(|p| p.home.starts_with('/') && p.home != "/")
+        .map(|p| (crate::imagefs::normalize(&p.home), p.uid))
         .collect()
 }
 

@@ -24,8 +24,9 @@ pub struct Args {
     #[arg(value_name = "LAYOUT[:REF]")]
     image: String,
 
-    /// Name of the document and of the image package. Default: the image's ref name in the
-    /// layout's index.json, else the layout directory's name.
+    /// Name of the document and of the image package. Default: the layout directory's name,
+    /// followed by :REF when the image has a ref name in index.json (a ref name that is a
+    /// full reference such as localhost/app:1.0 is used as it is).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
@@ -45,16 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let image = layout.image(ref_name.as_deref())?;
     let name = match args.name {
         Some(name) => name,
-        None => layout
-            .select_entry(ref_name.as_deref())
-            .ok()
-            .and_then(|d| ref_name_of(d).map(str::to_owned))
-            .or_else(|| {
-                std::fs::canonicalize(&layout_path)
-                    .ok()
-                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            })
-            .unwrap_or_else(|| "image".to_owned()),
+        None => default_name(&layout, &layout_path, ref_name.as_deref()),
     };
     let options = SbomOptions {
         name,
@@ -64,4 +56,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let document = sbom::generate(&layout, &image, &options)?;
     write_file_atomic(&args.output, &sbom::to_json(&document)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn default_name(layout: &Layout, layout_path: &std::path::Path, ref_name: Option<&str>) -> String {
+    let dir = std::fs::canonicalize(layout_path)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "image".to_owned());
+    let image_ref = layout
+        .select_entry(ref_name)
+        .ok()
+        .and_then(|d| ref_name_of(d).map(str::to_owned));
+    match image_ref {
+        Some(full) if full.contains('/') || full.contains(':') => full,
+        Some(tag) => format!("{dir}:{tag}"),
+        None => dir,
+    }
 }
