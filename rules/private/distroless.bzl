@@ -40,7 +40,7 @@ def _distroless_python_image_impl(ctx):
         inputs = debs + [ctx.file.lock],
         outputs = [layout, digest],
         mnemonic = "PyociBase",
-        progress_message = "Building distroless Python base ({}) %{{label}}".format(ctx.attr.variant),
+        progress_message = "Building the distroless Python base {} ({})".format(ctx.label, ctx.attr.variant),
     )
     user, debug = VARIANTS[ctx.attr.variant]
     return [

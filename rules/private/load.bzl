@@ -62,7 +62,7 @@ def _oci_load_impl(ctx):
         inputs = [image.layout],
         outputs = [tarball],
         mnemonic = "PyociTarball",
-        progress_message = "Writing {} tarball of %{{label}}".format(ctx.attr.format),
+        progress_message = "Writing the {} tarball of {}".format(ctx.attr.format, ctx.label),
     )
 
     script = ctx.actions.declare_file(ctx.label.name + ".sh")

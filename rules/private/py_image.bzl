@@ -173,7 +173,7 @@ def _layer_action(ctx, pyoci, group, entries, inputs):
         inputs = depset([spec], transitive = [depset(inputs)]),
         outputs = [blob, descriptor],
         mnemonic = "PyociLayer",
-        progress_message = "Writing the {} layer of %{{label}}".format(group.replace("_", "-")),
+        progress_message = "Writing the {} layer of {}".format(group.replace("_", "-"), ctx.label),
     )
     return struct(group = group, blob = blob, descriptor = descriptor)
 
@@ -205,11 +205,14 @@ def _image_config(ctx, base, facts, runfiles_root, interpreter, repos):
     }
     env.update(ctx.attr.env)
 
+    # (`pyoci image` currently requires the list and map keys even when empty.)
     config = {
         "env": env,
         "labels": ctx.attr.labels,
         "annotations": ctx.attr.annotations,
         "workdir": ctx.attr.workdir or runfiles_root + "/" + workspace,
+        "exposedPorts": [p if "/" in p else p + "/tcp" for p in ctx.attr.ports],
+        "volumes": ctx.attr.volumes,
     }
     if ctx.attr.entrypoint:
         config["entrypoint"] = ctx.attr.entrypoint
@@ -224,10 +227,6 @@ def _image_config(ctx, base, facts, runfiles_root, interpreter, repos):
         config["cmd"] = ctx.attr.cmd
     if ctx.attr.user:
         config["user"] = ctx.attr.user
-    if ctx.attr.ports:
-        config["exposedPorts"] = [p if "/" in p else p + "/tcp" for p in ctx.attr.ports]
-    if ctx.attr.volumes:
-        config["volumes"] = ctx.attr.volumes
     if ctx.attr.stop_signal:
         config["stopSignal"] = ctx.attr.stop_signal
     if ctx.attr.healthcheck:
@@ -284,7 +283,7 @@ def _py_image_impl(ctx):
         inputs = inputs,
         outputs = [layout, digest],
         mnemonic = "PyociImage",
-        progress_message = "Assembling OCI image %{label}",
+        progress_message = "Assembling OCI image {}".format(ctx.label),
     )
 
     tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
@@ -301,7 +300,7 @@ def _py_image_impl(ctx):
         inputs = [layout],
         outputs = [tarball],
         mnemonic = "PyociTarball",
-        progress_message = "Writing docker-load tarball of %{label}",
+        progress_message = "Writing the docker-load tarball of {}".format(ctx.label),
     )
 
     layer_files = [f for layer in layers + [app_layer] for f in [layer.blob, layer.descriptor]]

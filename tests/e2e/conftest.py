@@ -1,0 +1,229 @@
+"""Shared harness for the end-to-end tests: real Bazel, real Docker Engine, real podman.
+
+Environment (all optional):
+  PYOCI_DEBS_DIR          .deb files for the distroless bases
+                          (default: ../shared/debs/bookworm-amd64 beside the checkout)
+  PYOCI_CARGO_TARGET_DIR  cargo target dir the toolchain repository reuses (default: ./target,
+                          so a preceding `cargo build --release -p pyoci` makes it a no-op)
+  PYOCI_E2E_TMP           where temporary output roots and checkouts go (default: $TMPDIR)
+  PYOCI_E2E_KEEP          set to keep the temporary directory for inspection
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STAND_INS = REPO / "tests" / "bazel"
+PLATFORMS = Path("/usr/share/bazel/tools/platforms")
+CONTAINERS_CONF = REPO / "tests" / "support" / "containers.conf"
+
+
+def debs_dir():
+    configured = os.environ.get("PYOCI_DEBS_DIR")
+    path = Path(configured) if configured else REPO.parent / "shared" / "debs" / "bookworm-amd64"
+    if not path.is_dir():
+        pytest.fail(f"no .deb directory at {path}: set PYOCI_DEBS_DIR")
+    return path.resolve()
+
+
+def require_tool(name):
+    if shutil.which(name) is None:
+        pytest.fail(f"{name} is not installed: these tests need the real tool (tools/install-deps.sh)")
+
+
+def tail(text, lines=60):
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class BazelError(AssertionError):
+    pass
+
+
+class Bazel:
+    """One Bazel server for one workspace, with the offline flags this machine needs."""
+
+    def __init__(self, workspace, output_user_root, repository_cache, repo_env):
+        self.workspace = Path(workspace)
+        self.output_user_root = Path(output_user_root)
+        self.repository_cache = Path(repository_cache)
+        self.repo_env = dict(repo_env)
+
+    def startup_flags(self):
+        # rc files are ignored so a developer's user.bazelrc or offline.bazelrc cannot change
+        # what is tested; everything the build needs is on the command line.
+        return [
+            f"--output_user_root={self.output_user_root}",
+            "--ignore_all_rc_files",
+            "--max_idle_secs=900",
+        ]
+
+    def command_flags(self):
+        flags = [
+            f"--override_repository=rules_cc={STAND_INS / 'rules_cc'}",
+            f"--override_repository=rules_java={STAND_INS / 'rules_java'}",
+            f"--repository_cache={self.repository_cache}",
+        ]
+        if PLATFORMS.is_dir():
+            flags.append(f"--override_repository=platforms={PLATFORMS}")
+        flags += [f"--repo_env={key}={value}" for key, value in sorted(self.repo_env.items())]
+        return flags
+
+    def run(self, command, *args, check=True, env=None, timeout=3600):
+        argv = ["bazel", *self.startup_flags(), command, *self.command_flags(), *args]
+        result = subprocess.run(
+            argv,
+            cwd=self.workspace,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise BazelError(
+                f"`{' '.join(argv)}` in {self.workspace} exited {result.returncode}\n"
+                f"--- stdout ---\n{tail(result.stdout)}\n--- stderr ---\n{tail(result.stderr)}"
+            )
+        return result
+
+    def bin_dir(self):
+        return Path(self.info("bazel-bin"))
+
+    def info(self, key):
+        result = subprocess.run(
+            ["bazel", *self.startup_flags(), "info", *self.command_flags(), key],
+            cwd=self.workspace, capture_output=True, text=True, check=True,
+        )
+        return result.stdout.strip()
+
+    def shutdown(self):
+        subprocess.run(
+            ["bazel", *self.startup_flags(), "shutdown"],
+            cwd=self.workspace, capture_output=True, text=True, check=False, timeout=120,
+        )
+
+
+def spawns(log_path):
+    """The spawns of a Bazel 4 --execution_log_json_file (concatenated JSON objects)."""
+    text = Path(log_path).read_text() if Path(log_path).exists() else ""
+    decoder = json.JSONDecoder()
+    found, position = [], 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return found
+        item, position = decoder.raw_decode(text, position)
+        found.append(item)
+
+
+@pytest.fixture(scope="session")
+def e2e_tmp():
+    require_tool("bazel")
+    # Short paths: Bazel's server socket lives under the output root.
+    root = Path(tempfile.mkdtemp(prefix="pyoci-e2e-", dir=os.environ.get("PYOCI_E2E_TMP")))
+    yield root
+    if not os.environ.get("PYOCI_E2E_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def repo_env():
+    target_dir = os.environ.get("PYOCI_CARGO_TARGET_DIR") or str(REPO / "target")
+    return {"PYOCI_DEBS_DIR": str(debs_dir()), "PYOCI_CARGO_TARGET_DIR": target_dir}
+
+
+@pytest.fixture(scope="session")
+def make_bazel(e2e_tmp, repo_env):
+    """Creates Bazel handles; every server started is shut down at the end of the session."""
+    started = []
+
+    def make(workspace, output_user_root=None, repository_cache=None, extra_repo_env=None):
+        bazel = Bazel(
+            workspace,
+            output_user_root or e2e_tmp / "root",
+            repository_cache or e2e_tmp / "repository-cache",
+            {**repo_env, **(extra_repo_env or {})},
+        )
+        started.append(bazel)
+        return bazel
+
+    yield make
+    for bazel in started:
+        bazel.shutdown()
+
+
+class Podman:
+    """A podman with private storage under `root`, configured for this machine (runc, cgroupfs)."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        for name in ["storage", "run", "tmp"]:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    def argv(self):
+        return [
+            "podman",
+            "--root", str(self.root / "storage"),
+            "--runroot", str(self.root / "run"),
+            "--tmpdir", str(self.root / "tmp"),
+            "--storage-driver", "vfs",
+            "--cgroup-manager", "cgroupfs",
+            "--runtime", "runc",
+        ]
+
+    def env(self):
+        return {"CONTAINERS_CONF": str(CONTAINERS_CONF)}
+
+    def loader(self):
+        """The `loader` string for oci_load (PYOCI_LOADER): this podman's argv."""
+        return " ".join(self.argv())
+
+    def run(self, *args, check=True, timeout=300):
+        return subprocess.run(
+            [*self.argv(), *args],
+            env={**os.environ, **self.env()},
+            capture_output=True, text=True, check=check, timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def podman(e2e_tmp):
+    require_tool("podman")
+    require_tool("runc")
+    engine = Podman(e2e_tmp / "podman")
+    yield engine
+    engine.run("system", "reset", "--force", check=False)
+
+
+@pytest.fixture(scope="session")
+def docker():
+    require_tool("docker")
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True)
+    if info.returncode != 0:
+        pytest.fail(f"the Docker Engine does not answer `docker info`:\n{tail(info.stderr)}")
+    loaded = []
+    yield loaded
+    for tag in loaded:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+
+
+def copy_checkout(destination):
+    """Copies this checkout (tracked and untracked, minus ignored files) to `destination`."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for relative in filter(None, listing):
+        source = REPO / relative
+        if not source.is_file():
+            continue  # deleted in the work tree but still in the index
+        target = Path(destination) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return Path(destination)
