@@ -140,7 +140,9 @@ def test_promote_copies_by_digest_with_mounts(push_example, registry):
     workspace, bazel = push_example
     staging = f"{registry.host}/team/app-staging"
     production = f"{registry.host}/team/app-prod"
-    bazel.run("run", "//:push", "--", "--repository", staging, "--tag", "candidate")
+    # Both stamped, as in CI: stamping changes the image (its revision label), so the digest
+    # promoted is the one pushed by the same kind of build.
+    bazel.run("run", *stamp_flags(workspace), "//:push", "--", "--repository", staging, "--tag", "candidate")
     bazel.run("run", *stamp_flags(workspace), "//:promote", "--", "--from", staging, "--to", production)
     digest = (bazel.bin_dir() / "app_image.digest").read_text().strip()
     inspected = skopeo_inspect(f"{production}:stable")
