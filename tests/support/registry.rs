@@ -15,8 +15,12 @@ use std::time::{Duration, Instant};
 
 #[derive(Default, Clone)]
 pub struct RegistryOptions {
-    /// Basic auth with this one user (htpasswd, bcrypt).
+    /// Basic auth with this one user (htpasswd, bcrypt); with `token_auth`, the user the
+    /// token service accepts.
     pub user: Option<(String, String)>,
+    /// Bearer tokens instead of basic auth: the registry trusts a self-signed certificate
+    /// and a token service in this process signs JWTs with its key (RS256, x5c header).
+    pub token_auth: bool,
     /// Allow DELETE of manifests (`storage.delete.enabled`).
     pub delete: bool,
 }
@@ -26,6 +30,7 @@ pub struct TestRegistry {
     pub port: u16,
     pub dir: tempfile::TempDir,
     options: RegistryOptions,
+    token_service: Option<TokenService>,
 }
 
 fn free_port() -> u16 {
@@ -40,11 +45,15 @@ impl TestRegistry {
 
     pub fn start_with(options: RegistryOptions) -> Self {
         let dir = tempfile::tempdir().expect("temporary registry directory");
+        let token_service = options
+            .token_auth
+            .then(|| TokenService::start(dir.path(), options.user.clone()));
         let mut registry = TestRegistry {
             child: None,
             port: free_port(),
             dir,
             options,
+            token_service,
         };
         registry.write_config();
         registry.launch();
@@ -88,7 +97,14 @@ impl TestRegistry {
         let storage = self.storage();
         fs::create_dir_all(&storage).expect("storage directory");
         let mut auth = String::new();
-        if let Some((user, password)) = &self.options.user {
+        if let Some(service) = &self.token_service {
+            auth = format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_AUDIENCE}\n    \
+                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                service.port,
+                service.cert.display()
+            );
+        } else if let Some((user, password)) = &self.options.user {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
                 .output()
@@ -151,7 +167,19 @@ impl TestRegistry {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("docker-registry did not answer on port {}:\n{}", self.port, self.log());
+        panic!(
+            "docker-registry did not answer on port {}:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// Request targets the token service received (`/token?service=..&scope=..`).
+    pub fn token_requests(&self) -> Vec<String> {
+        self.token_service
+            .as_ref()
+            .map(|s| s.requests.lock().unwrap().clone())
+            .unwrap_or_default()
     }
 
     /// Kills the registry at once (SIGKILL), as a crash would.
@@ -179,5 +207,237 @@ impl TestRegistry {
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         self.kill();
+        if let Some(service) = self.token_service.take() {
+            service.stop();
+        }
     }
+}
+
+const TOKEN_ISSUER: &str = "pyoci-test-issuer";
+const TOKEN_AUDIENCE: &str = "pyoci-test-registry";
+
+/// A minimal token service (the docker token protocol): `GET /token?service=..&scope=..`
+/// with optional basic auth answers `{"token": JWT}` granting the asked scopes. Requests are
+/// logged so tests can see which scopes were asked for.
+pub struct TokenService {
+    pub port: u16,
+    cert: PathBuf,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenService {
+    fn start(dir: &Path, user: Option<(String, String)>) -> Self {
+        let key = dir.join("token.key");
+        let cert = dir.join("token.crt");
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=pyoci-test-token",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl, to make the token service's certificate");
+        assert!(
+            out.status.success(),
+            "openssl req: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()
+            .expect("openssl x509");
+        assert!(der.status.success());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("token service port");
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let requests = requests.clone();
+            let stop = stop.clone();
+            let x5c = b64(&der.stdout, false);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        serve_token(stream, &key, &x5c, user.as_ref(), &requests);
+                    }
+                }
+            })
+        };
+        TokenService {
+            port,
+            cert,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn b64(bytes: &[u8], url: bool) -> String {
+    use base64::Engine as _;
+    if url {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    } else {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn serve_token(
+    mut stream: TcpStream,
+    key: &Path,
+    x5c: &str,
+    user: Option<&(String, String)>,
+    requests: &std::sync::Mutex<Vec<String>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+    requests.lock().unwrap().push(target.clone());
+    let authorization = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Authorization: Basic ")
+                .or_else(|| l.strip_prefix("authorization: Basic "))
+        })
+        .map(|v| v.trim().to_string());
+    let respond = |stream: &mut TcpStream, status: &str, body: &str| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    };
+    let subject = match (user, authorization) {
+        (Some((name, password)), Some(given)) => {
+            if given != b64(format!("{name}:{password}").as_bytes(), false) {
+                respond(
+                    &mut stream,
+                    "401 Unauthorized",
+                    r#"{"details":"bad credentials"}"#,
+                );
+                return;
+            }
+            name.clone()
+        }
+        (Some(_), None) => String::new(),
+        (None, _) => String::new(),
+    };
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut access = Vec::new();
+    for pair in query.split('&') {
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        if k != "scope" {
+            continue;
+        }
+        let scope = percent_decode(v);
+        let mut parts = scope.splitn(3, ':');
+        let (Some(kind), Some(name), Some(actions)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        // Anonymous callers may only pull.
+        let granted: Vec<&str> = actions
+            .split(',')
+            .filter(|a| !subject.is_empty() || *a == "pull")
+            .collect();
+        access.push(format!(
+            r#"{{"type":"{kind}","name":"{name}","actions":[{}]}}"#,
+            granted
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = format!(r#"{{"typ":"JWT","alg":"RS256","x5c":["{x5c}"]}}"#);
+    let claims = format!(
+        r#"{{"iss":"{TOKEN_ISSUER}","sub":"{subject}","aud":"{TOKEN_AUDIENCE}","exp":{},"nbf":{},"iat":{},"jti":"{}-{}","access":[{}]}}"#,
+        now + 600,
+        now - 60,
+        now - 60,
+        now,
+        requests.lock().unwrap().len(),
+        access.join(",")
+    );
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.as_bytes(), true),
+        b64(claims.as_bytes(), true)
+    );
+    let mut openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl dgst");
+    openssl
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(signing_input.as_bytes())
+        .unwrap();
+    let signature = openssl.wait_with_output().unwrap().stdout;
+    let token = format!("{signing_input}.{}", b64(&signature, true));
+    respond(
+        &mut stream,
+        "200 OK",
+        &format!(r#"{{"token":"{token}","expires_in":600}}"#),
+    );
 }

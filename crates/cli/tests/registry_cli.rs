@@ -73,21 +73,39 @@ fn add_layer(layout: &Path, name: &str, size: usize) {
     let l = layout.to_str().unwrap();
     tool_ok(
         "umoci",
-        &["insert", "--image", &format!("{l}:latest"), content.path().to_str().unwrap(), &format!("/{name}")],
+        &[
+            "insert",
+            "--image",
+            &format!("{l}:latest"),
+            content.path().to_str().unwrap(),
+            &format!("/{name}"),
+        ],
     );
     tool_ok("umoci", &["gc", "--layout", l]);
 }
 
 fn set_created(layout: &Path, created: &str) {
     let l = layout.to_str().unwrap();
-    tool_ok("umoci", &["config", "--image", &format!("{l}:latest"), "--created", created]);
+    tool_ok(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &format!("{l}:latest"),
+            "--created",
+            created,
+        ],
+    );
     tool_ok("umoci", &["gc", "--layout", l]);
 }
 
 /// A copy of `base` with one more layer on top: shares all of base's layers.
 fn derive_image(dir: &Path, base: &Path, name: &str, size: usize) -> PathBuf {
     let layout = dir.join(name);
-    tool_ok("cp", &["-a", base.to_str().unwrap(), layout.to_str().unwrap()]);
+    tool_ok(
+        "cp",
+        &["-a", base.to_str().unwrap(), layout.to_str().unwrap()],
+    );
     add_layer(&layout, name, size);
     layout
 }
@@ -119,13 +137,21 @@ fn skopeo_inspect(reference: &str, creds: Option<&str>) -> Output {
 
 fn skopeo_json(reference: &str, creds: Option<&str>) -> Value {
     let out = skopeo_inspect(reference, creds);
-    assert!(out.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn layout_digest(layout: &Path) -> String {
-    let index: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn report(path: &Path) -> Value {
@@ -148,17 +174,34 @@ fn env() -> Env {
 fn push_tags_dedups_and_shares_base_layers() {
     let registry = TestRegistry::start();
     let env = env();
-    let base = umoci_image(env.dir.path(), "base", &[50_000, 70_000], "2024-01-01T00:00:00Z");
+    let base = umoci_image(
+        env.dir.path(),
+        "base",
+        &[50_000, 70_000],
+        "2024-01-01T00:00:00Z",
+    );
     let repo = format!("{}/team/app", registry.host());
     let report_path = env.dir.path().join("report.json");
 
     let out = ok(pyoci(&env.docker_config)
-        .args(["push", base.to_str().unwrap(), &repo, "--tag", "v1", "--tag", "latest", "--report"])
+        .args([
+            "push",
+            base.to_str().unwrap(),
+            &repo,
+            "--tag",
+            "v1",
+            "--tag",
+            "latest",
+            "--report",
+        ])
         .arg(&report_path));
     let digest = layout_digest(&base);
     assert_eq!(out, format!("{repo}@{digest}"));
     let first = report(&report_path);
-    assert_eq!(first["blobsUploaded"], 3, "two layers and a config: {first}");
+    assert_eq!(
+        first["blobsUploaded"], 3,
+        "two layers and a config: {first}"
+    );
     assert_eq!(registry.blob_uploads("team/app"), 3);
 
     let inspected = skopeo_json(&format!("{repo}:v1"), None);
@@ -171,16 +214,30 @@ fn push_tags_dedups_and_shares_base_layers() {
         .collect();
     tags.sort();
     assert_eq!(tags, ["latest", "v1"]);
-    assert_eq!(skopeo_json(&format!("{repo}@{digest}"), None)["Digest"], digest.as_str());
+    assert_eq!(
+        skopeo_json(&format!("{repo}@{digest}"), None)["Digest"],
+        digest.as_str()
+    );
 
     // The same image again: every blob is already there.
     ok(pyoci(&env.docker_config)
-        .args(["push", base.to_str().unwrap(), &repo, "--tag", "v1", "--report"])
+        .args([
+            "push",
+            base.to_str().unwrap(),
+            &repo,
+            "--tag",
+            "v1",
+            "--report",
+        ])
         .arg(&report_path));
     let second = report(&report_path);
     assert_eq!(second["blobsUploaded"], 0, "{second}");
     assert_eq!(second["blobsExisting"], 3, "{second}");
-    assert_eq!(registry.blob_uploads("team/app"), 3, "registry log shows a second upload");
+    assert_eq!(
+        registry.blob_uploads("team/app"),
+        3,
+        "registry log shows a second upload"
+    );
 
     // An image on the same base: only its new layer and config travel.
     let app = derive_image(env.dir.path(), &base, "app2", 30_000);
@@ -195,7 +252,10 @@ fn push_tags_dedups_and_shares_base_layers() {
     assert_eq!(third["blobsUploaded"], 2, "{third}");
     assert_eq!(third["blobsExisting"], 2, "{third}");
     assert_eq!(registry.blob_uploads("team/app"), 5);
-    assert_eq!(skopeo_json(&format!("{repo}:main"), None)["Digest"], layout_digest(&app).as_str());
+    assert_eq!(
+        skopeo_json(&format!("{repo}:main"), None)["Digest"],
+        layout_digest(&app).as_str()
+    );
 }
 
 #[test]
@@ -204,14 +264,24 @@ fn chunked_upload_of_large_blob_round_trips() {
     let env = env();
     let image = umoci_image(env.dir.path(), "big", &[3_000_000], "2024-01-01T00:00:00Z");
     let repo = format!("{}/big", registry.host());
-    ok(pyoci(&env.docker_config)
-        .args(["push", image.to_str().unwrap(), &repo, "--tag", "v1", "--chunk-size", "1000000"]));
+    ok(pyoci(&env.docker_config).args([
+        "push",
+        image.to_str().unwrap(),
+        &repo,
+        "--tag",
+        "v1",
+        "--chunk-size",
+        "1000000",
+    ]));
     let patches = registry
         .log()
         .lines()
         .filter(|l| l.contains("\"PATCH /v2/big/blobs/uploads/"))
         .count();
-    assert!(patches >= 3, "expected chunked PATCH uploads, saw {patches}");
+    assert!(
+        patches >= 3,
+        "expected chunked PATCH uploads, saw {patches}"
+    );
     let digest = layout_digest(&image);
     let pulled = env.dir.path().join("pulled");
     let out = ok(pyoci(&env.docker_config)
@@ -222,29 +292,19 @@ fn chunked_upload_of_large_blob_round_trips() {
     let copied = env.dir.path().join("skopeo-copy");
     tool_ok(
         "skopeo",
-        &["copy", &format!("oci:{}:latest", pulled.display()), &format!("oci:{}:x", copied.display())],
+        &[
+            "copy",
+            &format!("oci:{}:latest", pulled.display()),
+            &format!("oci:{}:x", copied.display()),
+        ],
     );
     assert_eq!(layout_digest(&pulled), digest);
 }
 
 fn auth_config(registry_host: &str, user: &str, password: &str) -> String {
-    use base64_encode as b64;
-    format!(r#"{{"auths":{{"{registry_host}":{{"auth":"{}"}}}}}}"#, b64(&format!("{user}:{password}")))
-}
-
-fn base64_encode(text: &str) -> String {
-    let out = Command::new("base64")
-        .args(["-w0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("base64");
-    String::from_utf8(out.stdout).unwrap()
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!(r#"{{"auths":{{"{registry_host}":{{"auth":"{auth}"}}}}}}"#)
 }
 
 #[test]
@@ -261,16 +321,28 @@ fn basic_auth_from_config_json_and_credential_helper() {
     let out = run(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo]));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("requires credentials") && stderr.contains("docker login"), "{stderr}");
+    assert!(
+        stderr.contains("requires credentials") && stderr.contains("docker login"),
+        "{stderr}"
+    );
 
     // auths in config.json.
     let config_dir = TestRegistry::docker_config(
         &env.dir.path().join("cfg-auths"),
         &auth_config(&registry.host(), "ci", "s3cret"),
     );
-    ok(pyoci(&config_dir).args(["push", image.to_str().unwrap(), &repo, "--tag", "from-auths"]));
+    ok(pyoci(&config_dir).args([
+        "push",
+        image.to_str().unwrap(),
+        &repo,
+        "--tag",
+        "from-auths",
+    ]));
     let digest = layout_digest(&image);
-    assert_eq!(skopeo_json(&format!("{repo}:from-auths"), Some("ci:s3cret"))["Digest"], digest.as_str());
+    assert_eq!(
+        skopeo_json(&format!("{repo}:from-auths"), Some("ci:s3cret"))["Digest"],
+        digest.as_str()
+    );
 
     // A wrong password is reported as such, naming the user and the file.
     let bad_dir = TestRegistry::docker_config(
@@ -281,7 +353,9 @@ fn basic_auth_from_config_json_and_credential_helper() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("rejected") && stderr.contains("\"ci\"") && stderr.contains("cfg-bad/config.json"),
+        stderr.contains("rejected")
+            && stderr.contains("\"ci\"")
+            && stderr.contains("cfg-bad/config.json"),
         "unclear error: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -301,25 +375,47 @@ fn basic_auth_from_config_json_and_credential_helper() {
     )
     .unwrap();
     tool_ok("chmod", &["+x", helper.to_str().unwrap()]);
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     for (name, config) in [
-        ("cfg-helper", format!(r#"{{"credHelpers":{{"{}":"pyocitest"}}}}"#, registry.host())),
+        (
+            "cfg-helper",
+            format!(r#"{{"credHelpers":{{"{}":"pyocitest"}}}}"#, registry.host()),
+        ),
         ("cfg-store", r#"{"credsStore":"pyocitest"}"#.to_string()),
     ] {
         let dir = TestRegistry::docker_config(&env.dir.path().join(name), &config);
-        ok(pyoci(&dir)
-            .env("PATH", &path)
-            .args(["push", image.to_str().unwrap(), &repo, "--tag", name]));
-        assert_eq!(skopeo_json(&format!("{repo}:{name}"), Some("ci:s3cret"))["Digest"], digest.as_str());
+        ok(pyoci(&dir).env("PATH", &path).args([
+            "push",
+            image.to_str().unwrap(),
+            &repo,
+            "--tag",
+            name,
+        ]));
+        assert_eq!(
+            skopeo_json(&format!("{repo}:{name}"), Some("ci:s3cret"))["Digest"],
+            digest.as_str()
+        );
     }
     let asked = fs::read_to_string(&seen).unwrap();
-    assert_eq!(asked.lines().collect::<Vec<_>>(), [registry.host(), registry.host()]);
+    assert_eq!(
+        asked.lines().collect::<Vec<_>>(),
+        [registry.host(), registry.host()]
+    );
 }
 
 fn all_blobs_present(registry: &TestRegistry, repo_path: &str, tag: &str) {
     let raw = tool_ok(
         "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/{repo_path}:{tag}", registry.host())],
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/{repo_path}:{tag}", registry.host()),
+        ],
     );
     let manifest: Value = serde_json::from_str(&raw).unwrap();
     let mut digests = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
@@ -339,40 +435,89 @@ fn all_blobs_present(registry: &TestRegistry, repo_path: &str, tag: &str) {
 fn registry_killed_mid_push_then_push_completes() {
     let mut registry = TestRegistry::start();
     let env = env();
-    let image = umoci_image(env.dir.path(), "crash", &[40_000, 6_000_000], "2024-01-01T00:00:00Z");
+    let image = umoci_image(
+        env.dir.path(),
+        "crash",
+        &[40_000, 6_000_000],
+        "2024-01-01T00:00:00Z",
+    );
     let repo = format!("{}/crash", registry.host());
 
     // Without retries the interrupted push fails; nothing may be tagged.
     let child = pyoci(&env.docker_config)
-        .args(["push", image.to_str().unwrap(), &repo, "--tag", "v1", "--retries", "0", "--chunk-size", "100000", "--jobs", "1"])
+        .args([
+            "push",
+            image.to_str().unwrap(),
+            &repo,
+            "--tag",
+            "v1",
+            "--retries",
+            "0",
+            "--chunk-size",
+            "100000",
+            "--jobs",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !registry.log().contains("\"PATCH /v2/crash/blobs/uploads/") {
-        assert!(Instant::now() < deadline, "the push never started uploading");
+        assert!(
+            Instant::now() < deadline,
+            "the push never started uploading"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     registry.kill();
     let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success(), "push survived a killed registry without retries");
+    assert!(
+        !out.status.success(),
+        "push survived a killed registry without retries"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error:"), "{stderr}");
     registry.restart();
-    assert!(!skopeo_inspect(&format!("{repo}:v1"), None).status.success(), "v1 tagged after a failed push");
+    assert!(
+        !skopeo_inspect(&format!("{repo}:v1"), None).status.success(),
+        "v1 tagged after a failed push"
+    );
 
     // With retries, a registry that comes back mid-push is waited for.
     let child = pyoci(&env.docker_config)
-        .args(["push", image.to_str().unwrap(), &repo, "--tag", "v2", "--chunk-size", "100000", "--jobs", "1", "--retries", "6"])
+        .args([
+            "push",
+            image.to_str().unwrap(),
+            &repo,
+            "--tag",
+            "v2",
+            "--chunk-size",
+            "100000",
+            "--jobs",
+            "1",
+            "--retries",
+            "6",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let before = registry.log().matches("\"PATCH /v2/crash/blobs/uploads/").count();
+    let before = registry
+        .log()
+        .matches("\"PATCH /v2/crash/blobs/uploads/")
+        .count();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while registry.log().matches("\"PATCH /v2/crash/blobs/uploads/").count() <= before {
-        assert!(Instant::now() < deadline, "the second push never started uploading");
+    while registry
+        .log()
+        .matches("\"PATCH /v2/crash/blobs/uploads/")
+        .count()
+        <= before
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second push never started uploading"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     registry.kill();
@@ -386,7 +531,10 @@ fn registry_killed_mid_push_then_push_completes() {
     // And a plain next push completes too.
     ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "v3"]));
     for tag in ["v2", "v3"] {
-        assert_eq!(skopeo_json(&format!("{repo}:{tag}"), None)["Digest"], layout_digest(&image).as_str());
+        assert_eq!(
+            skopeo_json(&format!("{repo}:{tag}"), None)["Digest"],
+            layout_digest(&image).as_str()
+        );
         all_blobs_present(&registry, "crash", tag);
     }
 }
@@ -395,7 +543,12 @@ fn registry_killed_mid_push_then_push_completes() {
 fn pull_by_digest_verifies_and_rejects_tampering() {
     let registry = TestRegistry::start();
     let env = env();
-    let image = umoci_image(env.dir.path(), "pullme", &[20_000, 30_000], "2024-01-01T00:00:00Z");
+    let image = umoci_image(
+        env.dir.path(),
+        "pullme",
+        &[20_000, 30_000],
+        "2024-01-01T00:00:00Z",
+    );
     let repo = format!("{}/base/python", registry.host());
     ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "3.11"]));
     let digest = layout_digest(&image);
@@ -414,7 +567,13 @@ fn pull_by_digest_verifies_and_rejects_tampering() {
     let bundle = env.dir.path().join("bundle");
     tool_ok(
         "umoci",
-        &["unpack", "--rootless", "--image", &format!("{}:latest", out_dir.display()), bundle.to_str().unwrap()],
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:latest", out_dir.display()),
+            bundle.to_str().unwrap(),
+        ],
     );
     assert!(bundle.join("rootfs/pullme-1/pullme-1").is_file());
 
@@ -424,15 +583,27 @@ fn pull_by_digest_verifies_and_rejects_tampering() {
         .arg(env.dir.path().join("by-tag")));
     assert!(by_tag.status.success());
     let stderr = String::from_utf8_lossy(&by_tag.stderr);
-    assert!(stderr.contains("warning") && stderr.contains(&digest), "{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains(&digest),
+        "{stderr}"
+    );
 
     // Flip one byte of a layer inside the registry's storage.
     let raw: Value = serde_json::from_str(&tool_ok(
         "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}@{digest}")],
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repo}@{digest}"),
+        ],
     ))
     .unwrap();
-    let layer = raw["layers"][1]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let layer = raw["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
     let data = registry.blob_data_path(&layer);
     let mut bytes = fs::read(&data).unwrap();
     bytes[100] ^= 0xff;
@@ -443,14 +614,20 @@ fn pull_by_digest_verifies_and_rejects_tampering() {
         .arg(&tampered));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("tampered or corrupted") && stderr.contains(&layer), "{stderr}");
+    assert!(
+        stderr.contains("tampered or corrupted") && stderr.contains(&layer),
+        "{stderr}"
+    );
     assert!(!tampered.exists(), "a rejected pull left output behind");
     let leftovers: Vec<_> = fs::read_dir(env.dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".pyoci-"))
         .collect();
-    assert!(leftovers.is_empty(), "staging directories left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "staging directories left: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -458,7 +635,12 @@ fn copy_between_repositories_and_registries() {
     let first = TestRegistry::start();
     let second = TestRegistry::start();
     let env = env();
-    let image = umoci_image(env.dir.path(), "promote", &[25_000, 35_000], "2024-01-01T00:00:00Z");
+    let image = umoci_image(
+        env.dir.path(),
+        "promote",
+        &[25_000, 35_000],
+        "2024-01-01T00:00:00Z",
+    );
     let digest = layout_digest(&image);
     let staging = format!("{}/app-staging", first.host());
     ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &staging, "--tag", "rc1"]));
@@ -467,24 +649,43 @@ fn copy_between_repositories_and_registries() {
     // Same registry: blobs are mounted, none uploaded.
     let prod = format!("{}/app-prod", first.host());
     let out = ok(pyoci(&env.docker_config)
-        .args(["copy", &format!("{staging}@{digest}"), &format!("{prod}:v1"), "--report"])
+        .args([
+            "copy",
+            &format!("{staging}@{digest}"),
+            &format!("{prod}:v1"),
+            "--report",
+        ])
         .arg(&report_path));
     assert_eq!(out, format!("{prod}@{digest}"));
     let same = report(&report_path);
     assert_eq!(same["blobsMounted"], 3, "{same}");
     assert_eq!(same["blobsUploaded"], 0, "{same}");
     assert_eq!(first.blob_uploads("app-prod"), 0);
-    assert!(first.log().contains("mount=sha256"), "no cross-repository mount in the registry log");
-    assert_eq!(skopeo_json(&format!("{prod}:v1"), None)["Digest"], digest.as_str());
+    assert!(
+        first.log().contains("mount=sha256"),
+        "no cross-repository mount in the registry log"
+    );
+    assert_eq!(
+        skopeo_json(&format!("{prod}:v1"), None)["Digest"],
+        digest.as_str()
+    );
 
     // Another registry: blobs travel, digest unchanged.
     let remote = format!("{}/mirror/app", second.host());
     ok(pyoci(&env.docker_config)
-        .args(["copy", &format!("{staging}@{digest}"), &format!("{remote}:v1"), "--report"])
+        .args([
+            "copy",
+            &format!("{staging}@{digest}"),
+            &format!("{remote}:v1"),
+            "--report",
+        ])
         .arg(&report_path));
     let cross = report(&report_path);
     assert_eq!(cross["blobsUploaded"], 3, "{cross}");
-    assert_eq!(skopeo_json(&format!("{remote}:v1"), None)["Digest"], digest.as_str());
+    assert_eq!(
+        skopeo_json(&format!("{remote}:v1"), None)["Digest"],
+        digest.as_str()
+    );
 }
 
 #[test]
@@ -497,24 +698,53 @@ fn gc_lists_then_deletes_exactly_what_it_listed() {
     let repo = format!("{}/svc", registry.host());
     let mut digests = Vec::new();
     for (i, year) in ["2021", "2022", "2023", "2024"].iter().enumerate() {
-        let image = umoci_image(env.dir.path(), &format!("gc{i}"), &[5_000], &format!("{year}-06-01T00:00:00Z"));
-        ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", &format!("build-{year}")]));
+        let image = umoci_image(
+            env.dir.path(),
+            &format!("gc{i}"),
+            &[5_000],
+            &format!("{year}-06-01T00:00:00Z"),
+        );
+        ok(pyoci(&env.docker_config).args([
+            "push",
+            image.to_str().unwrap(),
+            &repo,
+            "--tag",
+            &format!("build-{year}"),
+        ]));
         digests.push(layout_digest(&image));
     }
     // `latest` moves from the 2021 image... onto the 2022 one: the moved-tag note names 2021's.
     let image = env.dir.path().join("gc0");
     ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "latest"]));
     let image = env.dir.path().join("gc1");
-    let out = run(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", "latest"]));
+    let out = run(pyoci(&env.docker_config).args([
+        "push",
+        image.to_str().unwrap(),
+        &repo,
+        "--tag",
+        "latest",
+    ]));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("moved from {}", digests[0])));
     // An image that lost its only tag: push 2020 under a tag, then move that tag away.
     let orphan = umoci_image(env.dir.path(), "orphan", &[5_000], "2020-06-01T00:00:00Z");
     ok(pyoci(&env.docker_config).args(["push", orphan.to_str().unwrap(), &repo, "--tag", "pr-7"]));
     let orphan_digest = layout_digest(&orphan);
-    ok(pyoci(&env.docker_config).args(["push", env.dir.path().join("gc3").to_str().unwrap(), &repo, "--tag", "pr-7"]));
+    ok(pyoci(&env.docker_config).args([
+        "push",
+        env.dir.path().join("gc3").to_str().unwrap(),
+        &repo,
+        "--tag",
+        "pr-7",
+    ]));
 
-    let plan = ok(pyoci(&env.docker_config)
-        .args(["gc", &repo, "--keep-last", "2", "--digest", &orphan_digest]));
+    let plan = ok(pyoci(&env.docker_config).args([
+        "gc",
+        &repo,
+        "--keep-last",
+        "2",
+        "--digest",
+        &orphan_digest,
+    ]));
     let listed: Vec<&str> = plan
         .lines()
         .filter(|l| l.contains("\tdelete:"))
@@ -528,16 +758,35 @@ fn gc_lists_then_deletes_exactly_what_it_listed() {
     assert_eq!(listed_sorted, expected, "plan:\n{plan}");
     // Listing alone deletes nothing.
     for digest in digests.iter().chain([&orphan_digest]) {
-        assert!(skopeo_inspect(&format!("{repo}@{digest}"), None).status.success());
+        assert!(skopeo_inspect(&format!("{repo}@{digest}"), None)
+            .status
+            .success());
     }
 
-    ok(pyoci(&env.docker_config)
-        .args(["gc", &repo, "--keep-last", "2", "--digest", &orphan_digest, "--delete"]));
+    ok(pyoci(&env.docker_config).args([
+        "gc",
+        &repo,
+        "--keep-last",
+        "2",
+        "--digest",
+        &orphan_digest,
+        "--delete",
+    ]));
     for digest in &expected {
-        assert!(!skopeo_inspect(&format!("{repo}@{digest}"), None).status.success(), "{digest} survived");
+        assert!(
+            !skopeo_inspect(&format!("{repo}@{digest}"), None)
+                .status
+                .success(),
+            "{digest} survived"
+        );
     }
     for digest in &digests[1..] {
-        assert!(skopeo_inspect(&format!("{repo}@{digest}"), None).status.success(), "{digest} was deleted");
+        assert!(
+            skopeo_inspect(&format!("{repo}@{digest}"), None)
+                .status
+                .success(),
+            "{digest} was deleted"
+        );
     }
 }
 
@@ -547,11 +796,73 @@ fn gc_delete_on_registry_without_deletes_is_explained() {
     let env = env();
     let repo = format!("{}/nodelete", registry.host());
     for (i, year) in ["2021", "2022"].iter().enumerate() {
-        let image = umoci_image(env.dir.path(), &format!("nd{i}"), &[1_000], &format!("{year}-01-01T00:00:00Z"));
+        let image = umoci_image(
+            env.dir.path(),
+            &format!("nd{i}"),
+            &[1_000],
+            &format!("{year}-01-01T00:00:00Z"),
+        );
         ok(pyoci(&env.docker_config).args(["push", image.to_str().unwrap(), &repo, "--tag", year]));
     }
     let out = run(pyoci(&env.docker_config).args(["gc", &repo, "--keep-last", "1", "--delete"]));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("storage.delete.enabled"), "{stderr}");
+}
+
+#[test]
+fn bearer_token_auth_with_scoped_tokens() {
+    let registry = TestRegistry::start_with(RegistryOptions {
+        user: Some(("ci".into(), "s3cret".into())),
+        token_auth: true,
+        ..Default::default()
+    });
+    let env = env();
+    let image = umoci_image(env.dir.path(), "tok", &[10_000], "2024-01-01T00:00:00Z");
+    let digest = layout_digest(&image);
+    let repo = format!("{}/tokens/app", registry.host());
+    let config = TestRegistry::docker_config(
+        &env.dir.path().join("cfg-token"),
+        &auth_config(&registry.host(), "ci", "s3cret"),
+    );
+    ok(pyoci(&config).args(["push", image.to_str().unwrap(), &repo, "--tag", "v1"]));
+    let asked = registry.token_requests();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.contains("scope=repository%3Atokens%2Fapp%3Apull%2Cpush")),
+        "no push-scoped token was requested: {asked:?}"
+    );
+
+    // Copy within the registry asks for a token covering both repositories, and mounts.
+    let report_path = env.dir.path().join("copy.json");
+    ok(pyoci(&config)
+        .args([
+            "copy",
+            &format!("{repo}@{digest}"),
+            &format!("{}/tokens/prod:v1", registry.host()),
+            "--report",
+        ])
+        .arg(&report_path));
+    assert_eq!(report(&report_path)["blobsMounted"], 2);
+
+    // Anonymous pulls get a pull-only token; this registry's tokens say what they grant.
+    let pulled = env.dir.path().join("pulled");
+    ok(pyoci(&env.docker_config)
+        .args(["pull", &format!("{repo}@{digest}"), "-o"])
+        .arg(&pulled));
+    assert_eq!(layout_digest(&pulled), digest);
+
+    // The token service refuses a wrong password: the error says so.
+    let bad = TestRegistry::docker_config(
+        &env.dir.path().join("cfg-token-bad"),
+        &auth_config(&registry.host(), "ci", "nope"),
+    );
+    let out = run(pyoci(&bad).args(["push", image.to_str().unwrap(), &repo, "--tag", "v2"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("token service") && stderr.contains("rejected"),
+        "{stderr}"
+    );
 }

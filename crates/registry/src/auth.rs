@@ -111,7 +111,10 @@ mod tests {
     fn basic_and_bearer_prefers_bearer() {
         let c = parse_challenges([r#"Basic realm="x", Bearer realm="https://t/token""#]);
         assert!(matches!(c, Some(Challenge::Bearer { .. })));
-        assert_eq!(parse_challenges([r#"Basic realm="Registry Realm""#]), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenges([r#"Basic realm="Registry Realm""#]),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenges(["Negotiate"]), None);
     }
 }

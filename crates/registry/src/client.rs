@@ -184,7 +184,11 @@ impl Client {
     }
 
     /// Runs `op` again after transient failures, with exponential backoff.
-    pub(crate) fn with_retries<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    pub(crate) fn with_retries<T>(
+        &self,
+        what: &str,
+        mut op: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
         let mut delay = self.options.initial_backoff;
         let mut attempt = 0;
         loop {
@@ -219,7 +223,8 @@ impl Client {
         let http_error = |e: http::Error| transport(ureq::Error::Http(e));
         match &call.body {
             Body::Empty => {
-                let needs_length = matches!(call.method, Method::PUT | Method::POST | Method::PATCH);
+                let needs_length =
+                    matches!(call.method, Method::PUT | Method::POST | Method::PATCH);
                 if needs_length {
                     builder = builder.header("Content-Length", "0");
                 }
@@ -309,7 +314,10 @@ impl RegistryState {
         };
         Error::Unauthorized {
             registry: self.name.clone(),
-            reason: format!("{what}: {who}; check the username and password (docker login {})", self.name),
+            reason: format!(
+                "{what}: {who}; check the username and password (docker login {})",
+                self.name
+            ),
         }
     }
 }
@@ -369,21 +377,20 @@ impl<'c> Repository<'c> {
         }
         let url = format!("{}/v2/", self.state.base_url);
         let call = Call::new(Method::GET, url.clone(), Vec::new());
-        let response = self
-            .client
-            .with_retries(&format!("GET {url}"), || {
-                let response = self.client.send_raw(&call, None)?;
-                let status = response.status().as_u16();
-                if status >= 500 || status == 429 {
-                    return Err(status_error(response, "GET", &url));
-                }
-                Ok(response)
-            })?;
+        let response = self.client.with_retries(&format!("GET {url}"), || {
+            let response = self.client.send_raw(&call, None)?;
+            let status = response.status().as_u16();
+            if status >= 500 || status == 429 {
+                return Err(status_error(response, "GET", &url));
+            }
+            Ok(response)
+        })?;
         let challenge = match response.status().as_u16() {
             401 => challenge_of(&response).ok_or_else(|| Error::Unauthorized {
                 registry: self.state.name.clone(),
-                reason: "the registry asks for authentication with a scheme other than Basic or Bearer"
-                    .to_string(),
+                reason:
+                    "the registry asks for authentication with a scheme other than Basic or Bearer"
+                        .to_string(),
             })?,
             _ => Challenge::Anonymous,
         };
@@ -427,42 +434,44 @@ impl<'c> Repository<'c> {
         for scope in scopes {
             query.push(("scope", scope));
         }
-        let response = self.client.with_retries(&format!("token from {realm}"), || {
-            let response = match &self.state.credential {
-                Some(Credential {
-                    secret: Secret::IdentityToken { token },
-                    ..
-                }) => {
-                    let mut form = query.clone();
-                    form.push(("grant_type", "refresh_token"));
-                    form.push(("refresh_token", token));
-                    form.push(("client_id", "pyoci"));
-                    let body = encode_query(&form);
-                    let call = Call::new(Method::POST, realm.to_string(), Vec::new())
-                        .header("Content-Type", "application/x-www-form-urlencoded")
-                        .body(Body::Bytes(body.as_bytes()));
-                    self.client.send_raw(&call, None)?
+        let response = self
+            .client
+            .with_retries(&format!("token from {realm}"), || {
+                let response = match &self.state.credential {
+                    Some(Credential {
+                        secret: Secret::IdentityToken { token },
+                        ..
+                    }) => {
+                        let mut form = query.clone();
+                        form.push(("grant_type", "refresh_token"));
+                        form.push(("refresh_token", token));
+                        form.push(("client_id", "pyoci"));
+                        let body = encode_query(&form);
+                        let call = Call::new(Method::POST, realm.to_string(), Vec::new())
+                            .header("Content-Type", "application/x-www-form-urlencoded")
+                            .body(Body::Bytes(body.as_bytes()));
+                        self.client.send_raw(&call, None)?
+                    }
+                    credential => {
+                        let separator = if realm.contains('?') { '&' } else { '?' };
+                        let url = format!("{realm}{separator}{}", encode_query(&query));
+                        let authorization = match credential {
+                            Some(Credential {
+                                secret: Secret::Basic { username, password },
+                                ..
+                            }) => Some(basic_header(username, password)),
+                            _ => None,
+                        };
+                        let call = Call::new(Method::GET, url, Vec::new());
+                        self.client.send_raw(&call, authorization.as_deref())?
+                    }
+                };
+                let status = response.status().as_u16();
+                if status >= 500 || status == 429 {
+                    return Err(status_error(response, "GET", realm));
                 }
-                credential => {
-                    let separator = if realm.contains('?') { '&' } else { '?' };
-                    let url = format!("{realm}{separator}{}", encode_query(&query));
-                    let authorization = match credential {
-                        Some(Credential {
-                            secret: Secret::Basic { username, password },
-                            ..
-                        }) => Some(basic_header(username, password)),
-                        _ => None,
-                    };
-                    let call = Call::new(Method::GET, url, Vec::new());
-                    self.client.send_raw(&call, authorization.as_deref())?
-                }
-            };
-            let status = response.status().as_u16();
-            if status >= 500 || status == 429 {
-                return Err(status_error(response, "GET", realm));
-            }
-            Ok(response)
-        })?;
+                Ok(response)
+            })?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
             return Err(self.state.rejected(&format!("token service {realm}")));
@@ -476,10 +485,13 @@ impl<'c> Repository<'c> {
             access_token: Option<String>,
         }
         let bytes = read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
-        let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|e| Error::Unauthorized {
-            registry: self.state.name.clone(),
-            reason: format!("token service {realm} answered with something other than a token: {e}"),
-        })?;
+        let reply: TokenReply =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Unauthorized {
+                registry: self.state.name.clone(),
+                reason: format!(
+                    "token service {realm} answered with something other than a token: {e}"
+                ),
+            })?;
         reply
             .token
             .or(reply.access_token)
@@ -527,11 +539,16 @@ impl<'c> Repository<'c> {
     }
 
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
-        let call = Call::new(Method::HEAD, self.url(&format!("blobs/{digest}")), self.pull_scope());
-        self.client.with_retries(&format!("HEAD blob {digest}"), || {
-            let response = self.send_expect(&call, &[200, 404])?;
-            Ok(response.status().as_u16() == 200)
-        })
+        let call = Call::new(
+            Method::HEAD,
+            self.url(&format!("blobs/{digest}")),
+            self.pull_scope(),
+        );
+        self.client
+            .with_retries(&format!("HEAD blob {digest}"), || {
+                let response = self.send_expect(&call, &[200, 404])?;
+                Ok(response.status().as_u16() == 200)
+            })
     }
 
     /// Asks the registry to link a blob it already holds in repository `from`.
@@ -545,7 +562,9 @@ impl<'c> Repository<'c> {
             if response.status().as_u16() == 201 {
                 Ok(MountOutcome::Mounted)
             } else {
-                Ok(MountOutcome::UploadAt(self.location(&response, "POST", &call.url)?))
+                Ok(MountOutcome::UploadAt(
+                    self.location(&response, "POST", &call.url)?,
+                ))
             }
         })
     }
@@ -628,15 +647,17 @@ impl<'c> Repository<'c> {
     /// Docker-Content-Digest header when present.
     pub fn get_manifest(&self, reference: &str) -> Result<(Vec<u8>, String, Digest)> {
         let url = self.url(&format!("manifests/{reference}"));
-        let call = Call::new(Method::GET, url.clone(), self.pull_scope()).header("Accept", MANIFEST_ACCEPT);
+        let call = Call::new(Method::GET, url.clone(), self.pull_scope())
+            .header("Accept", MANIFEST_ACCEPT);
         let (bytes, media_type, header_digest) =
-            self.client.with_retries(&format!("GET manifest {reference}"), || {
-                let response = self.send_expect(&call, &[200])?;
-                let media_type = header(&response, "Content-Type").unwrap_or_default();
-                let header_digest = header(&response, "Docker-Content-Digest");
-                let bytes = read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?;
-                Ok((bytes, media_type, header_digest))
-            })?;
+            self.client
+                .with_retries(&format!("GET manifest {reference}"), || {
+                    let response = self.send_expect(&call, &[200])?;
+                    let media_type = header(&response, "Content-Type").unwrap_or_default();
+                    let header_digest = header(&response, "Docker-Content-Digest");
+                    let bytes = read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?;
+                    Ok((bytes, media_type, header_digest))
+                })?;
         let expected = match Digest::parse(reference) {
             Ok(digest) => Some(digest),
             Err(_) => header_digest.as_deref().map(Digest::parse).transpose()?,
@@ -655,11 +676,15 @@ impl<'c> Repository<'c> {
     /// The digest a tag points to now, or `None` if the tag does not exist.
     pub fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>> {
         let url = self.url(&format!("manifests/{tag}"));
-        let call = Call::new(Method::HEAD, url, self.pull_scope()).header("Accept", MANIFEST_ACCEPT);
-        let found = self.client.with_retries(&format!("HEAD manifest {tag}"), || {
-            let response = self.send_expect(&call, &[200, 404])?;
-            Ok((response.status().as_u16() == 200).then(|| header(&response, "Docker-Content-Digest")))
-        })?;
+        let call =
+            Call::new(Method::HEAD, url, self.pull_scope()).header("Accept", MANIFEST_ACCEPT);
+        let found = self
+            .client
+            .with_retries(&format!("HEAD manifest {tag}"), || {
+                let response = self.send_expect(&call, &[200, 404])?;
+                Ok((response.status().as_u16() == 200)
+                    .then(|| header(&response, "Docker-Content-Digest")))
+            })?;
         match found {
             None => Ok(None),
             Some(Some(digest)) => Ok(Some(Digest::parse(&digest)?)),
@@ -671,38 +696,50 @@ impl<'c> Repository<'c> {
     /// Stores a manifest under a digest or tag. The registry checks every blob it refers to,
     /// so a manifest is never accepted before its blobs are.
     pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
-        let call = Call::new(Method::PUT, self.url(&format!("manifests/{reference}")), self.push_scope())
-            .header("Content-Type", media_type)
-            .body(Body::Bytes(bytes));
-        self.client.with_retries(&format!("PUT manifest {reference}"), || {
-            self.send_expect(&call, &[200, 201]).map(drop)
-        })
+        let call = Call::new(
+            Method::PUT,
+            self.url(&format!("manifests/{reference}")),
+            self.push_scope(),
+        )
+        .header("Content-Type", media_type)
+        .body(Body::Bytes(bytes));
+        self.client
+            .with_retries(&format!("PUT manifest {reference}"), || {
+                self.send_expect(&call, &[200, 201]).map(drop)
+            })
     }
 
     pub fn delete_manifest(&self, digest: &Digest) -> Result<()> {
         let scopes = vec![format!("repository:{}:pull,push,delete", self.name)];
-        let call = Call::new(Method::DELETE, self.url(&format!("manifests/{digest}")), scopes);
-        self.client.with_retries(&format!("DELETE manifest {digest}"), || {
-            let response = self.send(&call)?;
-            match response.status().as_u16() {
-                200 | 202 | 404 => Ok(()),
-                405 => Err(Error::DeleteDisabled {
-                    repository: format!("{}/{}", self.state.name, self.name),
-                    status: 405,
-                }),
-                _ => Err(status_error(response, "DELETE", &call.url)),
-            }
-        })
+        let call = Call::new(
+            Method::DELETE,
+            self.url(&format!("manifests/{digest}")),
+            scopes,
+        );
+        self.client
+            .with_retries(&format!("DELETE manifest {digest}"), || {
+                let response = self.send(&call)?;
+                match response.status().as_u16() {
+                    200 | 202 | 404 => Ok(()),
+                    405 => Err(Error::DeleteDisabled {
+                        repository: format!("{}/{}", self.state.name, self.name),
+                        status: 405,
+                    }),
+                    _ => Err(status_error(response, "DELETE", &call.url)),
+                }
+            })
     }
 
     /// Small blobs (image configs) read into memory and verified.
     pub fn get_blob_bytes(&self, digest: &Digest) -> Result<Vec<u8>> {
         let url = self.url(&format!("blobs/{digest}"));
         let call = Call::new(Method::GET, url.clone(), self.pull_scope());
-        let bytes = self.client.with_retries(&format!("GET blob {digest}"), || {
-            let response = self.send_expect(&call, &[200])?;
-            read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
-        })?;
+        let bytes = self
+            .client
+            .with_retries(&format!("GET blob {digest}"), || {
+                let response = self.send_expect(&call, &[200])?;
+                read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
+            })?;
         digest.verify("blob", &bytes)?;
         Ok(bytes)
     }
@@ -723,9 +760,12 @@ impl<'c> Repository<'c> {
             let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
             progress.reset();
             let mut reader = response.into_body().into_reader();
-            let (actual, received) = copy_hashing(&mut reader, file.as_file_mut(), digest.algorithm(), &mut |n| {
-                progress.advance(n)
-            })
+            let (actual, received) = copy_hashing(
+                &mut reader,
+                file.as_file_mut(),
+                digest.algorithm(),
+                &mut |n| progress.advance(n),
+            )
             .map_err(|e| Error::Transport {
                 method: "GET",
                 url: url.clone(),
@@ -767,7 +807,10 @@ impl<'c> Repository<'c> {
                     return Ok((b"{}".to_vec(), None));
                 }
                 let link = header(&response, "Link");
-                Ok((read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?, link))
+                Ok((
+                    read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
+                    link,
+                ))
             })?;
             let page: TagList = serde_json::from_slice(&bytes).map_err(|e| Error::Status {
                 method: "GET",
@@ -809,9 +852,13 @@ fn header(response: &Response, name: &str) -> Option<String> {
 fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        params
-            .contains("rel=\"next\"")
-            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
 
@@ -825,7 +872,8 @@ fn media_type_of(bytes: &[u8]) -> Option<String> {
 }
 
 fn basic_header(username: &str, password: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     format!("Basic {encoded}")
 }
 
@@ -849,7 +897,12 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-fn read_limited(response: Response, method: &'static str, url: &str, limit: u64) -> Result<Vec<u8>> {
+fn read_limited(
+    response: Response,
+    method: &'static str,
+    url: &str,
+    limit: u64,
+) -> Result<Vec<u8>> {
     response
         .into_body()
         .into_with_config()
@@ -884,7 +937,11 @@ fn status_error(response: Response, method: &'static str, url: &str) -> Error {
             .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
             .collect::<Vec<_>>()
             .join("; "),
-        Err(_) => String::from_utf8_lossy(&body).trim().chars().take(300).collect(),
+        Err(_) => String::from_utf8_lossy(&body)
+            .trim()
+            .chars()
+            .take(300)
+            .collect(),
     };
     Error::Status {
         method,

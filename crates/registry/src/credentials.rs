@@ -246,14 +246,25 @@ fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Crede
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         // The protocol reports "not found" on stdout with a non-zero exit.
-        let message = format!("{} {}", stdout.trim(), String::from_utf8_lossy(&output.stderr).trim());
+        let message = format!(
+            "{} {}",
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
         if message.to_lowercase().contains("credentials not found") {
             return Ok(None);
         }
-        return Err(fail(format!("exited with {}: {}", output.status, message.trim())));
+        return Err(fail(format!(
+            "exited with {}: {}",
+            output.status,
+            message.trim()
+        )));
     }
-    let reply: HelperReply = serde_json::from_str(&stdout)
-        .map_err(|e| fail(format!("answered with something other than credentials JSON: {e}")))?;
+    let reply: HelperReply = serde_json::from_str(&stdout).map_err(|e| {
+        fail(format!(
+            "answered with something other than credentials JSON: {e}"
+        ))
+    })?;
     let origin = program.clone();
     let secret = if reply.username == "<token>" {
         Secret::IdentityToken {
@@ -282,7 +293,8 @@ mod tests {
 
     #[test]
     fn decodes_auths_with_url_keys() {
-        let (_dir, c) = config(r#"{"auths":{"https://127.0.0.1:5000/v1/":{"auth":"dXNlcjpwYTpzcw=="}}}"#);
+        let (_dir, c) =
+            config(r#"{"auths":{"https://127.0.0.1:5000/v1/":{"auth":"dXNlcjpwYTpzcw=="}}}"#);
         let cred = c.credential_for("127.0.0.1:5000").unwrap().unwrap();
         match cred.secret {
             Secret::Basic { username, password } => {
@@ -296,7 +308,8 @@ mod tests {
 
     #[test]
     fn docker_hub_aliases() {
-        let (_dir, c) = config(r#"{"auths":{"https://index.docker.io/v1/":{"identitytoken":"tok"}}}"#);
+        let (_dir, c) =
+            config(r#"{"auths":{"https://index.docker.io/v1/":{"identitytoken":"tok"}}}"#);
         assert!(matches!(
             c.credential_for("docker.io").unwrap().unwrap().secret,
             Secret::IdentityToken { .. }
@@ -314,6 +327,9 @@ mod tests {
     fn missing_helper_is_a_clear_error() {
         let (_dir, c) = config(r#"{"credHelpers":{"r.io":"pyoci-test-no-such-helper"}}"#);
         let err = c.credential_for("r.io").unwrap_err().to_string();
-        assert!(err.contains("docker-credential-pyoci-test-no-such-helper"), "{err}");
+        assert!(
+            err.contains("docker-credential-pyoci-test-no-such-helper"),
+            "{err}"
+        );
     }
 }

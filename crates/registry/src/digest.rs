@@ -50,7 +50,9 @@ impl Digest {
             _ => return Err(invalid()),
         };
         let valid_hex = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid_hex {
             return Err(invalid());
         }
@@ -200,6 +202,9 @@ mod tests {
     fn verify_reports_actual_digest() {
         let d = Digest::of(Algorithm::Sha256, b"hello");
         assert!(d.verify("blob", b"hello").is_ok());
-        assert!(matches!(d.verify("blob", b"hellO"), Err(Error::DigestMismatch { .. })));
+        assert!(matches!(
+            d.verify("blob", b"hellO"),
+            Err(Error::DigestMismatch { .. })
+        ));
     }
 }

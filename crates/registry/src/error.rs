@@ -13,7 +13,9 @@ pub enum Error {
     #[error("invalid digest {digest:?}: expected sha256:<64 hex> or sha512:<128 hex>")]
     InvalidDigest { digest: String },
 
-    #[error("invalid platform {platform:?}: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64")]
+    #[error(
+        "invalid platform {platform:?}: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"
+    )]
     InvalidPlatform { platform: String },
 
     #[error("{path}: {source}")]

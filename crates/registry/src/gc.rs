@@ -138,7 +138,11 @@ fn inspect(repository: &Repository<'_>, digest: &Digest) -> Result<Inspected> {
 }
 
 /// Decides, without changing anything, what `--delete` would remove.
-pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) -> Result<Vec<GcEntry>> {
+pub fn plan(
+    client: &Client,
+    repository_ref: &Reference,
+    options: &GcOptions,
+) -> Result<Vec<GcEntry>> {
     let keep_tags = options
         .keep_tags
         .iter()
@@ -157,7 +161,9 @@ pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) ->
         }
     }
     for candidate in &options.candidates {
-        if !tags_of.contains_key(candidate) && repository.resolve_tag(&candidate.to_string())?.is_some() {
+        if !tags_of.contains_key(candidate)
+            && repository.resolve_tag(&candidate.to_string())?.is_some()
+        {
             tags_of.insert(candidate.clone(), Vec::new());
         }
     }
@@ -200,7 +206,12 @@ pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) ->
     let kept_children: BTreeMap<Digest, Digest> = decisions
         .iter()
         .filter(|(_, d)| !d.deletes())
-        .flat_map(|(index, _)| inspected[index].children.iter().map(move |c| (c.clone(), index.clone())))
+        .flat_map(|(index, _)| {
+            inspected[index]
+                .children
+                .iter()
+                .map(move |c| (c.clone(), index.clone()))
+        })
         .collect();
     let mut children_of_deleted: BTreeSet<(Digest, Digest)> = BTreeSet::new();
     for (index, decision) in &decisions {
@@ -216,7 +227,9 @@ pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) ->
         }
     }
     for (child, index) in children_of_deleted {
-        decisions.entry(child).or_insert(Decision::DeleteWithIndex(index));
+        decisions
+            .entry(child)
+            .or_insert(Decision::DeleteWithIndex(index));
     }
 
     let mut entries: Vec<GcEntry> = decisions
@@ -231,7 +244,11 @@ pub fn plan(client: &Client, repository_ref: &Reference, options: &GcOptions) ->
             }
         })
         .collect();
-    entries.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.digest.cmp(&b.digest)));
+    entries.sort_by(|a, b| {
+        b.created
+            .cmp(&a.created)
+            .then_with(|| a.digest.cmp(&b.digest))
+    });
     Ok(entries)
 }
 

@@ -69,7 +69,9 @@ impl Source for RegistrySource<'_> {
         let bytes = if descriptor.digest == self.root.0 {
             self.root.1.clone()
         } else {
-            self.repository.get_manifest(&descriptor.digest.to_string())?.0
+            self.repository
+                .get_manifest(&descriptor.digest.to_string())?
+                .0
         };
         check_size("manifest", descriptor, bytes.len() as u64)?;
         Ok(bytes)
@@ -81,9 +83,12 @@ impl Source for RegistrySource<'_> {
             &descriptor.digest,
             descriptor.size,
         );
-        let temp = self
-            .repository
-            .download_blob(&descriptor.digest, descriptor.size, scratch, &progress)?;
+        let temp = self.repository.download_blob(
+            &descriptor.digest,
+            descriptor.size,
+            scratch,
+            &progress,
+        )?;
         progress.finish();
         Ok(BlobFile::Downloaded(temp))
     }
@@ -178,7 +183,11 @@ fn visit(
 }
 
 /// Runs `work` on every item with up to `jobs` threads; the first error stops the rest.
-fn parallel<T: Sync>(jobs: usize, items: &[T], work: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+fn parallel<T: Sync>(
+    jobs: usize,
+    items: &[T],
+    work: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -267,7 +276,13 @@ pub fn push_graph(
         let file = source.blob(blob, scratch.path())?;
         let progress = client.progress().blob("upload", &blob.digest, blob.size);
         client.with_retries(&format!("upload {}", blob.digest), || {
-            repository.upload_blob(&blob.digest, blob.size, file.path(), session.take(), &progress)
+            repository.upload_blob(
+                &blob.digest,
+                blob.size,
+                file.path(),
+                session.take(),
+                &progress,
+            )
         })?;
         progress.finish();
         counters.uploaded.fetch_add(1, Ordering::Relaxed);
@@ -275,10 +290,22 @@ pub fn push_graph(
         Ok(())
     })?;
     for (descriptor, bytes) in &graph.manifests {
-        repository.put_manifest(&descriptor.digest.to_string(), &descriptor.media_type, bytes)?;
+        repository.put_manifest(
+            &descriptor.digest.to_string(),
+            &descriptor.media_type,
+            bytes,
+        )?;
     }
-    let root = graph.manifests.last().map(|(d, _)| d).unwrap_or(&graph.root);
-    let root_bytes = graph.manifests.last().map(|(_, b)| b.as_slice()).unwrap_or_default();
+    let root = graph
+        .manifests
+        .last()
+        .map(|(d, _)| d)
+        .unwrap_or(&graph.root);
+    let root_bytes = graph
+        .manifests
+        .last()
+        .map(|(_, b)| b.as_slice())
+        .unwrap_or_default();
     let mut moved_tags = Vec::new();
     for tag in tags {
         if let Some(previous) = repository.resolve_tag(tag)? {
@@ -336,7 +363,11 @@ impl RegistrySource<'_> {
                 OCI_MANIFEST.to_string()
             }
         });
-        Ok(Descriptor::new(media_type, digest.clone(), bytes.len() as u64))
+        Ok(Descriptor::new(
+            media_type,
+            digest.clone(),
+            bytes.len() as u64,
+        ))
     }
 }
 
@@ -388,7 +419,11 @@ pub fn pull(
                 available: links
                     .manifests
                     .iter()
-                    .map(|m| m.platform.as_ref().map_or("(none)".to_string(), Platform::to_string))
+                    .map(|m| {
+                        m.platform
+                            .as_ref()
+                            .map_or("(none)".to_string(), Platform::to_string)
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
@@ -419,7 +454,10 @@ pub fn pull(
     }
     let mut entry = root.clone();
     entry.annotations.clear();
-    let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".to_string());
+    let ref_name = reference
+        .tag
+        .clone()
+        .unwrap_or_else(|| "latest".to_string());
     let path = writer.finish(&entry, &ref_name)?;
     Ok(PullReport {
         digest: root.digest,

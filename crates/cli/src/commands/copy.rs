@@ -14,7 +14,9 @@ use super::push::{collect_tags, report, RegistryFlags};
 ///
 /// Prints `DESTINATION@sha256:...`.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  pyoci copy registry.example.com/app@sha256:<hex> registry.example.com/app-prod:v1.2.0")]
+#[command(
+    after_help = "Example:\n  pyoci copy registry.example.com/app@sha256:<hex> registry.example.com/app-prod:v1.2.0"
+)]
 pub struct Args {
     /// Image to copy: REGISTRY/REPOSITORY@sha256:<hex> (or :TAG, with a warning).
     source: String,

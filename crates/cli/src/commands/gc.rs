@@ -22,8 +22,10 @@ use super::push::RegistryFlags;
 ///
 /// Prints one line per image: digest, created, tags, decision.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  pyoci gc registry.example.com/app --keep-last 10 --keep-tag 'v*' --keep-tag latest\n  \
-    pyoci gc registry.example.com/app --keep-last 10 --delete")]
+#[command(
+    after_help = "Example:\n  pyoci gc registry.example.com/app --keep-last 10 --keep-tag 'v*' --keep-tag latest\n  \
+    pyoci gc registry.example.com/app --keep-last 10 --delete"
+)]
 pub struct Args {
     /// Repository to clean, REGISTRY/REPOSITORY.
     repository: String,
@@ -74,7 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for word in text.split_whitespace() {
             let digest = word.rsplit_once('@').map_or(word, |(_, d)| d);
             candidates.push(
-                Digest::parse(digest).with_context(|| format!("in digest file {}", file.display()))?,
+                Digest::parse(digest)
+                    .with_context(|| format!("in digest file {}", file.display()))?,
             );
         }
     }

@@ -16,7 +16,9 @@ use super::push::{human_bytes, RegistryFlags};
 /// the image for --platform is written. The layout is assembled beside OUTPUT and renamed
 /// into place when complete. Prints `REGISTRY/REPOSITORY@sha256:...` of the written image.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  pyoci pull gcr.io/distroless/python3-debian12@sha256:<hex> -o base")]
+#[command(
+    after_help = "Example:\n  pyoci pull gcr.io/distroless/python3-debian12@sha256:<hex> -o base"
+)]
 pub struct Args {
     /// Image to pull: REGISTRY/REPOSITORY@sha256:<hex> (or :TAG, with a warning).
     reference: String,

@@ -20,8 +20,10 @@ use pyoci_registry::{
 /// `credHelpers`, `credsStore`). Transient failures (HTTP 5xx/429, dropped connections) are
 /// retried with exponential backoff.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  pyoci push bazel-bin/app/image ghcr.io/acme/app --tag v1.2.0 --tag latest\n  \
-    pyoci push image 127.0.0.1:5000/app --tag-file bazel-bin/app/push.tags")]
+#[command(
+    after_help = "Examples:\n  pyoci push bazel-bin/app/image ghcr.io/acme/app --tag v1.2.0 --tag latest\n  \
+    pyoci push image 127.0.0.1:5000/app --tag-file bazel-bin/app/push.tags"
+)]
 pub struct Args {
     /// OCI image layout directory to push (a py_image output, `pyoci pull` result, ...).
     layout: PathBuf,
@@ -134,9 +136,9 @@ impl Progress for TerminalProgress {
     }
 
     fn retrying(&self, what: &str, error: &pyoci_registry::Error, delay: Duration) {
-        let _ = self
-            .bars
-            .println(format!("warning: {what} failed ({error}); retrying in {delay:?}"));
+        let _ = self.bars.println(format!(
+            "warning: {what} failed ({error}); retrying in {delay:?}"
+        ));
     }
 }
 
@@ -254,7 +256,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &destination,
         &tags,
     )
-    .with_context(|| format!("pushing {} to {}", args.layout.display(), destination.name()))?;
+    .with_context(|| {
+        format!(
+            "pushing {} to {}",
+            args.layout.display(),
+            destination.name()
+        )
+    })?;
     let digest = pushed
         .digest
         .clone()
