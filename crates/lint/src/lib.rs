@@ -1,1 +1,245 @@
-//! placeholder
+//! pyoci-lint: an offline linter for Bazel BUILD, .bzl, WORKSPACE and MODULE.bazel files that
+//! uses rules_pyoci's image macros.
+//!
+//! Files are evaluated for real with the `starlark` crate against recording fakes of Bazel's
+//! built-ins: `load()`s of the workspace's own .bzl files and of rules_pyoci (embedded in the
+//! binary) run their real code, so a macro call in a BUILD file is checked against the real
+//! attribute schemas of the rules it creates. See `README.md` for every diagnostic code.
+
+mod ast_index;
+mod attr_value;
+mod bazel;
+mod checks;
+pub mod codes;
+mod diagnostic;
+mod embedded;
+mod eval;
+mod glob;
+mod label;
+mod output;
+mod record;
+mod source;
+mod suggest;
+mod suppress;
+mod workspace;
+
+use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use codes::{CodeInfo, Severity};
+pub use diagnostic::Diagnostic;
+pub use output::{render_json, render_sarif, render_text};
+pub use workspace::DiscoveryError;
+
+use diagnostic::{Finding, LineIndex};
+use eval::{FileContext, ModuleKey, Repo, Session};
+use suppress::Suppressions;
+use workspace::{display_path, FileKind};
+
+/// Which codes to report: `select` (empty = all) minus `ignore`. Entries are codes or code
+/// prefixes (`PYO05` selects PYO050 and PYO051).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub select: Vec<String>,
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error("unknown diagnostic code `{code}` in {flag}{hint}")]
+    UnknownCode { code: String, flag: &'static str, hint: String },
+    #[error("the linter thread could not be started: {0}")]
+    Thread(std::io::Error),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Sorted by path, line, column, code.
+    pub diagnostics: Vec<Diagnostic>,
+    pub files_linted: usize,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
+
+/// The linter threads' stack: the parser and compiler recurse on nesting depth, which
+/// [`source::MAX_NESTING`] bounds well within this.
+const STACK_BYTES: usize = 256 << 20;
+
+impl Options {
+    /// Checks that every entry names at least one code.
+    pub fn validate(&self) -> Result<(), LintError> {
+        for (flag, entries) in [("--select", &self.select), ("--ignore", &self.ignore)] {
+            for entry in entries {
+                let entry = entry.trim().to_uppercase();
+                if !codes::ALL.iter().any(|info| info.code.starts_with(&entry)) || entry.is_empty() {
+                    let hint = suggest::hint(&entry, codes::ALL.iter().map(|info| info.code));
+                    return Err(LintError::UnknownCode { code: entry, flag, hint });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wants(&self, code: &str) -> bool {
+        let matches = |entry: &String| code.starts_with(&entry.trim().to_uppercase());
+        (self.select.is_empty() || self.select.iter().any(matches)) && !self.ignore.iter().any(matches)
+    }
+}
+
+/// Lints the BUILD, .bzl, WORKSPACE and MODULE.bazel files under `paths` (files are linted as
+/// given; directories are walked). Paths in the report are relative to `base` when under it.
+pub fn lint(base: &Path, paths: &[PathBuf], options: &Options) -> Result<Report, LintError> {
+    options.validate()?;
+    let files = workspace::discover(base, paths)?;
+    let base = base.to_path_buf();
+    let options = options.clone();
+    let worker = std::thread::Builder::new()
+        .name("pyoci-lint".to_owned())
+        .stack_size(STACK_BYTES)
+        .spawn(move || {
+            let linter = Linter::new(base);
+            let mut diagnostics: Vec<Diagnostic> = files.iter().flat_map(|file| linter.lint_file(file)).collect();
+            finish(&mut diagnostics, &options);
+            Report { diagnostics, files_linted: files.len() }
+        })
+        .map_err(LintError::Thread)?;
+    Ok(worker.join().unwrap_or_else(|_| Report::default()))
+}
+
+/// Lints one file's contents as a BUILD (or, by `name`, .bzl/WORKSPACE/MODULE.bazel) file that
+/// sits alone at a workspace root; nothing is read from disk. For fuzzing and editors.
+pub fn lint_bytes(name: &str, bytes: &[u8]) -> Vec<Diagnostic> {
+    let linter = Linter::new(PathBuf::from("/nonexistent-pyoci-lint-root"));
+    let mut diagnostics = linter.lint_contents(Path::new(name), name, bytes.to_vec());
+    finish(&mut diagnostics, &Options::default());
+    diagnostics
+}
+
+fn finish(diagnostics: &mut Vec<Diagnostic>, options: &Options) {
+    diagnostics.retain(|d| options.wants(d.code.code));
+    diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    diagnostics.dedup();
+}
+
+struct Workspace {
+    root: Arc<Path>,
+    names: Arc<Vec<String>>,
+}
+
+struct Linter {
+    session: Session,
+    workspaces: std::cell::RefCell<HashMap<PathBuf, Arc<Workspace>>>,
+}
+
+fn resolve(text: &str, path: &str, findings: Vec<Finding>, suppressions: &Suppressions) -> Vec<Diagnostic> {
+    let lines = LineIndex::new(text);
+    findings
+        .into_iter()
+        .map(|finding| lines.resolve(path, finding))
+        .filter(|d| !suppressions.is_suppressed(d.line - 1, d.code.code))
+        .collect()
+}
+
+impl Linter {
+    fn new(base: PathBuf) -> Linter {
+        Linter { session: Session::new(base), workspaces: Default::default() }
+    }
+
+    fn workspace(&self, dir: &Path) -> Arc<Workspace> {
+        if let Some(known) = self.workspaces.borrow().get(dir) {
+            return known.clone();
+        }
+        let root = workspace::workspace_root(dir).unwrap_or_else(|| dir.to_path_buf());
+        let names = workspace::repository_names(&root);
+        let found = Arc::new(Workspace { root: Arc::from(root.as_path()), names: Arc::new(names) });
+        self.workspaces.borrow_mut().insert(dir.to_path_buf(), found.clone());
+        found
+    }
+
+    /// Never panics: a panic inside evaluation becomes an internal-error diagnostic.
+    fn lint_file(&self, path: &Path) -> Vec<Diagnostic> {
+        let display = display_path(&self.session.base, path);
+        let run = || -> Vec<Diagnostic> {
+            match source_bytes(path) {
+                Ok(bytes) => self.lint_contents(path, &display, bytes),
+                Err(error) => vec![LineIndex::new("").resolve(
+                    &display,
+                    Finding::new((0, 0), codes::UNREADABLE_FILE, format!("cannot read the file: {error}")),
+                )],
+            }
+        };
+        match panic::catch_unwind(AssertUnwindSafe(run)) {
+            Ok(diagnostics) => diagnostics,
+            Err(payload) => {
+                let reason = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                vec![LineIndex::new("").resolve(
+                    &display,
+                    Finding::new((0, 0), codes::INTERNAL_ERROR, format!("the linter failed on this file: {reason}")),
+                )]
+            }
+        }
+    }
+
+    fn lint_contents(&self, path: &Path, display: &str, bytes: Vec<u8>) -> Vec<Diagnostic> {
+        let kind = FileKind::of(path);
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let workspace = self.workspace(dir);
+        let package = workspace::package_of(&workspace.root, dir);
+        let context = FileContext {
+            repo: Repo::Main(workspace.root.clone()),
+            package: package.clone(),
+            main_root: workspace.root.clone(),
+            main_names: workspace.names.clone(),
+        };
+        let source = source::from_bytes(bytes);
+        if kind == FileKind::Bzl && source.evaluate && path.is_file() {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let key = ModuleKey { repo: Repo::Main(workspace.root.clone()), package, name };
+            let result = self.session.load_module(&key, &context);
+            return resolve(&result.text, display, result.findings.clone(), &result.suppressions);
+        }
+        let mut findings = source.findings;
+        if !source.evaluate {
+            return resolve(&source.text, display, findings, &Suppressions::default());
+        }
+        let package_dir = (kind == FileKind::Build).then_some(dir);
+        let evaluated = self.session.evaluate(&source.text, display, kind, &context, package_dir);
+        findings.extend(evaluated.findings);
+        if let Some(build) = &evaluated.build {
+            let lines = LineIndex::new(&source.text);
+            let invocations = build.recorder.invocations.borrow();
+            let listing = || build.recorder.package_listing();
+            let check_context = checks::BuildContext {
+                invocations: &invocations,
+                index: &build.index,
+                lines: &lines,
+                package: &context.package,
+                main_names: &workspace.names,
+                listing: &listing,
+                aborted: build.aborted,
+            };
+            findings.extend(checks::check_build(&check_context));
+        }
+        resolve(&source.text, display, findings, &evaluated.suppressions)
+    }
+}
+
+fn source_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(source::MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

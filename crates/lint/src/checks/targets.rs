@@ -1,0 +1,204 @@
+//! Targets of a package: duplicate names, labels that name nothing, files that are not there,
+//! and images whose `binary` is not a py_binary.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{BuildContext, IMAGE_KINDS};
+use crate::attr_value::AttrValue;
+use crate::bazel::schema::AttrType;
+use crate::codes;
+use crate::diagnostic::Finding;
+use crate::label::Label;
+use crate::record::{Invocation, Origin};
+use crate::suggest;
+
+struct Target<'a> {
+    invocation: &'a Invocation,
+}
+
+pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
+    let mut targets: HashMap<&str, Target<'_>> = HashMap::new();
+    let mut generated: BTreeSet<String> = BTreeSet::new();
+    // Names of targets made by code the linter cannot see: they may define more targets whose
+    // names start with theirs (`name + "_tar"`).
+    let mut opaque_prefixes: Vec<&str> = Vec::new();
+    for invocation in context.invocations.iter().filter(|i| i.creates_target) {
+        let Some(name) = invocation.name() else { continue };
+        if let Some(first) = targets.get(name) {
+            if is_seed_style_load(invocation, first.invocation) {
+                continue;
+            }
+            let first_line = context.line_of(context.value_span(first.invocation, "name"));
+            let span = if invocation.direct { context.value_span(invocation, "name") } else { context.call_span(invocation) };
+            findings.push(Finding::new(
+                span,
+                codes::DUPLICATE_TARGET,
+                format!("target `{name}` is already defined on line {first_line}"),
+            ));
+            continue;
+        }
+        targets.insert(name, Target { invocation });
+        if let Origin::Opaque = invocation.origin {
+            opaque_prefixes.push(name);
+        }
+        if let Origin::Rule(schema) = &invocation.origin {
+            for (attr, value) in &invocation.attrs {
+                if matches!(schema.attrs.get(attr).map(|a| a.ty), Some(AttrType::Output | AttrType::OutputList)) {
+                    generated.extend(value.label_strings().into_iter().map(str::to_owned));
+                }
+            }
+        }
+    }
+    if context.aborted {
+        return;
+    }
+    let listing = (context.listing)();
+    let mut exported: BTreeSet<String> = BTreeSet::new();
+    for invocation in context.invocations.iter().filter(|i| matches!(i.origin, Origin::ExportsFiles)) {
+        let Some(srcs) = invocation.attr("srcs") else { continue };
+        for (index, file) in list_strings(srcs).into_iter().enumerate() {
+            let Ok(label) = Label::parse(file) else { continue };
+            if !label.is_in_package(context.package, &main_names(context)) {
+                continue;
+            }
+            if !listing.files.contains(&label.name) && !listing.dirs.contains(&label.name) {
+                let hint = suggest::hint(&label.name, listing.files.iter().map(String::as_str));
+                findings.push(Finding::new(
+                    context.element_span(invocation, "srcs", index),
+                    codes::MISSING_FILE,
+                    format!("exports_files names `{}`, which does not exist in this package{hint}", label.name),
+                ));
+            }
+            exported.insert(label.name);
+        }
+    }
+
+    let known = |name: &str| {
+        targets.contains_key(name)
+            || generated.contains(name)
+            || exported.contains(name)
+            || listing.files.iter().any(|f| f == name)
+            || listing.dirs.iter().any(|d| d == name)
+    };
+    let candidates: Vec<&str> = targets.keys().copied().chain(listing.files.iter().map(String::as_str)).collect();
+
+    for invocation in context.invocations {
+        let image = IMAGE_KINDS.contains(&context.user_kind(invocation));
+        if image && invocation.direct {
+            check_binary(context, invocation, &targets, findings);
+        }
+        let Origin::Rule(schema) = &invocation.origin else { continue };
+        for (attr, value) in &invocation.attrs {
+            let Some(attr_schema) = schema.attrs.get(attr) else { continue };
+            if !attr_schema.ty.holds_labels() || attr == "visibility" || attr.starts_with('_') || (image && attr == "binary") {
+                continue;
+            }
+            for (index, text) in label_elements(value) {
+                let Ok(label) = Label::parse(text) else { continue };
+                if !label.is_in_package(context.package, &main_names(context)) || label.name.starts_with("__") {
+                    continue;
+                }
+                let name = label.name.as_str();
+                if known(name) || opaque_prefixes.iter().any(|p| name.starts_with(p)) {
+                    continue;
+                }
+                let span = match index {
+                    Some(index) if invocation.direct => context.element_span(invocation, attr, index),
+                    _ => context.value_span(invocation, attr),
+                };
+                let kind = context.user_kind(invocation);
+                let looks_like_file = name.contains('.') || name.contains('/');
+                if attr_schema.allows_files && looks_like_file {
+                    let hint = suggest::hint(name, listing.files.iter().map(String::as_str));
+                    findings.push(Finding::new(
+                        span,
+                        codes::MISSING_FILE,
+                        format!("`{attr}` of `{kind}` names the file `{name}`, which does not exist in package `{}`{hint}", context.package),
+                    ));
+                } else {
+                    let hint = suggest::hint(name, candidates.iter().copied());
+                    findings.push(Finding::new(
+                        span,
+                        codes::UNKNOWN_TARGET,
+                        format!("`{attr}` of `{kind}` names `:{name}`, which package `{}` does not define{hint}", context.package),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The seed document writes `oci_push(name = "<image>_load", repository = R, format = "docker")`
+/// (loaded from rules_oci) for the loader py_image already creates; rules_pyoci's own oci_push
+/// keeps that existing `oci_load` when it loads the same `R:<tag>`, and so does the linter.
+fn is_seed_style_load(later: &Invocation, first: &Invocation) -> bool {
+    let Some(AttrValue::Str(repository)) = later.attr("repository") else { return false };
+    if later.kind != "oci_push" || later.attr("format").and_then(AttrValue::as_str) != Some("docker") || first.kind != "oci_load" {
+        return false;
+    }
+    let first_tags = first.attr("repo_tags").map(|t| t.label_strings()).unwrap_or_default();
+    let remote_tags = later.attr("remote_tags").map(|t| t.label_strings()).unwrap_or_default();
+    let tags = if remote_tags.is_empty() { vec!["latest"] } else { remote_tags };
+    tags.iter().all(|tag| first_tags.contains(&format!("{repository}:{tag}").as_str()))
+}
+
+fn main_names<'a>(context: &BuildContext<'a>) -> Vec<&'a str> {
+    context.main_names.iter().map(String::as_str).collect()
+}
+
+fn list_strings(value: &AttrValue) -> Vec<&str> {
+    match value {
+        AttrValue::List(items) => items.iter().filter_map(AttrValue::as_str).collect(),
+        other => other.label_strings(),
+    }
+}
+
+/// Label strings in a value, with their list index when the value is a plain list.
+fn label_elements(value: &AttrValue) -> Vec<(Option<usize>, &str)> {
+    match value {
+        AttrValue::Str(s) | AttrValue::Label(s) => vec![(None, s.as_str())],
+        AttrValue::List(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| match item {
+                AttrValue::Str(s) | AttrValue::Label(s) => Some((Some(index), s.as_str())),
+                _ => None,
+            })
+            .collect(),
+        other => other.label_strings().into_iter().map(|s| (None, s)).collect(),
+    }
+}
+
+fn check_binary(context: &BuildContext<'_>, invocation: &Invocation, targets: &HashMap<&str, Target<'_>>, findings: &mut Vec<Finding>) {
+    let Some(AttrValue::Str(text)) = invocation.attr("binary") else { return };
+    let Ok(label) = Label::parse(text) else { return };
+    if !label.is_in_package(context.package, &main_names(context)) {
+        return;
+    }
+    let kind = &invocation.kind;
+    let span = context.value_span(invocation, "binary");
+    match targets.get(label.name.as_str()) {
+        None => {
+            if context.aborted {
+                return;
+            }
+            let binaries = targets.iter().filter(|(_, t)| t.invocation.kind == "py_binary").map(|(name, _)| *name);
+            let hint = suggest::hint(&label.name, binaries);
+            findings.push(Finding::new(
+                span,
+                codes::BINARY_NOT_PY_BINARY,
+                format!("`binary` of `{kind}` names `:{}`, which is not a target in this package{hint}", label.name),
+            ));
+        }
+        Some(target) => {
+            let target_kind = target.invocation.kind.as_str();
+            if target_kind != "py_binary" && !matches!(target.invocation.origin, Origin::Opaque) {
+                findings.push(Finding::new(
+                    span,
+                    codes::BINARY_NOT_PY_BINARY,
+                    format!("`binary` of `{kind}` must name a py_binary; `:{}` is a {target_kind}", label.name),
+                ));
+            }
+        }
+    }
+}

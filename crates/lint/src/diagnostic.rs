@@ -1,0 +1,97 @@
+//! Diagnostics and how byte offsets become the 1-based line and column users see.
+
+use crate::codes::{CodeInfo, Severity};
+
+/// One finding, resolved to a position in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The path as shown to users: relative to the directory pyoci was run from when the file is
+    /// under it, with `/` separators.
+    pub path: String,
+    /// 1-based.
+    pub line: u32,
+    /// 1-based, counted in Unicode code points.
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    pub code: &'static CodeInfo,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn severity(&self) -> Severity {
+        self.code.severity
+    }
+
+    /// `path:line:col: CODE message`
+    pub fn to_text_line(&self) -> String {
+        format!("{}:{}:{}: {} {}", self.path, self.line, self.column, self.code.code, self.message)
+    }
+
+    pub(crate) fn sort_key(&self) -> (&str, u32, u32, &str, &str) {
+        (&self.path, self.line, self.column, self.code.code, &self.message)
+    }
+}
+
+/// A finding inside one file, positioned by byte offsets into its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    pub start: u32,
+    pub end: u32,
+    pub code: &'static CodeInfo,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(span: (u32, u32), code: &'static CodeInfo, message: impl Into<String>) -> Finding {
+        Finding { start: span.0, end: span.1.max(span.0), code, message: message.into() }
+    }
+}
+
+/// Byte offset → (line, column), both 0-based, columns in code points.
+pub(crate) struct LineIndex<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, line_starts }
+    }
+
+    pub fn position(&self, offset: u32) -> (u32, u32) {
+        let mut offset = (offset as usize).min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(line) => line,
+            Err(next) => next - 1,
+        };
+        let column = self.text[self.line_starts[line]..offset].chars().count();
+        (line as u32, column as u32)
+    }
+
+    pub fn resolve(&self, path: &str, finding: Finding) -> Diagnostic {
+        let (line, column) = self.position(finding.start);
+        let (end_line, end_column) = self.position(finding.end);
+        Diagnostic {
+            path: path.to_owned(),
+            line: line + 1,
+            column: column + 1,
+            end_line: end_line + 1,
+            end_column: end_column + 1,
+            code: finding.code,
+            message: finding.message,
+        }
+    }
+
+    /// The text of the 0-based line, without its newline.
+    pub fn line_text(&self, line: u32) -> &'a str {
+        let Some(&start) = self.line_starts.get(line as usize) else { return "" };
+        let end = self.line_starts.get(line as usize + 1).map_or(self.text.len(), |&next| next - 1);
+        &self.text[start..end.max(start)]
+    }
+}

@@ -1,0 +1,552 @@
+//! Evaluating files for real: parsing with Bazel's dialect rules, resolving `load()`s (files of
+//! the workspace, the embedded rules_pyoci files, stubs for other repositories), running the
+//! code against recording fakes, and caching every evaluated .bzl module for the whole run.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use starlark::analysis::AstModuleLint;
+use starlark::environment::{FrozenModule, Globals, Module};
+use starlark::eval::{Evaluator, FileLoader};
+use starlark::syntax::{AstModule, Dialect, DialectTypes};
+use starlark::values::OwnedFrozenValue;
+
+use crate::ast_index::{AstIndex, ByteSpan};
+use crate::bazel::globals::{names, BazelGlobals, CHECKED_MUL};
+use crate::bazel::schema::external_schema;
+use crate::bazel::values::{MacroWrapper, NativeRule, Opaque};
+use crate::codes;
+use crate::diagnostic::Finding;
+use crate::embedded;
+use crate::label::Label;
+use crate::record::Recorder;
+use crate::source;
+use crate::suggest;
+use crate::suppress::Suppressions;
+use crate::workspace::{display_path, FileKind};
+
+/// Deepest chain of `load()`s followed.
+const MAX_LOAD_DEPTH: usize = 64;
+/// Starlark call depth (Bazel's own limit on macro nesting is far lower).
+const MAX_CALL_DEPTH: usize = 200;
+/// Function calls plus loop iterations per file.
+const MAX_TICKS: u64 = 5_000_000;
+/// Starlark heap per file.
+const MAX_HEAP_BYTES: usize = 512 << 20;
+
+/// Which repository a file belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Repo {
+    /// The workspace being linted, by its root directory.
+    Main(Arc<Path>),
+    /// rules_pyoci's own files compiled into the binary.
+    Embedded,
+    /// Any other repository: its symbols are stubs.
+    External(String),
+}
+
+/// A .bzl file, by repository, package and file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ModuleKey {
+    pub repo: Repo,
+    pub package: String,
+    pub name: String,
+}
+
+impl ModuleKey {
+    fn relative_path(&self) -> String {
+        if self.package.is_empty() { self.name.clone() } else { format!("{}/{}", self.package, self.name) }
+    }
+
+    /// The label as a user would write it.
+    pub fn label(&self) -> String {
+        match &self.repo {
+            Repo::Main(_) => format!("//{}:{}", self.package, self.name),
+            Repo::Embedded => format!("@rules_pyoci//{}:{}", self.package, self.name),
+            Repo::External(repo) => format!("@{repo}//{}:{}", self.package, self.name),
+        }
+    }
+}
+
+/// Where a file sits, for resolving the labels written in it.
+#[derive(Debug, Clone)]
+pub(crate) struct FileContext {
+    pub repo: Repo,
+    pub package: String,
+    /// Root of the main workspace (for `@//` and the main repository's own name).
+    pub main_root: Arc<Path>,
+    /// Names the main repository goes by (`workspace(name = ...)`).
+    pub main_names: Arc<Vec<String>>,
+}
+
+impl FileContext {
+    fn resolve(&self, module: &str) -> Result<ModuleKey, String> {
+        let label = Label::parse(module).map_err(|e| format!("invalid label {module:?}: {e}"))?;
+        let repo = match label.repo.as_deref() {
+            None => self.repo.clone(),
+            Some("") => Repo::Main(self.main_root.clone()),
+            Some(name) if self.main_names.iter().any(|n| n == name) => Repo::Main(self.main_root.clone()),
+            Some("rules_pyoci") => Repo::Embedded,
+            Some(name) => Repo::External(name.to_owned()),
+        };
+        if !label.name.ends_with(".bzl") {
+            return Err(format!("{module:?} is not a .bzl file; load() only reads .bzl files"));
+        }
+        let package = label.package.unwrap_or_else(|| self.package.clone());
+        Ok(ModuleKey { repo, package, name: label.name })
+    }
+}
+
+/// One evaluated .bzl module, cached for the run.
+pub(crate) struct ModuleResult {
+    pub module: Option<FrozenModule>,
+    /// Why loading it fails, in one line (for the `load()` that names it).
+    pub failure: Option<String>,
+    /// The file's own findings; its text and suppressions resolve them.
+    pub findings: Vec<Finding>,
+    pub text: String,
+    pub suppressions: Suppressions,
+}
+
+/// What evaluating a BUILD file produced for the checks.
+pub(crate) struct BuildOutcome {
+    pub recorder: Recorder,
+    pub index: AstIndex,
+    /// Evaluation stopped early: targets after that point are unknown.
+    pub aborted: bool,
+}
+
+pub(crate) struct Evaluated {
+    pub findings: Vec<Finding>,
+    pub suppressions: Suppressions,
+    pub module: Option<FrozenModule>,
+    pub failure: Option<String>,
+    pub build: Option<BuildOutcome>,
+}
+
+pub(crate) struct Session {
+    globals: BazelGlobals,
+    global_names: HashMap<FileKind, HashSet<String>>,
+    /// Directory paths are shown relative to.
+    pub base: PathBuf,
+    modules: RefCell<HashMap<ModuleKey, Rc<ModuleResult>>>,
+    loading: RefCell<Vec<ModuleKey>>,
+    stub_views: RefCell<HashMap<(ModuleKey, Vec<String>), FrozenModule>>,
+    views: RefCell<HashMap<(ModuleKey, Vec<String>, bool), FrozenModule>>,
+}
+
+fn dialect(kind: FileKind) -> Dialect {
+    Dialect {
+        enable_def: kind == FileKind::Bzl,
+        enable_lambda: true,
+        enable_load: kind != FileKind::Module,
+        enable_keyword_only_arguments: true,
+        enable_positional_only_arguments: false,
+        enable_types: DialectTypes::Disable,
+        enable_load_reexport: false,
+        enable_top_level_stmt: false,
+        enable_f_strings: false,
+        ..Dialect::Standard
+    }
+}
+
+struct SilentPrint;
+
+impl starlark::PrintHandler for SilentPrint {
+    fn println(&self, _text: &str) -> starlark::Result<()> {
+        Ok(())
+    }
+}
+
+/// Errors that come from the linter's resource limits rather than from the code's meaning.
+pub(crate) fn is_limit_error(message: &str) -> bool {
+    message.contains("Starlark call stack overflow")
+        || message.contains("Too many recursion levels")
+        || message.contains("ticks has been exceeded")
+        || message.contains("Heap memory limit")
+        || message.contains("over the linter's limit")
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("evaluation failed").to_owned()
+}
+
+/// A parse error's finding: Bazel's dialect restrictions get their own code.
+fn parse_finding(error: &starlark::Error, kind: FileKind) -> Finding {
+    let span = error.span().map(|s| (s.span.begin().get(), s.span.begin().get())).unwrap_or((0, 0));
+    let message = first_line(&error.without_diagnostic().to_string());
+    if message.contains("in this dialect") {
+        let what = match kind {
+            FileKind::Build => "BUILD files",
+            FileKind::Workspace => "WORKSPACE files",
+            FileKind::Module => "MODULE.bazel files",
+            FileKind::Bzl => ".bzl files",
+        };
+        let construct = if message.starts_with("`def`") {
+            "`def` is not allowed in"
+        } else if message.starts_with("`load`") || message.contains("load") {
+            "`load()` is not allowed in"
+        } else if message.starts_with("`for`") {
+            "a top-level `for` is not allowed in"
+        } else if message.starts_with("`if`") {
+            "a top-level `if` is not allowed in"
+        } else {
+            "this statement is not allowed in"
+        };
+        let advice = if kind == FileKind::Bzl { "; put it inside a function" } else { "; move the logic into a macro in a .bzl file" };
+        return Finding::new(span, codes::BUILD_RESTRICTION, format!("{construct} {what}{advice}"));
+    }
+    Finding::new(span, codes::SYNTAX_ERROR, message)
+}
+
+/// The span in `filename` an evaluation error should be reported at: the error's own span if it
+/// is in this file, else the outermost call in this file that led to it.
+fn error_span(error: &starlark::Error, filename: &str) -> ByteSpan {
+    let in_file = |span: &starlark::codemap::FileSpan| span.file.filename() == filename;
+    if let Some(span) = error.span().filter(|s| in_file(s)) {
+        return (span.span.begin().get(), span.span.end().get());
+    }
+    error
+        .call_stack()
+        .frames
+        .iter()
+        .filter_map(|frame| frame.location.as_ref())
+        .find(|location| in_file(location))
+        .map(|location| (location.span.begin().get(), location.span.end().get()))
+        .unwrap_or((0, 0))
+}
+
+impl Session {
+    pub fn new(base: PathBuf) -> Session {
+        let globals = BazelGlobals::new();
+        let global_names = HashMap::from([
+            (FileKind::Build, names(&globals.build)),
+            (FileKind::Bzl, names(&globals.bzl)),
+            (FileKind::Workspace, names(&globals.workspace)),
+            (FileKind::Module, names(&globals.module)),
+        ]);
+        Session {
+            globals,
+            global_names,
+            base,
+            modules: RefCell::new(HashMap::new()),
+            loading: RefCell::new(Vec::new()),
+            stub_views: RefCell::new(HashMap::new()),
+            views: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn globals(&self, kind: FileKind) -> &Globals {
+        match kind {
+            FileKind::Build => &self.globals.build,
+            FileKind::Bzl => &self.globals.bzl,
+            FileKind::Workspace => &self.globals.workspace,
+            FileKind::Module => &self.globals.module,
+        }
+    }
+
+    /// The .bzl module at `key`, evaluated once per run.
+    pub fn load_module(&self, key: &ModuleKey, caller: &FileContext) -> Rc<ModuleResult> {
+        if let Some(done) = self.modules.borrow().get(key) {
+            return done.clone();
+        }
+        let failure = |reason: String| {
+            Rc::new(ModuleResult {
+                module: None,
+                failure: Some(reason),
+                findings: Vec::new(),
+                text: String::new(),
+                suppressions: Suppressions::default(),
+            })
+        };
+        {
+            let loading = self.loading.borrow();
+            if let Some(start) = loading.iter().position(|k| k == key) {
+                let cycle: Vec<String> =
+                    loading[start..].iter().chain(std::iter::once(key)).map(ModuleKey::label).collect();
+                return failure(format!("load cycle: {}", cycle.join(" -> ")));
+            }
+            if loading.len() >= MAX_LOAD_DEPTH {
+                return failure(format!("load() chain deeper than {MAX_LOAD_DEPTH} files"));
+            }
+        }
+        let (text, mut findings, evaluate, filename) = match &key.repo {
+            Repo::Main(root) => {
+                let path = root.join(key.relative_path());
+                match source::read(&path) {
+                    Ok(source) => (source.text, source.findings, source.evaluate, display_path(&self.base, &path)),
+                    Err(error) => return failure(format!("cannot read {}: {error}", display_path(&self.base, &path))),
+                }
+            }
+            Repo::Embedded => match embedded::get(&key.relative_path()) {
+                Some(text) => (text.to_owned(), Vec::new(), true, key.label()),
+                None => return failure(format!("rules_pyoci has no file {}", key.relative_path())),
+            },
+            Repo::External(repo) => return failure(format!("@{repo} is not evaluated")),
+        };
+        if !evaluate {
+            let result = Rc::new(ModuleResult {
+                module: None,
+                failure: findings.first().map(|f| f.message.clone()),
+                findings,
+                text,
+                suppressions: Suppressions::default(),
+            });
+            self.modules.borrow_mut().insert(key.clone(), result.clone());
+            return result;
+        }
+        let context = FileContext {
+            repo: key.repo.clone(),
+            package: key.package.clone(),
+            main_root: caller.main_root.clone(),
+            main_names: caller.main_names.clone(),
+        };
+        self.loading.borrow_mut().push(key.clone());
+        let evaluated = self.evaluate(&text, &filename, FileKind::Bzl, &context, None);
+        self.loading.borrow_mut().pop();
+        findings.extend(evaluated.findings);
+        let result = Rc::new(ModuleResult {
+            module: evaluated.module,
+            failure: evaluated.failure,
+            findings,
+            text,
+            suppressions: evaluated.suppressions,
+        });
+        self.modules.borrow_mut().insert(key.clone(), result.clone());
+        result
+    }
+
+    /// Parses and evaluates one file. `package_dir` is given for BUILD files.
+    pub fn evaluate(
+        &self,
+        text: &str,
+        filename: &str,
+        kind: FileKind,
+        context: &FileContext,
+        package_dir: Option<&Path>,
+    ) -> Evaluated {
+        let mut findings = Vec::new();
+        let mut ast = match AstModule::parse(filename, text.to_owned(), &dialect(kind)) {
+            Ok(ast) => ast,
+            Err(error) => {
+                let finding = parse_finding(&error, kind);
+                let failure = Some(format!("{}: {}", codes::SYNTAX_ERROR.code, finding.message));
+                findings.push(finding);
+                return Evaluated { findings, suppressions: Suppressions::default(), module: None, failure, build: None };
+            }
+        };
+        let index = AstIndex::build(&ast, text, kind == FileKind::Build);
+        let mut suppressions = Suppressions::default();
+        let line_index = crate::diagnostic::LineIndex::new(text);
+        for (offset, comment) in &index.comments {
+            suppressions.add_comment(line_index.position(*offset).0, comment);
+        }
+
+        let global_names = &self.global_names[&kind];
+        let undefined = self.name_findings(&ast, &index, kind, global_names, &mut findings);
+
+        let mut replacements = HashMap::new();
+        replacements.insert("*".to_owned(), CHECKED_MUL.to_owned());
+        ast.replace_binary_operators(&replacements);
+
+        let loader = Loader {
+            session: self,
+            context,
+            wrap_macros: kind == FileKind::Build,
+            index: &index,
+            findings: RefCell::new(Vec::new()),
+        };
+        let recorder = match (kind, package_dir) {
+            (FileKind::Build, Some(dir)) => Recorder::for_build(filename.to_owned(), context.package.clone(), dir.to_path_buf()),
+            _ => Recorder::for_other(context.package.clone()),
+        };
+
+        let (module, failure, aborted) = Module::with_temp_heap(|module| {
+            for name in &undefined {
+                module.set(name, module.heap().alloc_simple(Opaque::new(name.as_str())));
+            }
+            let outcome = {
+                let mut eval = Evaluator::new(&module);
+                eval.set_loader(&loader);
+                eval.extra = Some(&recorder);
+                eval.set_print_handler(&SilentPrint);
+                // These only fail when set twice.
+                let _ = eval.set_max_callstack_size(MAX_CALL_DEPTH);
+                let _ = eval.set_max_tick_count(MAX_TICKS);
+                let _ = eval.set_max_heap_size(MAX_HEAP_BYTES);
+                eval.eval_module(ast, self.globals(kind))
+            };
+            let (failure, aborted) = match outcome {
+                Ok(_) => (None, false),
+                Err(error) => {
+                    let message = first_line(&error.without_diagnostic().to_string());
+                    let code = if is_limit_error(&message) { codes::LIMIT_EXCEEDED } else { codes::EVALUATION_ERROR };
+                    findings.push(Finding::new(error_span(&error, filename), code, message.clone()));
+                    (Some(format!("{}: {message}", code.code)), true)
+                }
+            };
+            let frozen = if kind == FileKind::Bzl && failure.is_none() { module.freeze().ok() } else { None };
+            (frozen, failure, aborted)
+        });
+        findings.extend(loader.findings.into_inner());
+        let build = (kind == FileKind::Build).then_some(BuildOutcome { recorder, index, aborted });
+        Evaluated { findings, suppressions, module, failure, build }
+    }
+
+    /// Unused loads and undefined names. Returns the undefined names, which evaluation then
+    /// binds to stubs so that one typo does not hide the rest of the file.
+    fn name_findings(
+        &self,
+        ast: &AstModule,
+        index: &AstIndex,
+        kind: FileKind,
+        global_names: &HashSet<String>,
+        findings: &mut Vec<Finding>,
+    ) -> Vec<String> {
+        let mut undefined = Vec::new();
+        for lint in ast.lint(Some(global_names)) {
+            let span = (lint.location.span.begin().get(), lint.location.span.end().get());
+            match lint.short_name.as_str() {
+                "unused-load" => {
+                    findings.push(Finding::new(span, codes::UNUSED_LOAD, format!("`{}` is loaded but never used", lint.original)))
+                }
+                "using-undefined" => {
+                    let name = lint.original.clone();
+                    let mut candidates: Vec<&str> = global_names.iter().map(String::as_str).collect();
+                    candidates.extend(index.top_level_names.iter().map(String::as_str));
+                    candidates.extend(index.loads.iter().flat_map(|l| l.symbols.iter().map(|(s, _)| s.as_str())));
+                    if kind == FileKind::Build {
+                        candidates.extend(embedded::PUBLIC_SYMBOLS.iter().map(|(s, _)| *s));
+                    }
+                    let advice = match embedded::PUBLIC_SYMBOLS.iter().find(|(s, _)| *s == name) {
+                        Some((symbol, file)) => format!(" (load it: load(\"{file}\", \"{symbol}\"))"),
+                        None => suggest::hint(&name, candidates.iter().copied().filter(|c| !c.starts_with("__"))),
+                    };
+                    findings.push(Finding::new(span, codes::UNDEFINED_NAME, format!("`{name}` is not defined{advice}")));
+                    if !undefined.contains(&name) {
+                        undefined.push(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        undefined
+    }
+
+    /// A module exposing `symbols` of the external file `key`: known rules with their schemas,
+    /// everything else opaque.
+    fn stub_view(&self, key: &ModuleKey, symbols: &[String]) -> Option<FrozenModule> {
+        let cache_key = (key.clone(), symbols.to_vec());
+        if let Some(view) = self.stub_views.borrow().get(&cache_key) {
+            return Some(view.clone());
+        }
+        let repo = match &key.repo {
+            Repo::External(repo) => repo.clone(),
+            _ => String::new(),
+        };
+        let view = Module::with_temp_heap(|module| {
+            for symbol in symbols {
+                let value = match external_schema(&repo, symbol) {
+                    Some(schema) => module.heap().alloc_simple(NativeRule { kind: symbol.clone(), schema }),
+                    None => module.heap().alloc_simple(Opaque::new(symbol.as_str())),
+                };
+                module.set(symbol, value);
+            }
+            module.freeze().ok()
+        })?;
+        self.stub_views.borrow_mut().insert(cache_key, view.clone());
+        Some(view)
+    }
+
+    /// A module exposing `symbols` of an evaluated module (wrapping macros for BUILD files);
+    /// symbols it lacks become stubs.
+    fn view(&self, key: &ModuleKey, source: &FrozenModule, symbols: &[String], wrap_macros: bool) -> Option<FrozenModule> {
+        let cache_key = (key.clone(), symbols.to_vec(), wrap_macros);
+        if let Some(view) = self.views.borrow().get(&cache_key) {
+            return Some(view.clone());
+        }
+        let view = Module::with_temp_heap(|module| {
+            for symbol in symbols {
+                let value = match source.get_option(symbol) {
+                    Ok(Some(owned)) => import(&module, symbol, owned, wrap_macros),
+                    _ => module.heap().alloc_simple(Opaque::new(symbol.as_str())),
+                };
+                module.set(symbol, value);
+            }
+            module.freeze().ok()
+        })?;
+        self.views.borrow_mut().insert(cache_key, view.clone());
+        Some(view)
+    }
+}
+
+fn import<'v>(module: &Module<'v>, symbol: &str, owned: OwnedFrozenValue, wrap_macros: bool) -> starlark::values::Value<'v> {
+    if wrap_macros && owned.value().get_type() == "function" {
+        return module.heap().alloc_simple(MacroWrapper::new(symbol.to_owned(), owned));
+    }
+    module.frozen_heap().add_reference(owned.owner());
+    // SAFETY: the module's frozen heap now keeps the value's heap alive.
+    unsafe { owned.unchecked_frozen_value() }.to_value()
+}
+
+struct Loader<'a> {
+    session: &'a Session,
+    context: &'a FileContext,
+    wrap_macros: bool,
+    index: &'a AstIndex,
+    findings: RefCell<Vec<Finding>>,
+}
+
+impl Loader<'_> {
+    fn stubs(&self, symbols: &[String]) -> starlark::Result<FrozenModule> {
+        let key = ModuleKey { repo: Repo::External(String::new()), package: String::new(), name: String::new() };
+        self.session
+            .stub_view(&key, symbols)
+            .ok_or_else(|| starlark::Error::new_other(crate::bazel::values::FakeError::Other("cannot build stub module".to_owned())))
+    }
+}
+
+impl FileLoader for Loader<'_> {
+    fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
+        let site = self.index.loads.iter().find(|l| l.module == path);
+        let span = site.map_or((0, 0), |s| s.module_span);
+        let symbols: Vec<String> = site.map(|s| s.symbols.iter().map(|(name, _)| name.clone()).collect()).unwrap_or_default();
+        let key = match self.context.resolve(path) {
+            Ok(key) => key,
+            Err(reason) => {
+                self.findings.borrow_mut().push(Finding::new(span, codes::LOAD_FAILED, reason));
+                return self.stubs(&symbols);
+            }
+        };
+        if let Repo::External(_) = key.repo {
+            return self.session.stub_view(&key, &symbols).map_or_else(|| self.stubs(&symbols), Ok);
+        }
+        let result = self.session.load_module(&key, self.context);
+        let Some(module) = &result.module else {
+            let reason = result.failure.clone().unwrap_or_else(|| "it does not evaluate".to_owned());
+            self.findings
+                .borrow_mut()
+                .push(Finding::new(span, codes::LOAD_FAILED, format!("cannot load {}: {reason}", key.label())));
+            return self.stubs(&symbols);
+        };
+        if let Some(site) = site {
+            let exported: Vec<String> = module.names().map(|n| n.as_str().to_owned()).collect();
+            for (symbol, symbol_span) in &site.symbols {
+                if matches!(module.get_option(symbol), Ok(Some(_))) {
+                    continue;
+                }
+                let message = if symbol.starts_with('_') {
+                    format!("`{symbol}` is private to {}", key.label())
+                } else {
+                    let hint = suggest::hint(symbol, exported.iter().map(String::as_str).filter(|n| !n.starts_with('_')));
+                    format!("{} does not export `{symbol}`{hint}", key.label())
+                };
+                self.findings.borrow_mut().push(Finding::new(*symbol_span, codes::LOAD_MISSING_SYMBOL, message));
+            }
+        }
+        self.session.view(&key, module, &symbols, self.wrap_macros).map_or_else(|| self.stubs(&symbols), Ok)
+    }
+}
