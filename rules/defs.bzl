@@ -1,12 +1,13 @@
 """Public API: getting images out of Bazel.
 
-    load("@rules_pyoci//rules:defs.bzl", "oci_load", "oci_push")
+    load("@rules_pyoci//rules:defs.bzl", "oci_load", "oci_promote", "oci_push")
 """
 
 load("//rules/private:load.bzl", _oci_load = "oci_load")
-load("//rules/private:push.bzl", _oci_push = "oci_push")
+load("//rules/private:push.bzl", _oci_promote = "oci_promote", _oci_push = "oci_push")
 load("//rules/private:providers.bzl", _OciImageInfo = "OciImageInfo")
 
 oci_load = _oci_load
 oci_push = _oci_push
+oci_promote = _oci_promote
 OciImageInfo = _OciImageInfo

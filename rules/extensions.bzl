@@ -10,12 +10,17 @@
     pip.install(name = "pip", requirements_lock = "//:requirements_lock.txt")
     use_repo(pip, "pip")
 
+    oci = use_extension("@rules_pyoci//rules:extensions.bzl", "oci")
+    oci.pull(name = "python3", image = "gcr.io/distroless/python3-debian12", digest = "sha256:...")
+    use_repo(oci, "python3")
+
 The pyoci toolchain is registered by rules_pyoci's own MODULE.bazel; a root module may name a
 prebuilt binary with `pyoci.toolchain(pyoci = "//tools:pyoci")`.
 """
 
 load("//rules/private:distroless.bzl", "BASE_REPOSITORIES", "distroless_base_repository", "distroless_debs_repository")
 load("//rules/private:pip.bzl", "pip_lock_repository")
+load("//rules/private:pull.bzl", "OCI_PULL_TAG_ATTRS", "oci_pull_from_tag")
 load("//rules/private:toolchain_repo.bzl", "pyoci_toolchain_repository")
 
 _TOOLCHAIN_REPOSITORY = "rules_pyoci_toolchain"
@@ -108,4 +113,15 @@ pip = module_extension(
             },
         ),
     },
+)
+
+def _oci_impl(module_ctx):
+    for module in module_ctx.modules:
+        for tag in module.tags.pull:
+            oci_pull_from_tag(tag)
+
+oci = module_extension(
+    implementation = _oci_impl,
+    doc = "Base images pulled from registries by digest (one repository per `pull` tag).",
+    tag_classes = {"pull": tag_class(doc = "One image to pull; see oci_pull.", attrs = OCI_PULL_TAG_ATTRS)},
 )

@@ -1,17 +1,19 @@
 """WORKSPACE set-up for rules_pyoci.
 
-    load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases",
+    load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases", "oci_pull",
          "pip_lock_repository", "pyoci_register_toolchains", "rules_pyoci_dependencies")
 
     rules_pyoci_dependencies()        # the pyoci toolchain repository (built with cargo)
     pyoci_register_toolchains()
     distroless_python_bases(mirrors = ["https://deb.debian.org/debian"])
     pip_lock_repository(name = "pip", requirements_lock = "//:requirements_lock.txt")
+    oci_pull(name = "python3", image = "gcr.io/distroless/python3-debian12", digest = "sha256:...")
 """
 
 load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
 load("//rules/private:distroless.bzl", "BASE_REPOSITORIES", "distroless_base_repository", "distroless_debs_repository")
 load("//rules/private:pip.bzl", _pip_lock_repository = "pip_lock_repository")
+load("//rules/private:pull.bzl", _oci_pull = "oci_pull")
 load("//rules/private:toolchain_repo.bzl", "pyoci_toolchain_repository")
 
 TOOLCHAIN_REPOSITORY = "rules_pyoci_toolchain"
@@ -19,6 +21,9 @@ DEBS_REPOSITORY = "rules_pyoci_bookworm_debs"
 DEFAULT_LOCK = Label("//rules/private/distroless:bookworm_amd64.lock.json")
 
 pip_lock_repository = _pip_lock_repository
+
+# A base image from a registry, fetched by digest (see rules/private/pull.bzl).
+oci_pull = _oci_pull
 
 def rules_pyoci_dependencies(pyoci = None):
     """Declares the repositories rules_pyoci needs: the pyoci toolchain.

@@ -5,6 +5,8 @@ Environment (all optional):
                           (default: ../shared/debs/bookworm-amd64 beside the checkout)
   PYOCI_CARGO_TARGET_DIR  cargo target dir the toolchain repository reuses (default: ./target,
                           so a preceding `cargo build --release -p pyoci` makes it a no-op)
+  PYOCI_BINARY            a prebuilt pyoci for the toolchain instead of `cargo build` (the
+                          build-from-source path is then not exercised)
   PYOCI_E2E_TMP           where temporary output roots and checkouts go (default: $TMPDIR)
   PYOCI_E2E_KEEP          set to keep the temporary directory for inspection
 """
@@ -55,11 +57,13 @@ class Bazel:
         self.repo_env = dict(repo_env)
 
     def startup_flags(self):
-        # rc files are ignored so a developer's user.bazelrc or offline.bazelrc cannot change
-        # what is tested; everything the build needs is on the command line.
+        # The workspace and home rc files are skipped so a developer's user.bazelrc or
+        # offline.bazelrc cannot change what is tested: everything the build needs is on the
+        # command line. The system rc stays (Debian's Bazel finds its install base there).
         return [
             f"--output_user_root={self.output_user_root}",
-            "--ignore_all_rc_files",
+            "--noworkspace_rc",
+            "--nohome_rc",
             "--max_idle_secs=900",
         ]
 
@@ -135,7 +139,10 @@ def e2e_tmp():
 @pytest.fixture(scope="session")
 def repo_env():
     target_dir = os.environ.get("PYOCI_CARGO_TARGET_DIR") or str(REPO / "target")
-    return {"PYOCI_DEBS_DIR": str(debs_dir()), "PYOCI_CARGO_TARGET_DIR": target_dir}
+    env = {"PYOCI_DEBS_DIR": str(debs_dir()), "PYOCI_CARGO_TARGET_DIR": target_dir}
+    if os.environ.get("PYOCI_BINARY"):
+        env["PYOCI_BINARY"] = os.environ["PYOCI_BINARY"]
+    return env
 
 
 @pytest.fixture(scope="session")
