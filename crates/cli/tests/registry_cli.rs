@@ -866,3 +866,95 @@ fn bearer_token_auth_with_scoped_tokens() {
         "{stderr}"
     );
 }
+
+#[test]
+fn multi_platform_index_push_and_platform_pull() {
+    let registry = TestRegistry::start();
+    let env = env();
+    let amd64 = umoci_image(env.dir.path(), "amd", &[4_000], "2024-01-01T00:00:00Z");
+    let arm64 = umoci_image(env.dir.path(), "arm", &[4_000], "2024-01-01T00:00:00Z");
+    let l = arm64.to_str().unwrap();
+    tool_ok(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &format!("{l}:latest"),
+            "--architecture",
+            "arm64",
+        ],
+    );
+    tool_ok("umoci", &["gc", "--layout", l]);
+    let index = env.dir.path().join("index");
+    ok(pyoci(&env.docker_config)
+        .args([
+            "index",
+            "--image",
+            amd64.to_str().unwrap(),
+            "--image",
+            l,
+            "-o",
+        ])
+        .arg(&index));
+    let repo = format!("{}/multi", registry.host());
+    let pushed =
+        ok(pyoci(&env.docker_config).args(["push", index.to_str().unwrap(), &repo, "--tag", "v1"]));
+    let index_digest = pushed.rsplit_once('@').unwrap().1.to_string();
+    let raw: Value = serde_json::from_str(&tool_ok(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repo}:v1"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2, "{raw}");
+
+    for (platform, layout) in [("linux/arm64", &arm64), ("linux/amd64", &amd64)] {
+        let out = env.dir.path().join(platform.replace('/', "-"));
+        let printed = ok(pyoci(&env.docker_config)
+            .args([
+                "pull",
+                &format!("{repo}@{index_digest}"),
+                "--platform",
+                platform,
+                "-o",
+            ])
+            .arg(&out));
+        assert_eq!(printed, format!("{repo}@{}", layout_digest(layout)));
+        assert_eq!(layout_digest(&out), layout_digest(layout));
+    }
+    let missing = run(pyoci(&env.docker_config)
+        .args([
+            "pull",
+            &format!("{repo}@{index_digest}"),
+            "--platform",
+            "linux/s390x",
+            "-o",
+        ])
+        .arg(env.dir.path().join("s390x")));
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("linux/s390x") && stderr.contains("linux/arm64"),
+        "{stderr}"
+    );
+
+    // A single-platform image is checked against --platform too.
+    let arm_repo = format!("{}/armonly", registry.host());
+    ok(pyoci(&env.docker_config).args(["push", l, &arm_repo]));
+    let wrong = run(pyoci(&env.docker_config)
+        .args([
+            "pull",
+            &format!("{arm_repo}@{}", layout_digest(&arm64)),
+            "-o",
+        ])
+        .arg(env.dir.path().join("wrong")));
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("linux/arm64 (a single-platform image)")
+    );
+    assert!(!env.dir.path().join("wrong").exists());
+}

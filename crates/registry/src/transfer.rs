@@ -452,6 +452,14 @@ pub fn pull(
     for (descriptor, manifest_bytes) in &graph.manifests {
         writer.write_blob(&descriptor.digest, manifest_bytes)?;
     }
+    if index_digest.is_none() {
+        check_single_platform(
+            reference,
+            platform,
+            &links_config(&registry_source.root)?,
+            &writer,
+        )?;
+    }
     let mut entry = root.clone();
     entry.annotations.clear();
     let ref_name = reference
@@ -466,4 +474,47 @@ pub fn pull(
         bytes: bytes.into_inner(),
         path,
     })
+}
+
+fn links_config(root: &(Digest, Vec<u8>)) -> Result<Option<Descriptor>> {
+    Ok(ManifestLinks::parse("manifest", &root.0, &root.1)?.config)
+}
+
+/// A single-platform image must be the platform asked for: running an arm64 base on amd64
+/// fails late and confusingly, so it fails here.
+fn check_single_platform(
+    reference: &Reference,
+    wanted: &Platform,
+    config: &Option<Descriptor>,
+    writer: &LayoutWriter,
+) -> Result<()> {
+    let Some(config) = config else { return Ok(()) };
+    #[derive(serde::Deserialize)]
+    struct ConfigPlatform {
+        os: Option<String>,
+        architecture: Option<String>,
+        variant: Option<String>,
+    }
+    let path = writer.blob_path(&config.digest);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let Ok(found) = serde_json::from_slice::<ConfigPlatform>(&bytes) else {
+        return Ok(());
+    };
+    let (Some(os), Some(architecture)) = (found.os, found.architecture) else {
+        return Ok(());
+    };
+    let actual = Platform {
+        os,
+        architecture,
+        variant: found.variant,
+    };
+    if wanted.matches(&actual) {
+        Ok(())
+    } else {
+        Err(Error::PlatformNotFound {
+            reference: reference.to_string(),
+            platform: wanted.to_string(),
+            available: format!("{actual} (a single-platform image)"),
+        })
+    }
 }
