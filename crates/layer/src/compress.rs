@@ -183,7 +183,7 @@ impl ChunkSink {
             let slot = self.slot()?;
             let want = (slot.raw.len() - slot.filled).min(usize::try_from(remaining).unwrap_or(usize::MAX));
             let got = read_into(reader, &mut slot.raw[slot.filled..slot.filled + want])
-                .map_err(|e| Error::Source { path: path.to_path_buf(), source: e })?;
+                .map_err(|e| Error::Source { path: path.to_path_buf(), error: e })?;
             slot.filled += got;
             let full = slot.filled == slot.raw.len();
             remaining -= got as u64;
@@ -195,7 +195,7 @@ impl ChunkSink {
             }
         }
         let mut probe = [0u8; 1];
-        let extra = read_into(reader, &mut probe).map_err(|e| Error::Source { path: path.to_path_buf(), source: e })?;
+        let extra = read_into(reader, &mut probe).map_err(|e| Error::Source { path: path.to_path_buf(), error: e })?;
         check_source_length(size, size, extra, path)
     }
 
@@ -246,7 +246,7 @@ pub(crate) fn write_blob(
     tar_size: u64,
     produce: impl FnOnce(&mut ChunkSink) -> Result<(), Error>,
 ) -> Result<LayerDescriptor, Error> {
-    let output_error = |e: io::Error| Error::Output { path: output.to_path_buf(), source: e };
+    let output_error = |e: io::Error| Error::Output { path: output.to_path_buf(), error: e };
     let dir = match output.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -402,7 +402,7 @@ fn gzip_writer(
             sums.tar_len += raw.len() as u64;
             sums.blob.update(packed);
             sums.blob_len += packed.len() as u64;
-            file.write_all(packed).map_err(|e| Error::Output { path: output.to_path_buf(), source: e })?;
+            file.write_all(packed).map_err(|e| Error::Output { path: output.to_path_buf(), error: e })?;
             next += 1;
             // The producer may already have stopped; the slot is simply dropped then.
             let _ = free.send(slot);
@@ -420,7 +420,7 @@ fn zstd_encoder(
     threads: usize,
     tar_size: u64,
 ) -> Result<Sums, Error> {
-    let output_error = |e: io::Error| Error::Output { path: output.to_path_buf(), source: e };
+    let output_error = |e: io::Error| Error::Output { path: output.to_path_buf(), error: e };
     let counted = Counted { inner: file, hasher: Sha256::new(), len: 0 };
     let mut encoder = zstd::stream::write::Encoder::new(counted, level).map_err(output_error)?;
     let workers = u32::try_from(threads).unwrap_or(u32::MAX).max(1);

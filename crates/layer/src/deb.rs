@@ -154,10 +154,10 @@ impl DebPackage {
                 saw_format = true;
             } else if let Some(compression) = name.strip_prefix("control.tar") {
                 let tar = decompressor(member, compression).map_err(|e| fail(format!("{name}: {e}")))?;
-                control = Some(read_control(tar).map_err(|e| fail(format!("{name}: {e}")))?);
+                control = Some(read_control(tar).map_err(|e| fail(member_error(&name, e)))?);
             } else if let Some(compression) = name.strip_prefix("data.tar") {
                 let tar = decompressor(member, compression).map_err(|e| fail(format!("{name}: {e}")))?;
-                data = Some(reader.read_data(tar).map_err(|e| fail(format!("{name}: {e}")))?);
+                data = Some(reader.read_data(tar).map_err(|e| fail(member_error(&name, e)))?);
             }
         }
         if !saw_format {
@@ -271,11 +271,9 @@ fn read_control(tar: impl Read) -> io::Result<(ControlFields, Option<Vec<u8>>)> 
         member.read_to_end(&mut bytes)?;
         *wanted = Some(bytes);
     }
-    let control = control.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "it has no control file"))?;
-    let text = String::from_utf8(control)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the control file is not UTF-8"))?;
-    let fields = ControlFields::parse(&text)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("control file: {e}")))?;
+    let control = control.ok_or_else(|| invalid("it has no control file".to_string()))?;
+    let text = String::from_utf8(control).map_err(|_| invalid("the control file is not UTF-8".to_string()))?;
+    let fields = ControlFields::parse(&text).map_err(|e| invalid(format!("control file: {e}")))?;
     Ok((fields, md5sums))
 }
 
@@ -357,8 +355,31 @@ impl PackageReader<'_> {
     }
 }
 
+/// Something wrong with the package's contents (as opposed to its bytes
+/// failing to decompress), so no "truncated?" hint is added.
+#[derive(Debug)]
+struct PackageProblem(String);
+
+impl std::fmt::Display for PackageProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PackageProblem {}
+
 fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
+    io::Error::new(io::ErrorKind::InvalidData, PackageProblem(message))
+}
+
+/// Describes a failure reading member `name`; decoding failures usually
+/// mean a cut-off download, so they say so.
+fn member_error(name: &str, error: io::Error) -> String {
+    if error.get_ref().is_some_and(|inner| inner.is::<PackageProblem>()) {
+        format!("{name}: {error}")
+    } else {
+        format!("{name}: {error} (truncated or corrupt package?)")
+    }
 }
 
 fn describe_type(entry_type: EntryType) -> &'static str {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A source file or directory is missing or cannot be read.
-    #[error("cannot read source {}: {source}", path.display())]
-    Source { path: PathBuf, source: io::Error },
+    #[error("cannot read source {}: {error}", path.display())]
+    Source { path: PathBuf, error: io::Error },
 
     /// A fifo, socket or device node was given as a source.
     #[error(
@@ -45,8 +45,8 @@ pub enum Error {
     InvalidLevel { compression: &'static str, level: i32, min: i32, max: i32 },
 
     /// The output (or its temporary file) cannot be created or written.
-    #[error("cannot write {}: {source}", path.display())]
-    Output { path: PathBuf, source: io::Error },
+    #[error("cannot write {}: {error}", path.display())]
+    Output { path: PathBuf, error: io::Error },
 
     /// A spec file is unreadable or invalid; `index` is the entry at fault.
     #[error("{}{}: {message}", file.display(), index.map(|i| format!(": entries[{i}]")).unwrap_or_default())]

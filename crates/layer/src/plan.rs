@@ -118,12 +118,12 @@ fn resolve(entry: Entry) -> Result<Item, Error> {
     let origin = entry.describe();
     let (kind, default_mode) = match entry.kind {
         EntryKind::File(source) => {
-            let metadata = fs::metadata(&source).map_err(|e| Error::Source { path: source.clone(), source: e })?;
+            let metadata = fs::metadata(&source).map_err(|e| Error::Source { path: source.clone(), error: e })?;
             let file_type = metadata.file_type();
             if file_type.is_dir() {
                 return Err(Error::Source {
                     path: source,
-                    source: io::Error::new(io::ErrorKind::InvalidInput, "it is a directory where a file was expected"),
+                    error: io::Error::new(io::ErrorKind::InvalidInput, "it is a directory where a file was expected"),
                 });
             }
             if !file_type.is_file() {
@@ -245,7 +245,7 @@ fn content_reader(content: &Content) -> Result<Box<dyn Read + '_>, Error> {
     match content {
         Content::Bytes(bytes) => Ok(Box::new(bytes.as_slice())),
         Content::File { source, .. } => {
-            let file = File::open(source).map_err(|e| Error::Source { path: source.clone(), source: e })?;
+            let file = File::open(source).map_err(|e| Error::Source { path: source.clone(), error: e })?;
             Ok(Box::new(file))
         }
     }
@@ -263,7 +263,7 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8], content: &Content) -> Result
                     Content::File { source, .. } => source.clone(),
                     Content::Bytes(_) => PathBuf::from("<inline content>"),
                 };
-                return Err(Error::Source { path, source: e });
+                return Err(Error::Source { path, error: e });
             }
         }
     }

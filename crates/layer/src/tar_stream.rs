@@ -28,7 +28,7 @@ pub(crate) fn write_tar(plan: &Plan, mtime: u64, sink: &mut ChunkSink) -> Result
                 Content::Bytes(bytes) => sink.write_bytes(bytes)?,
                 Content::File { source, size } => {
                     let mut file =
-                        File::open(source).map_err(|e| Error::Source { path: source.clone(), source: e })?;
+                        File::open(source).map_err(|e| Error::Source { path: source.clone(), error: e })?;
                     sink.copy_exact(&mut file, *size, source)?;
                 }
             }

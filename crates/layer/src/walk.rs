@@ -19,11 +19,11 @@ use crate::{Entry, Error};
 /// as a directory unless it is `/`. A fifo, socket or device fails with
 /// its path.
 pub fn from_dir(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
-    let metadata = fs::metadata(dir).map_err(|e| Error::Source { path: dir.to_path_buf(), source: e })?;
+    let metadata = fs::metadata(dir).map_err(|e| Error::Source { path: dir.to_path_buf(), error: e })?;
     if !metadata.is_dir() {
         return Err(Error::Source {
             path: dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory"),
+            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory"),
         });
     }
     let mut entries = Vec::new();
@@ -36,7 +36,7 @@ pub fn from_dir(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
 }
 
 fn walk(dir: &Path, dest: &Path, entries: &mut Vec<Entry>, inodes: &mut HashMap<(u64, u64), PathBuf>) -> Result<(), Error> {
-    let read_error = |path: &Path, e| Error::Source { path: path.to_path_buf(), source: e };
+    let read_error = |path: &Path, e| Error::Source { path: path.to_path_buf(), error: e };
     let mut names = Vec::new();
     for child in fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
         names.push(child.map_err(|e| read_error(dir, e))?.file_name());

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use pyoci_layer::deb::DebPackage;
 use pyoci_layer::LayerWriter;
 
@@ -33,7 +32,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = args.encoding.options()?;
-    let package = DebPackage::open(&args.deb).with_context(|| format!("reading {}", args.deb.display()))?;
+    let package = DebPackage::open(&args.deb)?;
     for path in &package.setuid_dropped {
         eprintln!("note: {}: removed the setuid/setgid bit of {}", args.deb.display(), path.display());
     }

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pyoci_layer::{from_dir, spec, Compression, LayerDescriptor, LayerOptions, LayerWriter};
+use pyoci_layer::{from_dir, spec, Compression, LayerOptions, LayerWriter};
 
 const SPEC_HELP: &str = "\
 SPEC FILE (--spec):
