@@ -165,12 +165,16 @@ pub fn assert_nothing_written(output: &Path) {
     }
 }
 
-/// Every entry of a layer blob as `bsdtar -tvf` lists it (an independent tar reader).
+/// Every entry of a tar as `bsdtar -tvf` lists it (an independent tar reader), with runs of
+/// spaces collapsed: `drwx------ 0 65532 65532 0 Jan 1 1970 home/nonroot/`.
 pub fn list_layer(blob: &Path) -> Vec<String> {
     super::tools::require_tool("bsdtar");
     let out = output(Command::new("bsdtar").arg("-tvf").arg(blob));
     assert!(out.status.success(), "bsdtar -tvf {}: {}", blob.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// The names (without leading `./` or `/`) in a layer blob.

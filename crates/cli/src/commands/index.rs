@@ -8,10 +8,11 @@ Each --image is an OCI layout holding one image (for example the output of `pyoc
 --platform linux/arm64 ...`); its platform is read from its config, and two images for the \
 same platform are an error. The output layout's index.json names the new index with \
 --ref-name; all blobs are hard-linked from the inputs. The index's digest is printed on \
-stdout.";
+stdout.\n\n\
+Example:\n  pyoci index --image image_amd64 --image image_arm64 -o image_multiarch";
 
 #[derive(clap::Args)]
-#[command(after_long_help = INDEX_HELP)]
+#[command(after_long_help = INDEX_HELP, after_help = "Example:\n  pyoci index --image image_amd64 --image image_arm64 -o image_multiarch")]
 pub struct Args {
     /// An image layout to include, optionally as LAYOUT:REF to pick the image tagged REF in it
     /// (repeatable; the index lists the images in this order).
