@@ -65,7 +65,7 @@ impl ConfigChanges {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })
     }
 

@@ -4,21 +4,19 @@ use std::path::PathBuf;
 /// digest or argument at fault so the binary can print it without more context.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("{}: not an OCI image layout: {reason}", path.display())]
     NotALayout { path: PathBuf, reason: String },
 
-    #[error("{}: invalid JSON: {source}", path.display())]
+    #[error("{}: invalid JSON: {error}", path.display())]
     Json {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 
     #[error("{}: {what} is invalid: {reason}", path.display())]
@@ -103,7 +101,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

@@ -38,7 +38,7 @@ impl LayerDescriptor {
         let descriptor: LayerDescriptor =
             serde_json::from_slice(&bytes).map_err(|source| Error::Json {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             })?;
         let invalid = |what: &'static str, reason: String| Error::InvalidDocument {
             path: path.to_path_buf(),
@@ -213,7 +213,7 @@ pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
             }
             serde_json::from_slice(&image.config_bytes).map_err(|source| Error::Json {
                 path: layout.blob_path(image.manifest.config().digest().as_ref()),
-                source,
+                error: source,
             })?
         }
         None => scratch_config(spec.platform.clone().unwrap_or_default()),
@@ -263,7 +263,7 @@ pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
 
     let config_bytes = to_canonical_json(&config).map_err(|source| Error::Json {
         path: output.to_path_buf(),
-        source,
+        error: source,
     })?;
     // The result must still be a config every OCI tool can read.
     serde_json::from_slice::<ImageConfiguration>(&config_bytes).map_err(|e| Error::InvalidDocument {
@@ -280,7 +280,7 @@ pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
             writer.link_blob(&layout.blob_path(&digest), &digest)?;
             let mut descriptor = serde_json::to_value(layer).map_err(|source| Error::Json {
                 path: layout.root().to_path_buf(),
-                source,
+                error: source,
             })?;
             descriptor["mediaType"] = Value::String(media::to_oci_layer_media_type(layer.media_type().as_ref()));
             manifest_layers.push(descriptor);
@@ -315,13 +315,13 @@ pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
             "annotations".to_owned(),
             serde_json::to_value(&annotations).map_err(|source| Error::Json {
                 path: output.to_path_buf(),
-                source,
+                error: source,
             })?,
         );
     }
     let manifest_bytes = to_canonical_json(&manifest).map_err(|source| Error::Json {
         path: output.to_path_buf(),
-        source,
+        error: source,
     })?;
     writer.finish_single(&manifest_bytes, media::OCI_MANIFEST, &spec.ref_name, None)
 }

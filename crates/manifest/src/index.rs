@@ -76,7 +76,7 @@ pub fn build_index(images: &[(PathBuf, Option<String>)], ref_name: &str, output:
     });
     let index_bytes = to_canonical_json(&index).map_err(|source| Error::Json {
         path: output.to_path_buf(),
-        source,
+        error: source,
     })?;
     writer.finish_single(&index_bytes, media::OCI_INDEX, ref_name, None)
 }

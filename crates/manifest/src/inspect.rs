@@ -59,7 +59,7 @@ pub fn inspect(layout_path: &Path, ref_name: Option<&str>) -> Result<ImageReport
     let config_digest = image.manifest.config().digest().to_string();
     let config: Value = serde_json::from_slice(&image.config_bytes).map_err(|source| Error::Json {
         path: layout.blob_path(&config_digest),
-        source,
+        error: source,
     })?;
 
     let layer_history: Vec<Option<String>> = config

@@ -55,7 +55,7 @@ impl Layout {
             .map_err(|e| not_a_layout(format!("cannot read oci-layout: {e}")))?;
         let marker: serde_json::Value = serde_json::from_slice(&marker).map_err(|source| Error::Json {
             path: marker_path.clone(),
-            source,
+            error: source,
         })?;
         match marker.get("imageLayoutVersion").and_then(|v| v.as_str()) {
             Some(version) if version.starts_with("1.") => {}
@@ -290,7 +290,7 @@ impl Layout {
         let manifest: ImageManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|source| Error::Json {
                 path: manifest_path.clone(),
-                source,
+                error: source,
             })?;
         let config_media_type = manifest.config().media_type().to_string();
         if !crate::media::is_config_media_type(&config_media_type) {
@@ -305,7 +305,7 @@ impl Layout {
         let config: ImageConfiguration =
             serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
                 path: config_path.clone(),
-                source,
+                error: source,
             })?;
         if config.rootfs().diff_ids().len() != manifest.layers().len() {
             return Err(Error::InvalidDocument {
@@ -362,7 +362,7 @@ pub fn ref_name_of(descriptor: &Descriptor) -> Option<&str> {
 fn parse_index(path: &Path, bytes: &[u8]) -> Result<ImageIndex> {
     let index: ImageIndex = serde_json::from_slice(bytes).map_err(|source| Error::Json {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     if let Some(media_type) = index.media_type() {
         if !is_index_media_type(media_type.as_ref()) && *media_type != MediaType::ImageIndex {

@@ -189,7 +189,7 @@ pub fn write_tarball(
     });
     let json_error = |source| Error::Json {
         path: output.to_path_buf(),
-        source,
+        error: source,
     };
     let index_bytes = to_canonical_json(&index).map_err(json_error)?;
     let docker_manifest = match format {

@@ -89,7 +89,7 @@ impl LayoutWriter {
         });
         let index_bytes = to_canonical_json(&index).map_err(|source| Error::Json {
             path: self.staged.path().join("index.json"),
-            source,
+            error: source,
         })?;
         self.staged.write_file("index.json", &index_bytes)?;
         self.staged.commit()?;
