@@ -33,9 +33,10 @@ pub(crate) struct KeywordArg {
 
 #[derive(Debug, Clone)]
 pub(crate) struct CallSite {
-    pub span: ByteSpan,
     pub callee_span: ByteSpan,
     pub kwargs: Vec<KeywordArg>,
+    /// Positional arguments, as keyword arguments with an empty name.
+    pub positional: Vec<KeywordArg>,
 }
 
 impl CallSite {
@@ -115,9 +116,17 @@ impl AstIndex {
                     _ => None,
                 })
                 .collect();
+            let positional = args
+                .args
+                .iter()
+                .filter_map(|arg| match &arg.node {
+                    ArgumentP::Positional(value) => Some(keyword_arg(String::new(), bytes(value.span), value)),
+                    _ => None,
+                })
+                .collect();
             self.calls.insert(
                 expr.span.begin().get(),
-                CallSite { span: bytes(expr.span), callee_span: bytes(callee.span), kwargs },
+                CallSite { callee_span: bytes(callee.span), kwargs, positional },
             );
         }
         expr.visit_expr(|child| self.visit_expr(child));

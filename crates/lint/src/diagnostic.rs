@@ -87,11 +87,4 @@ impl<'a> LineIndex<'a> {
             message: finding.message,
         }
     }
-
-    /// The text of the 0-based line, without its newline.
-    pub fn line_text(&self, line: u32) -> &'a str {
-        let Some(&start) = self.line_starts.get(line as usize) else { return "" };
-        let end = self.line_starts.get(line as usize + 1).map_or(self.text.len(), |&next| next - 1);
-        &self.text[start..end.max(start)]
-    }
 }

@@ -391,7 +391,13 @@ impl Session {
             let frozen = if kind == FileKind::Bzl && failure.is_none() { module.freeze().ok() } else { None };
             (frozen, failure, aborted)
         });
-        findings.extend(loader.findings.into_inner());
+        let load_findings = loader.findings.into_inner();
+        // A symbol the loaded file lacks is reported as such, not also as unused.
+        findings.retain(|f| {
+            f.code != codes::UNUSED_LOAD
+                || !load_findings.iter().any(|l| l.code == codes::LOAD_MISSING_SYMBOL && l.start == f.start)
+        });
+        findings.extend(load_findings);
         let build = (kind == FileKind::Build).then_some(BuildOutcome { recorder, index, aborted });
         Evaluated { findings, suppressions, module, failure, build }
     }
@@ -411,7 +417,8 @@ impl Session {
             let span = (lint.location.span.begin().get(), lint.location.span.end().get());
             match lint.short_name.as_str() {
                 "unused-load" => {
-                    findings.push(Finding::new(span, codes::UNUSED_LOAD, format!("`{}` is loaded but never used", lint.original)))
+                    let name = lint.problem.rsplit('`').nth(1).unwrap_or(&lint.original).to_owned();
+                    findings.push(Finding::new(span, codes::UNUSED_LOAD, format!("`{name}` is loaded but never used")))
                 }
                 "using-undefined" => {
                     let name = lint.original.clone();

@@ -164,32 +164,16 @@ impl Linter {
         found
     }
 
-    /// Never panics: a panic inside evaluation becomes an internal-error diagnostic.
     fn lint_file(&self, path: &Path) -> Vec<Diagnostic> {
         let display = display_path(&self.session.base, path);
-        let run = || -> Vec<Diagnostic> {
-            match source_bytes(path) {
-                Ok(bytes) => self.lint_contents(path, &display, bytes),
-                Err(error) => vec![LineIndex::new("").resolve(
-                    &display,
-                    Finding::new((0, 0), codes::UNREADABLE_FILE, format!("cannot read the file: {error}")),
-                )],
-            }
-        };
-        match panic::catch_unwind(AssertUnwindSafe(run)) {
-            Ok(diagnostics) => diagnostics,
-            Err(payload) => {
-                let reason = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                vec![LineIndex::new("").resolve(
-                    &display,
-                    Finding::new((0, 0), codes::INTERNAL_ERROR, format!("the linter failed on this file: {reason}")),
-                )]
-            }
-        }
+        guarded(&display, || {
+            let finding = match source::read_bytes(path) {
+                Ok(Ok(bytes)) => return self.lint_contents(path, &display, bytes),
+                Ok(Err(too_large)) => too_large,
+                Err(error) => Finding::new((0, 0), codes::UNREADABLE_FILE, format!("cannot read the file: {error}")),
+            };
+            vec![LineIndex::new("").resolve(&display, finding)]
+        })
     }
 
     fn lint_contents(&self, path: &Path, display: &str, bytes: Vec<u8>) -> Vec<Diagnostic> {
@@ -236,10 +220,33 @@ impl Linter {
     }
 }
 
-fn source_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(source::MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
+/// Runs `lint` so that a panic (a linter bug) becomes an internal-error diagnostic for the file
+/// instead of ending the run.
+fn guarded(display: &str, lint: impl FnOnce() -> Vec<Diagnostic>) -> Vec<Diagnostic> {
+    match panic::catch_unwind(AssertUnwindSafe(lint)) {
+        Ok(diagnostics) => diagnostics,
+        Err(payload) => {
+            let reason = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            vec![LineIndex::new("").resolve(
+                display,
+                Finding::new((0, 0), codes::INTERNAL_ERROR, format!("the linter failed on this file: {reason}")),
+            )]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyo005_a_panic_becomes_an_internal_error() {
+        let diagnostics = guarded("pkg/BUILD", || panic!("simulated linter bug"));
+        let lines: Vec<String> = diagnostics.iter().map(Diagnostic::to_text_line).collect();
+        assert_eq!(lines, ["pkg/BUILD:1:1: PYO005 the linter failed on this file: simulated linter bug"]);
+    }
 }

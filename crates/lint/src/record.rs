@@ -17,7 +17,6 @@ pub(crate) struct Signature {
     /// Parameter names in order, with whether a default exists.
     pub params: Vec<(String, bool)>,
     pub accepts_kwargs: bool,
-    pub accepts_args: bool,
 }
 
 impl Signature {

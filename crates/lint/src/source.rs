@@ -23,36 +23,39 @@ pub(crate) struct Source {
 }
 
 pub(crate) fn read(path: &Path) -> std::io::Result<Source> {
+    Ok(match read_bytes(path)? {
+        Ok(bytes) => from_bytes(bytes),
+        Err(too_large) => Source { text: String::new(), findings: vec![too_large], evaluate: false },
+    })
+}
+
+/// The file's bytes, or the finding that it is too large to read.
+pub(crate) fn read_bytes(path: &Path) -> std::io::Result<Result<Vec<u8>, Finding>> {
     let file = fs::File::open(path)?;
     let size = file.metadata()?.len();
     if size > MAX_FILE_BYTES {
-        return Ok(Source {
-            text: String::new(),
-            findings: vec![Finding::new(
-                (0, 0),
-                codes::LIMIT_EXCEEDED,
-                format!(
-                    "file is {} bytes; files over {} MiB are not linted",
-                    size,
-                    MAX_FILE_BYTES >> 20
-                ),
-            )],
-            evaluate: false,
-        });
+        return Ok(Err(too_large(size)));
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    Ok(from_bytes(bytes))
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(Err(too_large(bytes.len() as u64)));
+    }
+    Ok(Ok(bytes))
+}
+
+fn too_large(size: u64) -> Finding {
+    Finding::new(
+        (0, 0),
+        codes::LIMIT_EXCEEDED,
+        format!("file is {size} bytes; files over {} MiB are not linted", MAX_FILE_BYTES >> 20),
+    )
 }
 
 pub(crate) fn from_bytes(bytes: Vec<u8>) -> Source {
     let mut findings = Vec::new();
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        findings.push(Finding::new(
-            (0, 0),
-            codes::LIMIT_EXCEEDED,
-            format!("file is over {} MiB and is not linted", MAX_FILE_BYTES >> 20),
-        ));
+        findings.push(too_large(bytes.len() as u64));
         return Source { text: String::new(), findings, evaluate: false };
     }
     let mut text = match String::from_utf8(bytes) {

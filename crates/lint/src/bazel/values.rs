@@ -353,7 +353,6 @@ impl MacroWrapper {
                         .map(|p| (p.name.clone(), p.default_value.is_some()))
                         .collect(),
                     accepts_kwargs: params.kwargs.is_some(),
-                    accepts_args: params.args.is_some(),
                 })
             }
             _ => None,

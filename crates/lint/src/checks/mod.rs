@@ -45,7 +45,7 @@ impl<'a> BuildContext<'a> {
     /// The `index`th element of a list literal given for `attr`, or the whole value.
     pub fn element_span(&self, invocation: &Invocation, attr: &str, index: usize) -> ByteSpan {
         self.call(invocation)
-            .and_then(|call| call.kwarg(attr))
+            .and_then(|call| call.kwarg(attr).or_else(|| (invocation.kind == "exports_files").then(|| call.positional.first()).flatten()))
             .and_then(|k| k.elements.as_ref().and_then(|e| e.get(index)).copied().or(Some(k.value_span)))
             .unwrap_or_else(|| self.call_span(invocation))
     }

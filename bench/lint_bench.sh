@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Benchmark of `pyoci lint`: generates a workspace of N packages (default 2000), each with a
+# BUILD file written the way the seed document writes them (py_binary, py_library, py_image
+# loaded from rules_pyoci, oci_push), lints it on one core and prints files per second.
+#
+# Usage: bench/lint_bench.sh [PACKAGES]   (target: at least 1000 files/s)
+set -euo pipefail
+
+packages="${1:-2000}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+pyoci="${PYOCI:-$repo/target/release/pyoci}"
+if [[ ! -x "$pyoci" ]]; then
+  (cd "$repo" && cargo build --release -p pyoci)
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+echo 'workspace(name = "bench")' > "$work/WORKSPACE"
+for ((i = 0; i < packages; i++)); do
+  dir="$work/services/svc$i"
+  mkdir -p "$dir"
+  : > "$dir/main.py"
+  : > "$dir/service.py"
+  : > "$dir/config.yaml"
+  cat > "$dir/BUILD.bazel" <<BUILD
+load("@rules_pyoci//rules:oci_python.bzl", "py_image")
+load("@rules_pyoci//rules:defs.bzl", "oci_push")
+
+py_library(
+    name = "svc${i}_lib",
+    srcs = ["service.py"],
+    deps = [
+        "@pip//requests:pkg",
+        "@pip//pydantic:pkg",
+    ],
+)
+
+py_binary(
+    name = "svc${i}",
+    srcs = ["main.py"],
+    data = ["config.yaml"],
+    deps = [":svc${i}_lib"],
+)
+
+py_image(
+    name = "svc${i}_image",
+    base = "@distroless_python_nonroot",
+    binary = ":svc${i}",
+    env = {"LOG_LEVEL": "INFO", "SERVICE_INDEX": "${i}"},
+    labels = {
+        "org.opencontainers.image.description": "Service ${i}",
+        "org.opencontainers.image.version": "1.0.${i}",
+    },
+)
+
+oci_push(
+    name = "svc${i}_push",
+    image = ":svc${i}_image",
+    repository = "registry.example.com/team/svc${i}",
+    remote_tags = ["latest"],
+)
+BUILD
+done
+
+files=$(find "$work" -name BUILD.bazel -o -name WORKSPACE | wc -l)
+cd "$work"
+start=$(date +%s.%N)
+set +e
+taskset -c 0 "$pyoci" lint . > "$work/report.txt" 2> "$work/summary.txt"
+status=$?
+set -e
+end=$(date +%s.%N)
+if [[ $status -ne 0 ]]; then
+  echo "pyoci lint reported findings on the generated workspace (exit $status):" >&2
+  head -20 "$work/report.txt" >&2
+  exit 1
+fi
+python3 - "$files" "$start" "$end" <<'PY'
+import sys
+files, start, end = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+seconds = end - start
+rate = files / seconds
+print(f"pyoci lint: {files} files in {seconds:.3f} s on one core = {rate:.0f} files/s "
+      f"(target 1000 files/s: {rate / 1000:.2f}x)")
+PY

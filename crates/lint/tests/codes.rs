@@ -1,0 +1,331 @@
+//! One test per diagnostic code, on the fixture workspace under tests/fixtures/workspace (its
+//! BUILD files load this repository's real rules through `@rules_pyoci`), asserting the exact
+//! `path:line:col: CODE message` lines.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pyoci_lint::{codes, lint, Diagnostic, Options};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace")
+}
+
+fn lint_in(base: &Path, path: &str) -> Vec<String> {
+    let report = lint(base, &[PathBuf::from(path)], &Options::default()).expect("the fixture path exists");
+    report.diagnostics.iter().map(Diagnostic::to_text_line).collect()
+}
+
+fn lint_package(package: &str) -> Vec<String> {
+    lint_in(&fixtures(), package)
+}
+
+#[test]
+fn seed_document_build_file_is_clean() {
+    assert_eq!(lint_package("seed"), Vec::<String>::new());
+}
+
+#[test]
+fn pyo001_syntax_error() {
+    assert_eq!(lint_package("pyo001"), ["pyo001/BUILD:4:5: PYO001 Parse error: unexpected identifier 'deps', expected symbol ')'"]);
+}
+
+#[test]
+fn pyo002_evaluation_error() {
+    assert_eq!(
+        lint_package("pyo002"),
+        [
+            "pyo002/BUILD:3:1: PYO002 `failing_macro` failed: fail: failing_macro first: always fails",
+            "pyo002/BUILD:5:9: PYO002 Operation `+` not supported for types `string` and `int`",
+        ]
+    );
+}
+
+#[test]
+fn pyo003_invalid_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("WORKSPACE"), "").unwrap();
+    fs::write(dir.path().join("BUILD"), b"filegroup(\n    name = \"caf\xe9\",\n)\n").unwrap();
+    assert_eq!(lint_in(dir.path(), "BUILD"), ["BUILD:2:16: PYO003 file is not valid UTF-8 (byte 0xe9 at offset 26)"]);
+}
+
+#[test]
+fn pyo004_limit_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("WORKSPACE"), "").unwrap();
+    fs::create_dir(dir.path().join("deep")).unwrap();
+    fs::write(dir.path().join("deep/BUILD"), format!("X = {}1{}\n", "[".repeat(5000), "]".repeat(5000))).unwrap();
+    fs::create_dir(dir.path().join("huge")).unwrap();
+    let comment_line = format!("# {}\n", "x".repeat(1000));
+    fs::write(dir.path().join("huge/BUILD"), comment_line.repeat(9 * 1024)).unwrap();
+    fs::create_dir(dir.path().join("slow")).unwrap();
+    fs::write(dir.path().join("slow/BUILD"), "X = [i for i in range(100000000)]\n").unwrap();
+    assert_eq!(
+        lint_in(dir.path(), "."),
+        [
+            "deep/BUILD:1:404: PYO004 expression nesting is deeper than the linter's limit of 400; the file is not evaluated",
+            "huge/BUILD:1:1: PYO004 file is 9243648 bytes; files over 8 MiB are not linted",
+            "slow/BUILD:1:1: PYO004 Execution duration limit of 5000000 ticks has been exceeded",
+        ]
+    );
+}
+
+#[test]
+fn pyo006_build_file_restriction() {
+    assert_eq!(
+        lint_package("pyo006"),
+        ["pyo006/BUILD:1:1: PYO006 `def` is not allowed in BUILD files; move the logic into a macro in a .bzl file"]
+    );
+}
+
+#[test]
+fn pyo007_unreadable_file() {
+    // Reading /proc/self/mem from offset 0 fails with EIO: a file that opens but cannot be read.
+    assert_eq!(
+        lint_in(&fixtures(), "/proc/self/mem"),
+        ["/proc/self/mem:1:1: PYO007 cannot read the file: Input/output error (os error 5)"]
+    );
+}
+
+#[test]
+fn pyo010_load_failed() {
+    assert_eq!(
+        lint_package("pyo010"),
+        [
+            "pyo010/BUILD:1:6: PYO010 cannot load //tools/rules:missing.bzl: cannot read tools/rules/missing.bzl: No such file or directory (os error 2)",
+            "pyo010/BUILD:2:6: PYO010 cannot load @rules_pyoci//rules:nowhere.bzl: rules_pyoci has no file rules/nowhere.bzl",
+        ]
+    );
+}
+
+#[test]
+fn pyo011_load_missing_symbol() {
+    assert_eq!(
+        lint_package("pyo011"),
+        ["pyo011/BUILD:1:44: PYO011 @rules_pyoci//rules:oci_python.bzl does not export `py_imagee` (did you mean `py_image`?)"]
+    );
+}
+
+#[test]
+fn pyo012_unused_load() {
+    assert_eq!(lint_package("pyo012"), ["pyo012/BUILD:1:50: PYO012 `oci_push` is loaded but never used"]);
+}
+
+#[test]
+fn pyo013_undefined_name() {
+    assert_eq!(
+        lint_package("pyo013"),
+        [
+            "pyo013/BUILD:6:1: PYO013 `py_image` is not defined (load it: load(\"@rules_pyoci//rules:oci_python.bzl\", \"py_image\"))",
+            "pyo013/BUILD:12:1: PYO013 `py_libary` is not defined (did you mean `py_library`?)",
+            "pyo013/BUILD:14:12: PYO013 `SOURCES` is not defined",
+        ]
+    );
+}
+
+#[test]
+fn pyo020_unknown_attribute() {
+    assert_eq!(
+        lint_package("pyo020"),
+        [
+            "pyo020/BUILD:7:5: PYO020 `py_binary` has no attribute `dependencies`",
+            "pyo020/BUILD:14:5: PYO020 `py_image` has no attribute `lables` (did you mean `labels`?)",
+            "pyo020/BUILD:20:5: PYO020 `bundle` has no attribute `moed` (did you mean `mode`?)",
+            "pyo020/BUILD:26:5: PYO020 `bundle_set` has no attribute `colour`",
+        ]
+    );
+}
+
+#[test]
+fn pyo021_wrong_attribute_type() {
+    assert_eq!(
+        lint_package("pyo021"),
+        [
+            "pyo021/BUILD:6:23: PYO021 `srcs` of `py_binary` must be a list of labels; element 2 is an int",
+            "pyo021/BUILD:7:16: PYO021 `testonly` of `py_binary` must be a bool; got a string",
+            "pyo021/BUILD:14:11: PYO021 `env` of `py_image` must be a dict of string to string; got a list",
+            "pyo021/BUILD:20:13: PYO021 `level` of `bundle` must be an int; got a string",
+            "pyo021/BUILD:21:13: PYO021 `extra` of `bundle` must be a dict of string to string; the value of \"key\" is an int",
+        ]
+    );
+}
+
+#[test]
+fn pyo022_missing_mandatory_attribute() {
+    assert_eq!(
+        lint_package("pyo022"),
+        [
+            "pyo022/BUILD:9:1: PYO022 `py_image` is missing the mandatory attribute `base`",
+            "pyo022/BUILD:14:1: PYO022 `bundle` is missing the mandatory attribute `owner`",
+            "pyo022/BUILD:16:1: PYO022 `genrule` is missing the mandatory attribute `outs`",
+        ]
+    );
+}
+
+#[test]
+fn pyo023_attribute_value_not_allowed() {
+    assert_eq!(
+        lint_package("pyo023"),
+        [
+            "pyo023/BUILD:7:22: PYO023 `python_version` of `py_binary` must be one of \"PY2\", \"PY3\"; got \"PY4\" (did you mean `PY2`?)",
+            "pyo023/BUILD:14:19: PYO023 `compression` of `py_image` must be one of \"gzip\", \"zstd\"; got \"zstandard\"",
+            "pyo023/BUILD:20:12: PYO023 `mode` of `bundle` must be one of \"fast\", \"small\"; got \"smal\" (did you mean `small`?)",
+        ]
+    );
+}
+
+#[test]
+fn pyo024_duplicate_target() {
+    assert_eq!(
+        lint_package("pyo024"),
+        [
+            "pyo024/BUILD:9:12: PYO024 target `app` is already defined on line 4",
+            "pyo024/BUILD:20:12: PYO024 target `image_load` is already defined on line 14",
+        ]
+    );
+}
+
+#[test]
+fn pyo030_binary_not_py_binary() {
+    assert_eq!(
+        lint_package("pyo030"),
+        [
+            "pyo030/BUILD:16:14: PYO030 `binary` of `py_image` must name a py_binary; `:lib` is a py_library",
+            "pyo030/BUILD:22:14: PYO030 `binary` of `py_service_image` names `:servr`, which is not a target in this package (did you mean `server`?)",
+        ]
+    );
+}
+
+#[test]
+fn pyo031_missing_file() {
+    assert_eq!(
+        lint_package("pyo031"),
+        [
+            "pyo031/BUILD:3:23: PYO031 `srcs` of `py_binary` names the file `helpers.py`, which does not exist in package `pyo031`",
+            "pyo031/BUILD:4:13: PYO031 `data` of `py_binary` names the file `config.yml`, which does not exist in package `pyo031` (did you mean `config.yaml`?)",
+            "pyo031/BUILD:7:16: PYO031 exports_files names `schema.json`, which does not exist in this package",
+        ]
+    );
+}
+
+#[test]
+fn pyo032_unknown_target() {
+    assert_eq!(
+        lint_package("pyo032"),
+        [
+            "pyo032/BUILD:11:13: PYO032 `deps` of `py_binary` names `:utils`, which package `pyo032` does not define (did you mean `util`?)",
+            "pyo032/BUILD:16:13: PYO032 `image` of `oci_load` names `:app_image`, which package `pyo032` does not define",
+        ]
+    );
+}
+
+#[test]
+fn pyo040_root_image() {
+    assert_eq!(
+        lint_package("pyo040"),
+        [
+            "pyo040/BUILD:11:12: PYO040 `app_image` runs as root: `@distroless_python_base` is a root base; use `@distroless_python_nonroot` for production images",
+            "pyo040/BUILD:18:12: PYO040 `app_root_user_image` runs as root (user = \"0\"); production images should run as a non-root user such as 65532",
+        ]
+    );
+}
+
+#[test]
+fn pyo041_debug_base() {
+    assert_eq!(
+        lint_package("pyo041"),
+        ["pyo041/BUILD:11:12: PYO041 `app_image` uses the debug base `@distroless_python_debug_nonroot`, which has a shell; use it only in targets named or tagged `debug`"]
+    );
+}
+
+#[test]
+fn pyo050_secret_literal() {
+    assert_eq!(
+        lint_package("pyo050"),
+        [
+            "pyo050/BUILD:13:24: PYO050 env \"DB_PASSWORD\" has a literal value; pass secrets at run time, not in the image",
+            "pyo050/BUILD:14:27: PYO050 env \"STRIPE_API_KEY\" has a literal value; pass secrets at run time, not in the image",
+            "pyo050/BUILD:15:25: PYO050 env \"GITHUB_TOKEN\" has a literal value; pass secrets at run time, not in the image",
+            "pyo050/BUILD:20:43: PYO050 label \"com.example.deploy_token\" has a literal value; pass secrets at run time, not in the image",
+        ]
+    );
+}
+
+#[test]
+fn pyo051_credential_value() {
+    assert_eq!(
+        lint_package("pyo051"),
+        [
+            "pyo051/BUILD:13:30: PYO051 env \"AWS_ACCESS_KEY_ID\" holds what looks like an AWS access key; images must not carry credentials",
+            "pyo051/BUILD:14:25: PYO051 env \"DATABASE_URL\" holds what looks like a URL with a password; images must not carry credentials",
+            "pyo051/BUILD:15:20: PYO051 env \"TLS_KEY\" holds what looks like a private key; images must not carry credentials",
+            "pyo051/BUILD:18:38: PYO051 annotation \"com.example.ci\" holds what looks like a GitHub token; images must not carry credentials",
+        ]
+    );
+}
+
+#[test]
+fn pyo060_invalid_env_name() {
+    assert_eq!(
+        lint_package("pyo060"),
+        [
+            "pyo060/BUILD:13:9: PYO060 env name \"LOG-LEVEL\" is not a valid variable name (letters, digits and `_`, not starting with a digit)",
+            "pyo060/BUILD:14:9: PYO060 env name \"2FA_MODE\" is not a valid variable name (letters, digits and `_`, not starting with a digit)",
+        ]
+    );
+}
+
+#[test]
+fn pyo061_unknown_oci_label() {
+    assert_eq!(
+        lint_package("pyo061"),
+        [
+            "pyo061/BUILD:13:9: PYO061 label key \"org.opencontainers.image.verison\" is not a key the OCI image spec defines (did you mean `org.opencontainers.image.version`?)",
+            "pyo061/BUILD:14:9: PYO061 label key \"org.opencontainer.image.source\" is not an OCI key (did you mean `org.opencontainers.image.source`?)",
+            "pyo061/BUILD:15:9: PYO061 label key \"org.opencontainers.image.maintainer\" is not a key the OCI image spec defines",
+        ]
+    );
+}
+
+#[test]
+fn pyo062_invalid_version_label() {
+    assert_eq!(
+        lint_package("pyo062"),
+        ["pyo062/BUILD:12:51: PYO062 label \"org.opencontainers.image.version\" is \"latest\", which is not a version (e.g. \"1.2.3\", or \"{STABLE_VERSION}\" with stamping)"]
+    );
+}
+
+#[test]
+fn pyo063_invalid_reference() {
+    assert_eq!(
+        lint_package("pyo063"),
+        [
+            "pyo063/BUILD:13:39: PYO063 `repo_tags` entry \"Localhost/App:latest\" of `py_image`: repository \"Localhost/App\" must be lower case (use \"localhost/app\")",
+            "pyo063/BUILD:19:18: PYO063 repository \"ghcr.io/acme/app:1.0\" of `oci_push` contains a tag (`:1.0`); give tags separately, not in the repository",
+            "pyo063/BUILD:25:18: PYO063 repository \"ghcr.io/Acme/App\" of `oci_push` must be lower case (use \"ghcr.io/acme/app\")",
+            "pyo063/BUILD:26:26: PYO063 `remote_tags` entry \"not a tag\" of `oci_push`: is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128)",
+            "pyo063/BUILD:32:18: PYO063 repository \"ghcr.io/\" of `oci_push` has an empty path component (a leading, trailing or doubled `/`)",
+        ]
+    );
+}
+
+#[test]
+fn every_code_has_a_test_and_documentation() {
+    let tests = include_str!("codes.rs").to_lowercase();
+    let unit_tests = include_str!("../src/lib.rs").to_lowercase();
+    let readme = include_str!("../README.md");
+    for info in codes::ALL {
+        let test_name = format!("fn {}_", info.code.to_lowercase());
+        assert!(tests.contains(&test_name) || unit_tests.contains(&test_name), "no test for {}", info.code);
+        assert!(readme.contains(&format!("| {} |", info.code)), "README.md does not document {}", info.code);
+    }
+}
+
+#[test]
+fn the_repository_itself_lints_clean() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo.canonicalize().unwrap();
+    for tree in ["rules", "examples"] {
+        assert_eq!(lint_in(&repo, tree), Vec::<String>::new(), "{tree}/ should lint clean");
+    }
+}
