@@ -529,16 +529,7 @@ fn python_packages(fs: &ImageFs) -> Vec<Package> {
         .map(|((normalized, version), (headers, dirs))| {
             let name = field(&headers, "Name").unwrap_or(&normalized).to_string();
             let licence = python_licence(&headers).unwrap_or_else(|| NOASSERTION.into());
-            let supplier = field(&headers, "Author-email")
-                .or(field(&headers, "Maintainer-email"))
-                .map(spdx_person)
-                .or_else(|| {
-                    field(&headers, "Author")
-                        .or(field(&headers, "Maintainer"))
-                        .filter(|a| !a.trim().is_empty())
-                        .map(|a| format!("Person: {}", a.trim()))
-                })
-                .unwrap_or_else(|| NOASSERTION.into());
+            let supplier = python_supplier(&headers);
             Package {
                 spdx_id: format!(
                     "SPDXRef-pypi-{}-{}",
@@ -571,6 +562,23 @@ fn python_packages(fs: &ImageFs) -> Vec<Package> {
             }
         })
         .collect()
+}
+
+/// Author (else Maintainer) as an SPDX person; `*-email` may hold
+/// `Name <address>` or a bare address.
+fn python_supplier(headers: &Paragraph) -> String {
+    let non_empty = |name: &str| field(headers, name).map(str::trim).filter(|v| !v.is_empty());
+    let (name, email) = match non_empty("Author").or(non_empty("Author-email")) {
+        Some(_) => (non_empty("Author"), non_empty("Author-email")),
+        None => (non_empty("Maintainer"), non_empty("Maintainer-email")),
+    };
+    match (name, email) {
+        (_, Some(email)) if email.contains('<') => spdx_person(email),
+        (Some(name), Some(email)) => format!("Person: {name} ({email})"),
+        (Some(name), None) => format!("Person: {name}"),
+        (None, Some(email)) => format!("Person: {email}"),
+        (None, None) => NOASSERTION.into(),
+    }
 }
 
 fn python_licence(headers: &Paragraph) -> Option<String> {
@@ -643,7 +651,7 @@ fn spdx_person(text: &str) -> String {
             let name = first[..open].trim().trim_matches('"');
             let email = &first[open + 1..close];
             if name.is_empty() {
-                format!("Person: {email} ({email})")
+                format!("Person: {email}")
             } else {
                 format!("Person: {name} ({email})")
             }

@@ -46,10 +46,6 @@ fn rule(what: &'static str, pattern: &str) -> TokenRule {
 
 static TOKEN_RULES: LazyLock<Vec<TokenRule>> = LazyLock::new(|| {
     vec![
-        rule(
-            "private key (PEM block)",
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
-        ),
         rule("AWS access key id", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
         rule(
             "AWS secret access key",
@@ -62,6 +58,16 @@ static TOKEN_RULES: LazyLock<Vec<TokenRule>> = LazyLock::new(|| {
     ]
 });
 
+/// A PEM private key block: the BEGIN line, optional headers (encrypted
+/// keys), then base64, on real or `\n`-escaped lines. A bare BEGIN marker, as
+/// parsers keep in constants, is not a key.
+static PEM_PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[ \t]*(?:\r?\n|\\n)(?:[A-Za-z-]+: [^\n]*(?:\r?\n|\\n))*(?:\r?\n|\\n)?[A-Za-z0-9+/=]{16}",
+    )
+    .expect("constant PEM pattern compiles")
+});
+
 /// A name that says its value is a credential: it ends in one of these words.
 static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -72,9 +78,15 @@ static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `NAME = value`, `NAME: value`, `"name": "value",`, `export NAME=value`.
 static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::=|=|:)\s*(.*?)\s*[,;]?\s*$"#)
+    Regex::new(r#"^\s*(?:export\s+)?(["']?)([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(:=|=|:)\s*(.*?)\s*[,;]?\s*$"#)
         .expect("constant assignment pattern compiles")
 });
+
+/// Constant-style names (`SECRET_KEY`, `DB_PASSWORD`): in source code only
+/// these count, since lower-case assignments are variables, parameters and
+/// docstring examples far more often than hard-coded credentials.
+static CONSTANT_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9_]*$").expect("constant name pattern compiles"));
 
 /// Words that mark a value as a placeholder in docs, templates and tests.
 const PLACEHOLDER_WORDS: &[&str] = &[
@@ -175,9 +187,13 @@ impl Observer for SecretScanner {
             return;
         }
         let text = String::from_utf8_lossy(content);
-        let unquoted_values = is_config_file(name);
+        for key in PEM_PRIVATE_KEY.find_iter(&text) {
+            let line = text[..key.start()].matches('\n').count() + 1;
+            self.file_finding(entry, Some(line), "private key (PEM block)".into());
+        }
+        let config_syntax = is_config_file(name);
         for (number, line) in text.lines().enumerate() {
-            for what in classify_line(line, unquoted_values) {
+            for what in classify_line(line, config_syntax) {
                 self.file_finding(entry, Some(number + 1), what);
             }
         }
@@ -220,16 +236,25 @@ fn token_matches(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn classify_line(line: &str, unquoted_values: bool) -> Vec<String> {
+/// Token shapes anywhere in the line, then a credential-named assignment of a
+/// literal. Config files (`config_syntax`) allow any name case, `key: value`
+/// and unquoted values; source code needs a constant-style name, `=` (or `:`
+/// after a quoted key) and a quoted literal, so annotations (`key: "Type"`)
+/// and `password = os.environ[...]` do not count.
+fn classify_line(line: &str, config_syntax: bool) -> Vec<String> {
     let mut found = token_matches(line);
     if found.is_empty() && line.len() <= MAX_ASSIGNMENT_LINE {
         if let Some(caps) = ASSIGNMENT.captures(line) {
-            let name = &caps[1];
-            let raw_value = &caps[2];
-            if SECRET_NAME.is_match(name) {
+            let quoted_name = !caps[1].is_empty();
+            let name = &caps[2];
+            let operator = &caps[3];
+            let raw_value = &caps[4];
+            let shape_ok = config_syntax
+                || (CONSTANT_NAME.is_match(name) && (operator != ":" || quoted_name));
+            if shape_ok && SECRET_NAME.is_match(name) {
                 let literal = match unquote(raw_value) {
                     Some(inner) => Some(inner),
-                    None if unquoted_values => Some(raw_value),
+                    None if config_syntax => Some(raw_value),
                     None => None,
                 };
                 if literal.is_some_and(|v| is_literal_secret(v, MIN_FILE_SECRET_LEN)) {
@@ -243,6 +268,9 @@ fn classify_line(line: &str, unquoted_values: bool) -> Vec<String> {
 
 fn classify_config_value(key: &str, value: &str) -> Vec<String> {
     let mut found = token_matches(value);
+    if PEM_PRIVATE_KEY.is_match(value) {
+        found.push("private key (PEM block)".into());
+    }
     if found.is_empty() && SECRET_NAME.is_match(key) && is_literal_secret(value, MIN_CONFIG_SECRET_LEN)
     {
         found.push("literal credential value".into());
@@ -280,10 +308,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pem_blocks() {
+        let key = "x\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAxyz0123456789\n";
+        assert!(PEM_PRIVATE_KEY.is_match(key));
+        let escaped = r#"KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA""#;
+        assert!(PEM_PRIVATE_KEY.is_match(escaped));
+        let encrypted = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB\n\nMIIEowIBAAKCAQEAxyz0123\n";
+        assert!(PEM_PRIVATE_KEY.is_match(encrypted));
+        assert!(!PEM_PRIVATE_KEY.is_match(r#"_SK_START = b"-----BEGIN OPENSSH PRIVATE KEY-----""#));
+        assert!(!PEM_PRIVATE_KEY.is_match("-----BEGIN CERTIFICATE-----\nMIIEowIBAAKCAQEAxyz0123\n"));
+    }
+
+    #[test]
     fn tokens() {
-        assert_eq!(token_matches("-----BEGIN RSA PRIVATE KEY-----"), ["private key (PEM block)"]);
-        assert_eq!(token_matches("-----BEGIN OPENSSH PRIVATE KEY-----"), ["private key (PEM block)"]);
-        assert!(token_matches("-----BEGIN CERTIFICATE-----").is_empty());
         assert_eq!(token_matches("key=AKIAZ7QWERTYUIOPASDF"), ["AWS access key id"]);
         assert!(token_matches("AKIAIOSFODNN7EXAMPLE").is_empty());
         assert_eq!(
@@ -300,7 +337,13 @@ mod tests {
         assert_eq!(classify_line("DB_PASSWORD=hunter2hunter2", true).len(), 1);
         assert_eq!(classify_line("DB_PASSWORD=hunter2hunter2", false).len(), 0);
         assert_eq!(classify_line("SECRET_KEY = 'k3y-v4lue-abcdef'", false).len(), 1);
-        assert_eq!(classify_line("  \"api_key\": \"abcdef123456\",", false).len(), 1);
+        assert_eq!(classify_line("  \"API_KEY\": \"abcdef123456\",", false).len(), 1);
+        assert_eq!(classify_line("  \"api_key\": \"abcdef123456\",", true).len(), 1);
+        assert!(classify_line("  \"api_key\": \"abcdef123456\",", false).is_empty());
+        assert!(classify_line("    private_key: \"_RSAPrivateKey\",", false).is_empty());
+        assert!(classify_line("    AttributeOID.CHALLENGE_PASSWORD: \"challengePassword\",", false).is_empty());
+        assert!(classify_line("            oauth_token=\"ad180jjd733klru7\",", false).is_empty());
+        assert_eq!(classify_line("db_password: hunter2hunter2", true).len(), 1);
         assert!(classify_line("password = os.environ['PASSWORD']", false).is_empty());
         assert!(classify_line("password: ${DB_PASSWORD}", true).is_empty());
         assert!(classify_line("TOKEN_URL = 'https://example.com/token'", false).is_empty());
