@@ -61,7 +61,7 @@ pub(crate) struct Item {
     pub gid: u64,
     pub uname: String,
     pub gname: String,
-    origin: String,
+    pub origin: String,
 }
 
 impl Item {

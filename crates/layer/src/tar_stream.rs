@@ -235,6 +235,59 @@ mod tests {
         assert_eq!(body, b"14 path=aaaaa\n");
     }
 
+    fn item(name: &[u8], kind: ItemKind) -> Item {
+        Item {
+            name: name.to_vec(),
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            uname: String::new(),
+            gname: String::new(),
+            origin: String::new(),
+        }
+    }
+
+    fn read_back(blocks: &[u8]) -> (Vec<u8>, u64, u64) {
+        let mut archive = tar::Archive::new(blocks);
+        let mut entries = archive.entries().unwrap();
+        let entry = entries.next().unwrap().unwrap();
+        (entry.path_bytes().into_owned(), entry.size(), entry.header().uid().unwrap())
+    }
+
+    #[test]
+    fn huge_files_and_ids_get_pax_records_and_zeroed_ustar_fields() {
+        let size = 9u64 << 30;
+        let mut huge = item(b"big.bin", ItemKind::Regular(Content::Bytes(Vec::new())));
+        huge.kind = ItemKind::Regular(Content::File { source: "/dev/null".into(), size });
+        huge.uid = 1 << 22;
+        let blocks = header_blocks(&huge, 0);
+        assert_eq!(blocks.len(), 3 * BLOCK as usize, "PAX header, its records, the ustar header");
+        let records = String::from_utf8_lossy(&blocks[512..1024]).into_owned();
+        assert!(records.contains(&format!("size={size}\n")) && records.contains("uid=4194304\n"), "{records}");
+        let ustar = Header::from_byte_slice(&blocks[1024..]);
+        assert_eq!(&ustar.as_old().size, b"00000000000\0", "no GNU base-256 numbers");
+        // The reader needs the data to follow, so only the header is checked here.
+        let mut with_data = blocks.clone();
+        with_data.resize(with_data.len() + 1024, 0);
+        let (_, read_size, uid) = read_back(&with_data);
+        assert_eq!((read_size, uid), (size, 1 << 22));
+    }
+
+    #[test]
+    fn long_and_non_utf8_names_use_pax_path() {
+        let name = [b"dir/".as_slice(), &[0xff; 120]].concat();
+        let blocks = header_blocks(&item(&name, ItemKind::Dir), 0);
+        let records = &blocks[512..1024];
+        assert!(String::from_utf8_lossy(records).contains("hdrcharset=BINARY\n"), "non-UTF-8 PAX values are declared");
+        let mut with_end = blocks.clone();
+        with_end.resize(with_end.len() + 1024, 0);
+        let (path, _, _) = read_back(&with_end);
+        assert_eq!(path, [name.as_slice(), b"/"].concat());
+        let short = header_blocks(&item(b"caf\xe9", ItemKind::Dir), 0);
+        assert_eq!(short.len(), BLOCK as usize, "short names need no PAX, whatever their encoding");
+    }
+
     #[test]
     fn padding_rounds_to_blocks() {
         assert_eq!(padding(0), 0);
