@@ -1,5 +1,5 @@
 //! Command tests: the image is loaded into a private podman store (its own
-//! `--root`, `--runroot` and `--tmpdir` in a temporary directory, reset and
+//! `--root`, `--runroot` and `--tmpdir` in a temporary directory, emptied and
 //! deleted afterwards, also on failure) and each test runs in a fresh
 //! container with no network (loopback only).
 
@@ -194,15 +194,19 @@ impl PodmanStore {
 
 impl Drop for PodmanStore {
     fn drop(&mut self) {
-        // Unmounts overlay layers and deletes containers and images, so the
-        // temporary directory can then be removed.
-        let _ = self
-            .podman()
-            .args(["system", "reset", "--force"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // Removing containers and images unmounts their layers, so the
+        // temporary directory can then be deleted. `system reset` would do
+        // more, but it also deletes the machine's podman networks, which live
+        // outside --root.
+        for args in [["rm", "--all", "--force"], ["rmi", "--all", "--force"]] {
+            let _ = self
+                .podman()
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -24,15 +24,20 @@ const FINDINGS_SHOWN_PER_GATE: usize = 50;
 ///                executable or symlink anywhere; pip is not counted (it installs only Python
 ///                code where python3 can already write): --allow-shell, for debug images
 ///   secrets      env values, labels and files of every layer (also files a later layer
-///                deletes: they still ship) must hold no private key PEM block, .env or other
-///                credentials file (.git-credentials .pgpass .netrc .pypirc .aws/credentials),
-///                AWS key, GitHub/GitLab/Slack token, or literal value assigned to a
-///                *PASSWORD/*SECRET/*TOKEN/*API_KEY-style name; text files up to
-///                --max-scan-size, Debian's CA certificates skipped: --allow-secrets, or
-///                --allow-secret-in PATH for one file or directory
-///   permissions  application files and directories must not be world-writable (sticky
-///                directories excepted) and must be readable (directories also searchable) by
-///                the image user: --allow-permissions
+///                deletes: they still ship) must hold no private key (PEM block with key
+///                data), .env or other credentials file (.git-credentials .pgpass .netrc
+///                .pypirc .aws/credentials), AWS access key, GitHub/GitLab/Slack token, or
+///                literal value given to a name ending in PASSWORD, PASSWD, SECRET,
+///                SECRET_KEY, TOKEN, API_KEY, ACCESS_KEY, PRIVATE_KEY or CLIENT_SECRET (in
+///                source code only CONSTANT_CASE names with a quoted literal; in .env, .ini,
+///                .cfg, .conf, .properties, .yaml, .toml and .json files any case, quoted or
+///                not; placeholders such as ${VAR}, changeme or <...> do not count). Text
+///                files up to --max-scan-size; Debian's CA certificates are skipped; values
+///                are never printed: --allow-secrets, or --allow-secret-in PATH
+///   permissions  files and directories of the application layers (see --base) must not be
+///                world-writable (sticky directories such as /tmp excepted) and must be
+///                readable, directories also searchable, by the image user (other users'
+///                home directories from /etc/passwd excepted): --allow-permissions
 ///   size         compressed layers plus config must not exceed --max-size
 ///
 /// Nothing is printed on success when -o is given (a Bazel validation action); otherwise a

@@ -14,7 +14,7 @@ use super::index::split_layout_ref;
 ///
 /// File existence, file content and metadata checks read the layers directly. Command tests
 /// load the image into a private podman store (its own --root/--runroot/--tmpdir in a
-/// temporary directory, reset and removed afterwards) and run each command in a new
+/// temporary directory, emptied and removed afterwards) and run each command in a new
 /// container with --network none, the entrypoint replaced by command + args.
 ///
 /// Spec (JSON; every section optional, unknown fields rejected; field names follow
