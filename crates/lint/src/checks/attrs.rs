@@ -74,6 +74,17 @@ fn check_rule(context: &BuildContext<'_>, invocation: &Invocation, schema: &Rule
             ));
             continue;
         }
+        if name == "name" {
+            if let AttrValue::Str(target) = value {
+                if let Some(problem) = target_name_problem(target) {
+                    findings.push(Finding::new(
+                        context.value_span(invocation, name),
+                        codes::WRONG_ATTRIBUTE_TYPE,
+                        format!("`name` of `{kind}` must be a valid target name; {target:?} {problem}"),
+                    ));
+                }
+            }
+        }
         check_allowed_values(context, invocation, kind, name, attr, value, findings);
     }
     for (name, attr) in &schema.attrs {
@@ -120,6 +131,21 @@ fn check_allowed_values(
             format!("`{name}` of `{kind}` must be one of {}; got {}{hint}", allowed.join(", "), alternative.render()),
         ));
     }
+}
+
+/// Target names Bazel rejects whatever its version: control characters, `:`, and empty, `.` or
+/// `..` path segments.
+fn target_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".to_owned());
+    }
+    if let Some(bad) = name.chars().find(|c| c.is_control() || *c == ':') {
+        return Some(format!("contains {bad:?}"));
+    }
+    if name.split('/').any(|segment| matches!(segment, "" | "." | "..")) {
+        return Some("has an empty, `.` or `..` path segment".to_owned());
+    }
+    None
 }
 
 pub(super) struct TypeProblem {

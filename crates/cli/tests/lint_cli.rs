@@ -1,0 +1,217 @@
+//! `pyoci lint` as users run it: output formats, exit statuses, --select/--ignore and
+//! suppression comments, on the linter's fixture workspace.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../lint/tests/fixtures/workspace").canonicalize().unwrap()
+}
+
+fn pyoci_lint(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pyoci")).arg("lint").args(args).current_dir(dir).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn text_format_prints_one_line_per_finding_and_exits_1() {
+    let output = pyoci_lint(&fixtures(), &["pyo060"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        stdout(&output),
+        "pyo060/BUILD:13:9: PYO060 env name \"LOG-LEVEL\" is not a valid variable name (letters, digits and `_`, not starting with a digit)\n\
+         pyo060/BUILD:14:9: PYO060 env name \"2FA_MODE\" is not a valid variable name (letters, digits and `_`, not starting with a digit)\n"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 files linted: 2 errors, 0 warnings"));
+}
+
+#[test]
+fn clean_files_exit_0_with_no_output() {
+    let output = pyoci_lint(&fixtures(), &["seed", "tools"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn json_format_carries_every_field() {
+    let output = pyoci_lint(&fixtures(), &["--format", "json", "pyo041"]);
+    assert_eq!(output.status.code(), Some(1));
+    let document: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(document["filesLinted"], 1);
+    let diagnostics = document["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1);
+    let d = &diagnostics[0];
+    assert_eq!(d["path"], "pyo041/BUILD");
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(11), Some(12)));
+    assert_eq!((d["endLine"].as_u64(), d["endColumn"].as_u64()), (Some(11), Some(46)));
+    assert_eq!(d["code"], "PYO041");
+    assert_eq!(d["name"], "debug-base");
+    assert_eq!(d["severity"], "warning");
+    assert!(d["message"].as_str().unwrap().contains("@distroless_python_debug_nonroot"));
+}
+
+/// The parts of SARIF 2.1.0 that the specification makes mandatory, plus what code-scanning
+/// services need to place a result: a relative artifact URI with a base id and a 1-based region.
+fn assert_valid_sarif(document: &Value) {
+    assert_eq!(document["version"], "2.1.0");
+    assert!(document["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let runs = document["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    let driver = &run["tool"]["driver"];
+    assert_eq!(driver["name"], "pyoci-lint");
+    let rules = driver["rules"].as_array().unwrap();
+    assert!(!rules.is_empty());
+    for rule in rules {
+        assert!(rule["id"].as_str().unwrap().starts_with("PYO"));
+        assert!(!rule["shortDescription"]["text"].as_str().unwrap().is_empty());
+        assert!(!rule["fullDescription"]["text"].as_str().unwrap().is_empty());
+        assert!(matches!(rule["defaultConfiguration"]["level"].as_str(), Some("error" | "warning")));
+    }
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().unwrap().starts_with("file:///"));
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().unwrap().ends_with('/'));
+    for result in run["results"].as_array().unwrap() {
+        let rule_id = result["ruleId"].as_str().unwrap();
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], rule_id, "ruleIndex points at the result's rule");
+        assert!(matches!(result["level"].as_str(), Some("error" | "warning")));
+        assert!(!result["message"]["text"].as_str().unwrap().is_empty());
+        let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(!uri.starts_with('/') && !uri.contains(':'), "relative URI: {uri}");
+        assert_eq!(location["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        let region = &location["region"];
+        assert!(region["startLine"].as_u64().unwrap() >= 1);
+        assert!(region["startColumn"].as_u64().unwrap() >= 1);
+        assert!(region["endLine"].as_u64().unwrap() >= region["startLine"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn sarif_format_is_structurally_valid() {
+    let output = pyoci_lint(&fixtures(), &["--format", "sarif", "pyo050", "pyo063"]);
+    assert_eq!(output.status.code(), Some(1));
+    let document: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_valid_sarif(&document);
+    let results = document["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 9);
+    let first = &results[0];
+    assert_eq!(first["ruleId"], "PYO050");
+    assert_eq!(first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "pyo050/BUILD");
+    assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startLine"], 13);
+    assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startColumn"], 24);
+    let clean = pyoci_lint(&fixtures(), &["--format", "sarif", "seed"]);
+    assert_eq!(clean.status.code(), Some(0));
+    let document: Value = serde_json::from_str(&stdout(&clean)).unwrap();
+    assert_valid_sarif(&document);
+    assert_eq!(document["runs"][0]["results"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn select_and_ignore_filter_by_code_or_prefix() {
+    let selected = pyoci_lint(&fixtures(), &["--select", "PYO051", "pyo050", "pyo051"]);
+    assert_eq!(selected.status.code(), Some(1));
+    let lines: Vec<&str> = std::str::from_utf8(&selected.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(|l| l.contains(" PYO051 ")));
+
+    let ignored = pyoci_lint(&fixtures(), &["--ignore", "PYO05", "pyo050", "pyo051"]);
+    assert_eq!(ignored.status.code(), Some(0), "{ignored:?}");
+    assert_eq!(stdout(&ignored), "");
+
+    let both = pyoci_lint(&fixtures(), &["--select", "PYO04,PYO05", "--ignore", "pyo040", "pyo040", "pyo041", "pyo050"]);
+    let text = stdout(&both);
+    assert!(text.contains(" PYO041 ") && text.contains(" PYO050 ") && !text.contains(" PYO040 "), "{text}");
+}
+
+#[test]
+fn suppression_comments_silence_their_line_only() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("WORKSPACE"), "workspace(name = \"suppressed\")\n").unwrap();
+    fs::write(dir.path().join("app.py"), "print('app')\n").unwrap();
+    fs::write(
+        dir.path().join("BUILD"),
+        r#"load("@rules_pyoci//rules:oci_python.bzl", "py_image")
+
+py_binary(
+    name = "app",
+    srcs = ["app.py"],
+)
+
+py_image(
+    name = "app_image",
+    binary = ":app",
+    base = "@distroless_python_base",  # pyoci: ignore[PYO040]
+    env = {
+        "LOG-LEVEL": "INFO",  # pyoci: ignore
+        "DB_PASSWORD": "hunter2",  # pyoci: ignore[PYO060]
+    },
+)
+"#,
+    )
+    .unwrap();
+    let output = pyoci_lint(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stdout(&output),
+        "BUILD:14:24: PYO050 env \"DB_PASSWORD\" has a literal value; pass secrets at run time, not in the image\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let unknown_code = pyoci_lint(&fixtures(), &["--select", "PYO999", "seed"]);
+    assert_eq!(unknown_code.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown_code.stderr).contains("unknown diagnostic code `PYO999` in --select"));
+
+    let missing_path = pyoci_lint(&fixtures(), &["no/such/dir"]);
+    assert_eq!(missing_path.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing_path.stderr).contains("no such file or directory"));
+
+    let bad_format = pyoci_lint(&fixtures(), &["--format", "xml", "seed"]);
+    assert_eq!(bad_format.status.code(), Some(2));
+}
+
+#[test]
+fn list_codes_names_every_code() {
+    let output = pyoci_lint(&fixtures(), &["--list-codes"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    for code in ["PYO001", "PYO013", "PYO020", "PYO030", "PYO040", "PYO051", "PYO063"] {
+        assert!(text.contains(code), "{code} missing from --list-codes");
+    }
+}
+
+#[test]
+fn hostile_files_get_diagnostics_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("WORKSPACE"), "").unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("binary", (0..=255u8).cycle().take(70_000).collect()),
+        ("nul", b"py_library(name = \"a\0b\")\n".to_vec()),
+        ("deep_parens", format!("X = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000)).into_bytes()),
+        ("deep_unary", format!("X = {}1\n", "-".repeat(100_000)).into_bytes()),
+        ("long_chain", format!("X = 1{}\n", "+1".repeat(200_000)).into_bytes()),
+        ("repeat", b"X = \"x\" * 2000000000\nY = X * 2000000000\n".to_vec()),
+        ("deep_value", format!("X = {}1{}\npy_library(name = \"x\", srcs = X)\n", "[".repeat(60), "]".repeat(60)).into_bytes()),
+        ("loop", b"X = [y for x in range(100000) for y in range(100000)]\n".to_vec()),
+        ("latin1", b"# caf\xe9\nfilegroup(name = \"\xff\")\n".to_vec()),
+    ];
+    for (name, bytes) in &cases {
+        fs::create_dir(root.join(name)).unwrap();
+        fs::write(root.join(name).join("BUILD"), bytes).unwrap();
+    }
+    let output = pyoci_lint(root, &[]);
+    assert_eq!(output.status.code(), Some(1), "{:?}", String::from_utf8_lossy(&output.stderr));
+    let text = stdout(&output);
+    for (name, _) in &cases {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{name}/BUILD:"))), "no diagnostic for {name}: {text}");
+    }
+}
