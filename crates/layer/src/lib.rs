@@ -29,7 +29,7 @@ mod walk;
 pub use compress::Compression;
 pub use entry::{Entry, EntryKind};
 pub use error::Error;
-pub use walk::from_dir;
+pub use walk::{from_dir, from_dir_following_symlinks};
 
 use std::path::Path;
 

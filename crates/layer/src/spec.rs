@@ -20,13 +20,17 @@
 //! execroot), not to the spec file. Optional `mode` is an octal string
 //! (`"0755"`) or the number itself (`493`); `uid`, `gid`, `uname`, `gname`
 //! set the owner, and for a directory source they apply to the whole tree.
+//! Symlinks inside a directory source are kept as symlinks unless the entry
+//! sets `"follow_symlinks": true` ([`crate::from_dir_following_symlinks`]),
+//! which a sandboxed build needs for directory artifacts whose files are
+//! symlinks to the real ones.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{from_dir, Entry, EntryKind, Error};
+use crate::{from_dir, from_dir_following_symlinks, Entry, EntryKind, Error};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +52,7 @@ struct SpecEntry {
     gid: Option<u64>,
     uname: Option<String>,
     gname: Option<String>,
+    follow_symlinks: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +146,9 @@ fn expand(
         Ok(())
     };
     let mode = raw.mode.as_ref().map(Mode::bits).transpose()?;
+    if raw.follow_symlinks.is_some() && raw.source.is_none() {
+        return Err("\"follow_symlinks\" only applies to a directory source".to_string().into());
+    }
     let kind = match raw.kind.as_deref() {
         None | Some("file") => match (&raw.source, &raw.content) {
             (Some(_), Some(_)) => return Err("give either \"source\" or \"content\", not both".to_string().into()),
@@ -160,9 +168,13 @@ fn expand(
                     if mode.is_some() {
                         return Err("\"mode\" cannot be set for a whole directory tree".to_string().into());
                     }
-                    let tree = from_dir(&source, Path::new(&raw.path)).map_err(Expand::Layer)?;
+                    let walk = if raw.follow_symlinks == Some(true) { from_dir_following_symlinks } else { from_dir };
+                    let tree = walk(&source, Path::new(&raw.path)).map_err(Expand::Layer)?;
                     entries.extend(tree.into_iter().map(apply_owner));
                     return Ok(());
+                }
+                if raw.follow_symlinks.is_some() {
+                    return Err("\"follow_symlinks\" only applies to a directory source".to_string().into());
                 }
                 EntryKind::File(source)
             }
@@ -233,6 +245,25 @@ mod tests {
     fn missing_source_names_it() {
         let err = parse_str(r#"{"entries": [{"path": "/a", "source": "/no/such/file.py"}]}"#).unwrap_err().to_string();
         assert!(err.contains("/no/such/file.py"), "{err}");
+    }
+
+    #[test]
+    fn follow_symlinks_resolves_links_in_a_directory_source() {
+        let temp = tempfile::tempdir().unwrap();
+        let real = temp.path().join("real.py");
+        std::fs::write(&real, "x = 1\n").unwrap();
+        let tree = temp.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::os::unix::fs::symlink(&real, tree.join("mod.py")).unwrap();
+        let spec = |follow: bool| {
+            format!(r#"{{"entries": [{{"path": "/app", "source": "{}", "follow_symlinks": {follow}}}]}}"#, tree.display())
+        };
+        let kept = parse_str(&spec(false)).unwrap();
+        assert_eq!(kept[1].kind, EntryKind::Symlink(real.clone()));
+        let followed = parse_str(&spec(true)).unwrap();
+        assert_eq!(followed[1].kind, EntryKind::File(tree.join("mod.py")));
+        let err = parse_str(r#"{"entries": [{"path": "/a", "content": "", "follow_symlinks": true}]}"#).unwrap_err();
+        assert!(err.to_string().contains("follow_symlinks"), "{err}");
     }
 
     #[test]

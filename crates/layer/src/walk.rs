@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -19,52 +19,88 @@ use crate::{Entry, Error};
 /// as a directory unless it is `/`. A fifo, socket or device fails with
 /// its path.
 pub fn from_dir(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
-    let metadata = fs::metadata(dir).map_err(|e| Error::Source { path: dir.to_path_buf(), error: e })?;
-    if !metadata.is_dir() {
-        return Err(Error::Source {
-            path: dir.to_path_buf(),
-            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory"),
-        });
-    }
-    let mut entries = Vec::new();
-    if prefix.components().any(|c| matches!(c, std::path::Component::Normal(_))) {
-        entries.push(Entry::dir(prefix));
-    }
-    let mut inodes = HashMap::new();
-    walk(dir, prefix, &mut entries, &mut inodes)?;
-    Ok(entries)
+    Walker::new(false).run(dir, prefix)
 }
 
-fn walk(dir: &Path, dest: &Path, entries: &mut Vec<Entry>, inodes: &mut HashMap<(u64, u64), PathBuf>) -> Result<(), Error> {
-    let read_error = |path: &Path, e| Error::Source { path: path.to_path_buf(), error: e };
-    let mut names = Vec::new();
-    for child in fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
-        names.push(child.map_err(|e| read_error(dir, e))?.file_name());
+/// Like [`from_dir`], but every symlink below `dir` is replaced by what it
+/// points to, and files are never turned into hard links. This is the view
+/// a build sandbox needs, where each input file of a directory artifact is
+/// a symlink to the real file somewhere outside the tree. A dangling
+/// symlink or a directory loop fails with its path.
+pub fn from_dir_following_symlinks(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
+    Walker::new(true).run(dir, prefix)
+}
+
+struct Walker {
+    follow: bool,
+    entries: Vec<Entry>,
+    inodes: HashMap<(u64, u64), PathBuf>,
+    /// Directories on the current path (device, inode), to stop loops when following links.
+    ancestors: HashSet<(u64, u64)>,
+}
+
+fn read_error(path: &Path, error: std::io::Error) -> Error {
+    Error::Source { path: path.to_path_buf(), error }
+}
+
+impl Walker {
+    fn new(follow: bool) -> Walker {
+        Walker { follow, entries: Vec::new(), inodes: HashMap::new(), ancestors: HashSet::new() }
     }
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    for name in names {
-        let path = dir.join(&name);
-        let target = dest.join(&name);
-        let metadata = fs::symlink_metadata(&path).map_err(|e| read_error(&path, e))?;
-        let file_type = metadata.file_type();
-        if file_type.is_dir() {
-            entries.push(Entry::dir(&target));
-            walk(&path, &target, entries, inodes)?;
-        } else if file_type.is_symlink() {
-            let link = fs::read_link(&path).map_err(|e| read_error(&path, e))?;
-            entries.push(Entry::symlink(target, link));
-        } else if file_type.is_file() {
-            if metadata.nlink() > 1 {
-                if let Some(first) = inodes.get(&(metadata.dev(), metadata.ino())) {
-                    entries.push(Entry::hardlink(target, first.clone()));
-                    continue;
-                }
-                inodes.insert((metadata.dev(), metadata.ino()), target.clone());
-            }
-            entries.push(Entry::file(target, path));
-        } else {
-            return Err(Error::UnsupportedFileType { path, kind: special_kind(&file_type) });
+
+    fn run(mut self, dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
+        let metadata = fs::metadata(dir).map_err(|e| read_error(dir, e))?;
+        if !metadata.is_dir() {
+            return Err(read_error(dir, std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory")));
         }
+        if prefix.components().any(|c| matches!(c, std::path::Component::Normal(_))) {
+            self.entries.push(Entry::dir(prefix));
+        }
+        self.ancestors.insert((metadata.dev(), metadata.ino()));
+        self.walk(dir, prefix)?;
+        Ok(self.entries)
     }
-    Ok(())
+
+    fn walk(&mut self, dir: &Path, dest: &Path) -> Result<(), Error> {
+        let mut names = Vec::new();
+        for child in fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
+            names.push(child.map_err(|e| read_error(dir, e))?.file_name());
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            let path = dir.join(&name);
+            let target = dest.join(&name);
+            let metadata = if self.follow { fs::metadata(&path) } else { fs::symlink_metadata(&path) }
+                .map_err(|e| read_error(&path, e))?;
+            let file_type = metadata.file_type();
+            if file_type.is_dir() {
+                let id = (metadata.dev(), metadata.ino());
+                if !self.ancestors.insert(id) {
+                    return Err(read_error(
+                        &path,
+                        std::io::Error::new(std::io::ErrorKind::InvalidInput, "it links back to a directory above it"),
+                    ));
+                }
+                self.entries.push(Entry::dir(&target));
+                self.walk(&path, &target)?;
+                self.ancestors.remove(&id);
+            } else if file_type.is_symlink() {
+                let link = fs::read_link(&path).map_err(|e| read_error(&path, e))?;
+                self.entries.push(Entry::symlink(target, link));
+            } else if file_type.is_file() {
+                if !self.follow && metadata.nlink() > 1 {
+                    let id = (metadata.dev(), metadata.ino());
+                    if let Some(first) = self.inodes.get(&id) {
+                        self.entries.push(Entry::hardlink(target, first.clone()));
+                        continue;
+                    }
+                    self.inodes.insert(id, target.clone());
+                }
+                self.entries.push(Entry::file(target, path));
+            } else {
+                return Err(Error::UnsupportedFileType { path, kind: special_kind(&file_type) });
+            }
+        }
+        Ok(())
+    }
 }

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pyoci_layer::{from_dir, spec, Compression, LayerOptions, LayerWriter};
+use pyoci_layer::{from_dir, from_dir_following_symlinks, spec, Compression, LayerOptions, LayerWriter};
 
 const SPEC_HELP: &str = "\
 SPEC FILE (--spec):
@@ -19,9 +19,10 @@ SPEC FILE (--spec):
   type: file (from \"source\" or inline \"content\"), dir, symlink, or hardlink (\"target\" is
   another path in the layer). Without type, \"content\" makes a file and \"source\" a file, or
   the whole tree when the source is a directory (symlinks inside it are kept, not followed;
-  the source path itself may be a symlink). Relative sources are relative to the working
-  directory. Optional per entry: \"mode\" (octal string \"0644\" or the number 420), \"uid\",
-  \"gid\", \"uname\", \"gname\"; for a directory source they apply to the whole tree.
+  the source path itself may be a symlink; \"follow_symlinks\": true stores what the links
+  point to instead). Relative sources are relative to the working directory. Optional per
+  entry: \"mode\" (octal string \"0644\" or the number 420), \"uid\", \"gid\", \"uname\",
+  \"gname\"; for a directory source the owner fields apply to the whole tree.
 
 DETERMINISM:
   Entries are sorted by path; missing parent directories are added (0755, root); every
@@ -53,6 +54,11 @@ pub struct Args {
     /// In-image path where the contents of --dir appear (for example /app). Defaults to /.
     #[arg(long, value_name = "PATH", requires = "dir")]
     pub prefix: Option<PathBuf>,
+
+    /// With --dir: store what each symlink points to instead of the symlink (needed when the
+    /// tree's files are symlinks into a build sandbox). A dangling symlink is an error.
+    #[arg(long, requires = "dir")]
+    pub follow_symlinks: bool,
 
     #[command(flatten)]
     pub encoding: Encoding,
@@ -182,7 +188,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(spec_file), _) => spec::load(spec_file, args.owner)?,
         (None, Some(dir)) => {
             let prefix = args.prefix.clone().unwrap_or_else(|| PathBuf::from("/"));
-            let mut entries = from_dir(dir, &prefix)?;
+            let walk = if args.follow_symlinks { from_dir_following_symlinks } else { from_dir };
+            let mut entries = walk(dir, &prefix)?;
             if let Some((uid, gid)) = args.owner {
                 for entry in &mut entries {
                     entry.uid = uid;
