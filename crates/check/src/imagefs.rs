@@ -532,6 +532,75 @@ mod tests {
         assert!(is_under("/anything", "/"));
     }
 
+    fn entry(kind: Kind, layer: usize, target: Option<&str>) -> Entry {
+        Entry {
+            kind,
+            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
+            uid: 0,
+            gid: 0,
+            size: 0,
+            link_target: target.map(String::from),
+            layer,
+            content: Some(format!("layer {layer}").into_bytes()),
+            implicit: false,
+        }
+    }
+
+    fn layered(entries: &[(&str, Kind, usize, Option<&str>)]) -> ImageFs {
+        let mut fs = ImageFs {
+            entries: BTreeMap::new(),
+            layers: Vec::new(),
+        };
+        for (path, kind, layer, target) in entries {
+            fs.apply(normalize(path), entry(*kind, *layer, *target));
+        }
+        fs.add_implicit_parents();
+        fs
+    }
+
+    #[test]
+    fn whiteouts_hide_lower_layers_only() {
+        let fs = layered(&[
+            ("/app/a.py", Kind::File, 0, None),
+            ("/app/pkg/x.py", Kind::File, 0, None),
+            ("/etc/old", Kind::File, 0, None),
+            ("/app/.wh.a.py", Kind::File, 1, None),
+            ("/app/pkg/.wh..wh..opq", Kind::File, 1, None),
+            ("/app/pkg/y.py", Kind::File, 1, None),
+            ("/.wh.etc", Kind::File, 1, None),
+        ]);
+        let paths: Vec<&str> = fs.entries().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["/", "/app", "/app/pkg", "/app/pkg/y.py"]);
+        assert!(fs.get("/app").is_some_and(|e| e.implicit));
+    }
+
+    #[test]
+    fn a_file_replacing_a_directory_removes_its_children() {
+        let fs = layered(&[
+            ("/data/file", Kind::File, 0, None),
+            ("/data", Kind::Symlink, 1, Some("/srv")),
+        ]);
+        assert!(fs.get("/data/file").is_none());
+        assert_eq!(fs.get("/data").map(|e| e.kind), Some(Kind::Symlink));
+    }
+
+    #[test]
+    fn symlinks_resolve_like_the_kernel() {
+        let fs = layered(&[
+            ("/usr/bin/python3.11", Kind::File, 0, None),
+            ("/usr/bin/python3", Kind::Symlink, 0, Some("python3.11")),
+            ("/bin", Kind::Symlink, 0, Some("usr/bin")),
+            ("/etc/os-release", Kind::Symlink, 0, Some("../usr/lib/os-release")),
+            ("/usr/lib/os-release", Kind::File, 1, None),
+            ("/loop", Kind::Symlink, 0, Some("/loop")),
+        ]);
+        assert_eq!(fs.resolve("/bin/python3", true).map(|(p, _)| p).as_deref(), Some("/usr/bin/python3.11"));
+        assert_eq!(fs.resolve("/bin/python3", false).map(|(p, _)| p).as_deref(), Some("/usr/bin/python3"));
+        assert_eq!(fs.read_file("/etc/os-release"), Some(&b"layer 1"[..]));
+        assert!(fs.resolve("/loop", true).is_none());
+        assert!(fs.resolve("/bin/missing", true).is_none());
+    }
+
     #[test]
     fn buckets_cut_at_depth() {
         assert_eq!(size_bucket("/usr/lib/python3.11/os.py"), "/usr/lib/python3.11");

@@ -253,7 +253,7 @@ impl Spec {
         }
         if let Some(m) = &self.metadata_test {
             for var in m.env_vars.iter().chain(&m.labels).filter(|v| v.is_regex) {
-                check_regexes(&format!("metadata {}", var.key), &[var.value.clone()])?;
+                check_regexes(&format!("metadata {}", var.key), std::slice::from_ref(&var.value))?;
             }
         }
         Ok(())
@@ -459,7 +459,7 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
     }
     let has_port = |p: &str| {
         let wanted = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
-        ports.iter().any(|a| *a == wanted)
+        ports.contains(&wanted)
     };
     for port in &test.exposed_ports {
         let failures = if has_port(port) {

@@ -298,7 +298,7 @@ fn write_oci_archive(layout: &Layout, image: &Image, out: impl Write) -> io::Res
     append_bytes(&mut tar, &blob_name(&image.manifest_digest), &image.manifest_bytes)?;
     append_bytes(
         &mut tar,
-        &blob_name(&image.manifest.config().digest().to_string()),
+        &blob_name(image.manifest.config().digest().as_ref()),
         &image.config_bytes,
     )?;
     let mut written = std::collections::BTreeSet::new();
