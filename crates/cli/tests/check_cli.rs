@@ -509,7 +509,7 @@ fn sbom_lists_debian_packages_and_python_distributions() {
 }
 
 #[test]
-fn sbom_of_the_distroless_base_lists_its_debian_packages() {
+fn distroless_base_sbom_gates_and_python_in_podman() {
     let fx = Fixture::new();
     let base = fx.path("base");
     tools::run_ok(
@@ -533,8 +533,27 @@ fn sbom_of_the_distroless_base_lists_its_debian_packages() {
     assert_eq!(spdx_package(&document, "zlib1g")["licenseDeclared"], "Zlib");
     assert_eq!(document["packages"].as_array().map(Vec::len), Some(39));
 
-    // The distroless base itself passes every gate.
+    // The distroless base itself passes every gate, and its Python runs as nonroot in podman.
     assert_exit(&check(&base, &[]), 0);
+    let spec = fx.path("python.json");
+    std::fs::write(
+        &spec,
+        json!({
+            "commandTests": [{
+                "name": "python as nonroot",
+                "command": "/usr/bin/python3",
+                "args": ["-c", "import os, ssl, sqlite3; print(os.getuid(), ssl.OPENSSL_VERSION)"],
+                "expectedOutput": ["^65532 OpenSSL 3\\."],
+            }],
+            "fileExistenceTests": [{"name": "no shell", "path": "/bin/sh", "shouldExist": false}],
+            "metadataTest": {"user": "65532", "entrypoint": ["/usr/bin/python3.11"]},
+        })
+        .to_string(),
+    )
+    .expect("write spec");
+    let out = run_structure_test(&base, &spec, &[]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("PASS command: python as nonroot\n"), "{}", stdout(&out));
 }
 
 fn run_structure_test(image: &Path, spec: &Path, envs: &[(&str, &Path)]) -> Output {
