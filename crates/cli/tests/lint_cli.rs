@@ -215,3 +215,101 @@ fn hostile_files_get_diagnostics_not_crashes() {
         assert!(text.lines().any(|l| l.starts_with(&format!("{name}/BUILD:"))), "no diagnostic for {name}: {text}");
     }
 }
+
+/// `pyoci_lint_test` under the real Bazel (4.2.3 here): a clean package passes, a package with
+/// a missing source fails with the finding in its log, and `ignore` silences it.
+#[test]
+fn pyoci_lint_test_rule_runs_under_bazel() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("workspace");
+    let stand_ins = repo.join("tests/bazel");
+    // Bazel 4's test rules depend on @remote_coverage_tools, which it would download; only
+    // `bazel coverage` uses it.
+    let coverage = dir.path().join("remote_coverage_tools");
+    fs::create_dir_all(&coverage).unwrap();
+    fs::write(coverage.join("WORKSPACE"), "").unwrap();
+    fs::write(
+        coverage.join("BUILD"),
+        "filegroup(name = \"coverage_report_generator\", visibility = [\"//visibility:public\"])\n\
+         filegroup(name = \"lcov_merger\", visibility = [\"//visibility:public\"])\n",
+    )
+    .unwrap();
+    for package in ["svc", "bad", "tools/rules"] {
+        fs::create_dir_all(root.join(package)).unwrap();
+    }
+    fs::write(
+        root.join("WORKSPACE"),
+        format!(
+            "workspace(name = \"lint_test_ws\")\n\n\
+             local_repository(name = \"rules_pyoci\", path = \"{}\")\n\n\
+             load(\"@rules_pyoci//rules:repositories.bzl\", \"pyoci_register_toolchains\", \"rules_pyoci_dependencies\")\n\n\
+             rules_pyoci_dependencies()\n\npyoci_register_toolchains()\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join(".bazelrc"),
+        format!(
+            "common --override_repository=rules_cc={rules_cc}\n\
+             common --override_repository=rules_java={rules_java}\n\
+             common --override_repository=platforms=/usr/share/bazel/tools/platforms\n\
+             common --override_repository=remote_coverage_tools={coverage}\n\
+             common --repo_env=PYOCI_BINARY={pyoci}\n",
+            rules_cc = stand_ins.join("rules_cc").display(),
+            rules_java = stand_ins.join("rules_java").display(),
+            coverage = coverage.display(),
+            pyoci = env!("CARGO_BIN_EXE_pyoci"),
+        ),
+    )
+    .unwrap();
+    let fixtures = fixtures();
+    for file in ["oci_python.bzl", "BUILD.bazel"] {
+        fs::copy(fixtures.join("tools/rules").join(file), root.join("tools/rules").join(file)).unwrap();
+    }
+    for file in ["main.py", "service.py", "config.yaml"] {
+        fs::copy(fixtures.join("seed").join(file), root.join("svc").join(file)).unwrap();
+    }
+    let seed = fs::read_to_string(fixtures.join("seed/BUILD.bazel")).unwrap();
+    // This workspace has no @rules_oci; rules_pyoci's oci_push takes the seed's spelling too.
+    let seed = seed.replace("@rules_oci//oci:defs.bzl", "@rules_pyoci//rules:defs.bzl");
+    fs::write(
+        root.join("svc/BUILD.bazel"),
+        format!(
+            "{seed}\nload(\"@rules_pyoci//rules/private:lint_test.bzl\", \"pyoci_lint_test\")\n\n\
+             pyoci_lint_test(\n    name = \"lint\",\n    bzl = [\"//tools/rules:oci_python.bzl\"],\n)\n"
+        ),
+    )
+    .unwrap();
+    fs::write(root.join("bad/app.py"), "print('app')\n").unwrap();
+    fs::write(
+        root.join("bad/BUILD.bazel"),
+        "load(\"@rules_pyoci//rules/private:lint_test.bzl\", \"pyoci_lint_test\")\n\n\
+         py_binary(\n    name = \"app\",\n    srcs = [\"app.py\", \"missing.py\"],\n)\n\n\
+         pyoci_lint_test(name = \"lint\")\n\n\
+         pyoci_lint_test(\n    name = \"lint_ignoring\",\n    ignore = [\"PYO031\"],\n)\n",
+    )
+    .unwrap();
+
+    let output = Command::new("bazel")
+        .arg(format!("--output_base={}", dir.path().join("output_base").display()))
+        .arg("--batch")
+        .args(["test", "--test_output=errors", "//svc:lint", "//bad:lint", "//bad:lint_ignoring"])
+        .current_dir(&root)
+        .output()
+        .expect("bazel runs (apt-get install bazel-bootstrap)");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let status = |target: &str| {
+        text.lines()
+            .find(|l| l.starts_with(target) && (l.contains("PASSED") || l.contains("FAILED")))
+            .map(|l| if l.contains("PASSED") { "PASSED" } else { "FAILED" })
+    };
+    assert_eq!(status("//svc:lint "), Some("PASSED"), "{text}");
+    assert_eq!(status("//bad:lint_ignoring "), Some("PASSED"), "{text}");
+    assert_eq!(status("//bad:lint "), Some("FAILED"), "{text}");
+    assert!(
+        text.contains("bad/BUILD.bazel:5:23: PYO031 `srcs` of `py_binary` names the file `missing.py`, which does not exist in package `bad`"),
+        "{text}"
+    );
+}
