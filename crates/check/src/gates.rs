@@ -19,9 +19,9 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::imagefs::{is_under, ImageFs, Kind};
-use pyoci_manifest::{Image, Layout};
 use crate::secrets::{SecretLocation, SecretScanner, DEFAULT_MAX_SCAN_SIZE};
 use crate::users::{self, UserResolution};
+use pyoci_manifest::{Image, Layout};
 
 pub const SHELLS: &[&str] = &[
     "sh", "bash", "rbash", "dash", "ash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "csh", "tcsh",
@@ -42,7 +42,13 @@ pub enum Gate {
 }
 
 impl Gate {
-    pub const ALL: [Gate; 5] = [Gate::NonRoot, Gate::NoShell, Gate::Secrets, Gate::Permissions, Gate::Size];
+    pub const ALL: [Gate; 5] = [
+        Gate::NonRoot,
+        Gate::NoShell,
+        Gate::Secrets,
+        Gate::Permissions,
+        Gate::Size,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -75,7 +81,13 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} [opt out: {}", self.gate.name(), self.message, self.gate.opt_out())?;
+        write!(
+            f,
+            "{}: {} [opt out: {}",
+            self.gate.name(),
+            self.message,
+            self.gate.opt_out()
+        )?;
         if let Some(narrow) = &self.narrow_opt_out {
             write!(f, ", or {narrow}")?;
         }
@@ -146,7 +158,12 @@ pub struct CheckOutcome {
 }
 
 /// The number of leading layers `image` shares with `base`.
-pub fn base_layer_count(base: &Image, base_path: &std::path::Path, image: &Image, image_path: &std::path::Path) -> Result<usize> {
+pub fn base_layer_count(
+    base: &Image,
+    base_path: &std::path::Path,
+    image: &Image,
+    image_path: &std::path::Path,
+) -> Result<usize> {
     let base_layers = base.manifest.layers();
     let layers = image.manifest.layers();
     for (index, descriptor) in base_layers.iter().enumerate() {
@@ -170,8 +187,11 @@ pub fn base_layer_count(base: &Image, base_path: &std::path::Path, image: &Image
 pub fn check(layout: &Layout, image: &Image, policy: &Policy) -> Result<CheckOutcome> {
     let keep = |path: &str| path == users::PASSWD || path == users::GROUP;
     let mut scanner = SecretScanner::new(policy.max_scan_size, policy.allow_secret_in.clone());
-    let observer: Option<&mut dyn crate::imagefs::Observer> =
-        if policy.allow_secrets { None } else { Some(&mut scanner) };
+    let observer: Option<&mut dyn crate::imagefs::Observer> = if policy.allow_secrets {
+        None
+    } else {
+        Some(&mut scanner)
+    };
     let fs = ImageFs::read(layout, image, &keep, observer)?;
 
     let mut findings = Vec::new();
@@ -202,7 +222,12 @@ pub fn check(layout: &Layout, image: &Image, policy: &Policy) -> Result<CheckOut
         })
         .collect();
     if !policy.allow_permissions {
-        findings.extend(permission_findings(&fs, &user, &application_layers, &policy.app_prefixes));
+        findings.extend(permission_findings(
+            &fs,
+            &user,
+            &application_layers,
+            &policy.app_prefixes,
+        ));
     }
     let compressed_size = fs.compressed_layer_bytes() + image.manifest.config().size();
     if let Some(max) = policy.max_size {
@@ -233,7 +258,8 @@ fn root_findings(spec: &str, user: &UserResolution) -> Option<Finding> {
         ),
         UserResolution::Resolved(u) if u.is_root() => {
             if spec.is_empty() {
-                "the image runs as root: config User is empty; set a non-root user such as 65532".into()
+                "the image runs as root: config User is empty; set a non-root user such as 65532"
+                    .into()
             } else {
                 format!("the image runs as root: config User {spec:?} is uid 0; set a non-root user such as 65532")
             }
@@ -297,7 +323,10 @@ fn secret_findings(scanner: &SecretScanner, fs: &ImageFs) -> Vec<Finding> {
                         "; a later layer hides it, but it still ships in this layer"
                     };
                     (
-                        format!("{path}{line} (layer {layer}, {short}): {}{shipped}", finding.what),
+                        format!(
+                            "{path}{line} (layer {layer}, {short}): {}{shipped}",
+                            finding.what
+                        ),
                         Some(format!("--allow-secret-in {path}")),
                     )
                 }
@@ -330,7 +359,10 @@ fn permission_findings(
     };
     for (path, entry) in fs.entries() {
         let in_scope = !entry.implicit
-            && application_layers.get(entry.layer).copied().unwrap_or(false)
+            && application_layers
+                .get(entry.layer)
+                .copied()
+                .unwrap_or(false)
             && (prefixes.is_empty() || prefixes.iter().any(|p| is_under(path, p)))
             && matches!(entry.kind, Kind::File | Kind::Hardlink | Kind::Dir);
         if !in_scope {
@@ -349,7 +381,11 @@ fn permission_findings(
         if let (UserResolution::Resolved(u), false) = (user, in_private_home) {
             let needed = if is_dir { 0o5 } else { 0o4 };
             if !u.can_access(entry.uid, entry.gid, entry.mode, needed) {
-                let what = if is_dir { "readable and searchable" } else { "readable" };
+                let what = if is_dir {
+                    "readable and searchable"
+                } else {
+                    "readable"
+                };
                 findings.push(Finding {
                     gate: Gate::Permissions,
                     message: format!(
@@ -387,7 +423,11 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "ki" => 1 << 10,
         "mi" => 1 << 20,
         "gi" => 1 << 30,
-        _ => return Err(invalid("unit must be one of K, M, G, Ki, Mi, Gi (optionally followed by B)")),
+        _ => {
+            return Err(invalid(
+                "unit must be one of K, M, G, Ki, Mi, Gi (optionally followed by B)",
+            ))
+        }
     };
     let value: f64 = number
         .parse()
@@ -419,6 +459,9 @@ mod tests {
             message: "the image runs as root".into(),
             narrow_opt_out: None,
         };
-        assert_eq!(finding.to_string(), "non-root: the image runs as root [opt out: --allow-root]");
+        assert_eq!(
+            finding.to_string(),
+            "non-root: the image runs as root [opt out: --allow-root]"
+        );
     }
 }

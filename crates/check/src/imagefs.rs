@@ -189,7 +189,11 @@ impl ImageFs {
                 let mode = header.mode().map_err(layer_error)? & 0o7777;
                 let uid = header.uid().map_err(layer_error)?;
                 let gid = header.gid().map_err(layer_error)?;
-                let size = if kind == Kind::File { tar_entry.size() } else { 0 };
+                let size = if kind == Kind::File {
+                    tar_entry.size()
+                } else {
+                    0
+                };
                 let link_target = match kind {
                     Kind::Symlink => tar_entry
                         .link_name_bytes()
@@ -218,8 +222,8 @@ impl ImageFs {
                     size,
                 };
                 let keep_this = kind == Kind::File && keep(&path);
-                let observe_this = kind == Kind::File
-                    && observer.as_mut().is_some_and(|o| o.wants_content(&raw));
+                let observe_this =
+                    kind == Kind::File && observer.as_mut().is_some_and(|o| o.wants_content(&raw));
                 let content = if keep_this || observe_this {
                     let mut buf = Vec::with_capacity(size.min(1 << 24) as usize);
                     tar_entry.read_to_end(&mut buf).map_err(layer_error)?;
@@ -278,7 +282,11 @@ impl ImageFs {
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             let target = join(parent, hidden);
-            if self.entries.get(&target).is_some_and(|e| e.layer < entry.layer) {
+            if self
+                .entries
+                .get(&target)
+                .is_some_and(|e| e.layer < entry.layer)
+            {
                 self.entries.remove(&target);
             }
             self.remove_descendants(&target, entry.layer);
@@ -291,7 +299,11 @@ impl ImageFs {
     }
 
     fn remove_descendants(&mut self, dir: &str, below_layer: usize) {
-        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        let prefix = if dir == "/" {
+            "/".to_string()
+        } else {
+            format!("{dir}/")
+        };
         let doomed: Vec<String> = self
             .entries
             .range(prefix.clone()..)
@@ -349,7 +361,10 @@ impl ImageFs {
     /// Resolves symlinks in the directories of `path` (and in its last
     /// component when `follow_last`), as the kernel would inside the container.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Option<(String, &Entry)> {
-        let mut pending: Vec<String> = components(&normalize(path)).rev().map(String::from).collect();
+        let mut pending: Vec<String> = components(&normalize(path))
+            .rev()
+            .map(String::from)
+            .collect();
         let mut resolved = String::from("/");
         let mut hops = 0;
         while let Some(component) = pending.pop() {
@@ -590,12 +605,23 @@ mod tests {
             ("/usr/bin/python3.11", Kind::File, 0, None),
             ("/usr/bin/python3", Kind::Symlink, 0, Some("python3.11")),
             ("/bin", Kind::Symlink, 0, Some("usr/bin")),
-            ("/etc/os-release", Kind::Symlink, 0, Some("../usr/lib/os-release")),
+            (
+                "/etc/os-release",
+                Kind::Symlink,
+                0,
+                Some("../usr/lib/os-release"),
+            ),
             ("/usr/lib/os-release", Kind::File, 1, None),
             ("/loop", Kind::Symlink, 0, Some("/loop")),
         ]);
-        assert_eq!(fs.resolve("/bin/python3", true).map(|(p, _)| p).as_deref(), Some("/usr/bin/python3.11"));
-        assert_eq!(fs.resolve("/bin/python3", false).map(|(p, _)| p).as_deref(), Some("/usr/bin/python3"));
+        assert_eq!(
+            fs.resolve("/bin/python3", true).map(|(p, _)| p).as_deref(),
+            Some("/usr/bin/python3.11")
+        );
+        assert_eq!(
+            fs.resolve("/bin/python3", false).map(|(p, _)| p).as_deref(),
+            Some("/usr/bin/python3")
+        );
         assert_eq!(fs.read_file("/etc/os-release"), Some(&b"layer 1"[..]));
         assert!(fs.resolve("/loop", true).is_none());
         assert!(fs.resolve("/bin/missing", true).is_none());
@@ -603,8 +629,14 @@ mod tests {
 
     #[test]
     fn buckets_cut_at_depth() {
-        assert_eq!(size_bucket("/usr/lib/python3.11/os.py"), "/usr/lib/python3.11");
-        assert_eq!(size_bucket("/usr/lib/python3.11/json/x.py"), "/usr/lib/python3.11");
+        assert_eq!(
+            size_bucket("/usr/lib/python3.11/os.py"),
+            "/usr/lib/python3.11"
+        );
+        assert_eq!(
+            size_bucket("/usr/lib/python3.11/json/x.py"),
+            "/usr/lib/python3.11"
+        );
         assert_eq!(size_bucket("/app/main.py"), "/app");
         assert_eq!(size_bucket("/top"), "/");
     }

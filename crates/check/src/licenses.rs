@@ -21,7 +21,11 @@ static GNU: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Debian copyright-format short names that are not SPDX identifiers.
-const DEBIAN_ALIASES: &[(&str, &str)] = &[("Expat", "MIT"), ("PSF-2", "PSF-2.0"), ("Python-2.0", "Python-2.0")];
+const DEBIAN_ALIASES: &[(&str, &str)] = &[
+    ("Expat", "MIT"),
+    ("PSF-2", "PSF-2.0"),
+    ("Python-2.0", "Python-2.0"),
+];
 
 /// Python `License:` values seen on PyPI, and the last part of `License ::`
 /// trove classifiers.
@@ -55,20 +59,44 @@ const PYTHON_ALIASES: &[(&str, &str)] = &[
     ("MPL 2.0", "MPL-2.0"),
     ("Mozilla Public License 2.0 (MPL 2.0)", "MPL-2.0"),
     ("GNU General Public License v2 (GPLv2)", "GPL-2.0-only"),
-    ("GNU General Public License v2 or later (GPLv2+)", "GPL-2.0-or-later"),
+    (
+        "GNU General Public License v2 or later (GPLv2+)",
+        "GPL-2.0-or-later",
+    ),
     ("GNU General Public License v3 (GPLv3)", "GPL-3.0-only"),
-    ("GNU General Public License v3 or later (GPLv3+)", "GPL-3.0-or-later"),
-    ("GNU Lesser General Public License v2 (LGPLv2)", "LGPL-2.0-only"),
-    ("GNU Lesser General Public License v2 or later (LGPLv2+)", "LGPL-2.0-or-later"),
-    ("GNU Lesser General Public License v3 (LGPLv3)", "LGPL-3.0-only"),
-    ("GNU Lesser General Public License v3 or later (LGPLv3+)", "LGPL-3.0-or-later"),
+    (
+        "GNU General Public License v3 or later (GPLv3+)",
+        "GPL-3.0-or-later",
+    ),
+    (
+        "GNU Lesser General Public License v2 (LGPLv2)",
+        "LGPL-2.0-only",
+    ),
+    (
+        "GNU Lesser General Public License v2 or later (LGPLv2+)",
+        "LGPL-2.0-or-later",
+    ),
+    (
+        "GNU Lesser General Public License v3 (LGPLv3)",
+        "LGPL-3.0-only",
+    ),
+    (
+        "GNU Lesser General Public License v3 or later (LGPLv3+)",
+        "LGPL-3.0-or-later",
+    ),
     ("GNU Affero General Public License v3", "AGPL-3.0-only"),
-    ("GNU Affero General Public License v3 or later (AGPLv3+)", "AGPL-3.0-or-later"),
+    (
+        "GNU Affero General Public License v3 or later (AGPLv3+)",
+        "AGPL-3.0-or-later",
+    ),
     ("The Unlicense (Unlicense)", "Unlicense"),
     ("The Unlicense", "Unlicense"),
     ("zlib/libpng License", "Zlib"),
     ("Eclipse Public License 2.0 (EPL-2.0)", "EPL-2.0"),
-    ("CC0 1.0 Universal (CC0 1.0) Public Domain Dedication", "CC0-1.0"),
+    (
+        "CC0 1.0 Universal (CC0 1.0) Public Domain Dedication",
+        "CC0-1.0",
+    ),
     ("Boost Software License 1.0 (BSL-1.0)", "BSL-1.0"),
 ];
 
@@ -88,7 +116,10 @@ fn gnu(name: &str) -> Option<String> {
     } else {
         format!("{}.0", &caps[2])
     };
-    let or_later = matches!(caps.get(3).map(|m| m.as_str()), Some("+") | Some("-or-later"));
+    let or_later = matches!(
+        caps.get(3).map(|m| m.as_str()),
+        Some("+") | Some("-or-later")
+    );
     spdx::gnu_license_id(&format!("{family}-{version}"), or_later).map(|id| id.name.to_string())
 }
 
@@ -96,7 +127,10 @@ fn gnu(name: &str) -> Option<String> {
 /// `Apache-2.0`, GNU names with `+`, or an alias.
 fn map_name(name: &str, aliases: &[(&str, &str)]) -> Option<String> {
     let name = name.trim();
-    if let Some((_, id)) = aliases.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)) {
+    if let Some((_, id)) = aliases
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
+    {
         return Some((*id).to_string());
     }
     if let Some(id) = gnu(name) {
@@ -148,7 +182,11 @@ pub fn debian_expression(text: &str) -> Vec<(Option<&'static str>, Term)> {
         // "GPL-2+ with Font exception" has no operator inside; an `and`
         // inside "X with Y and Z exception" is rare enough to accept.
         terms.push((pending_op, debian_term(&text[last..whole.start])));
-        pending_op = Some(if caps[1].eq_ignore_ascii_case("or") { "OR" } else { "AND" });
+        pending_op = Some(if caps[1].eq_ignore_ascii_case("or") {
+            "OR"
+        } else {
+            "AND"
+        });
         last = whole.end;
     }
     terms.push((pending_op, debian_term(&text[last..])));
@@ -158,7 +196,11 @@ pub fn debian_expression(text: &str) -> Vec<(Option<&'static str>, Term)> {
 /// A `License-Expression` or short `License:` value from Python metadata.
 pub fn python_value(value: &str) -> Option<String> {
     let value = value.trim();
-    if value.is_empty() || value.contains('\n') || value.len() > 100 || value.eq_ignore_ascii_case("UNKNOWN") {
+    if value.is_empty()
+        || value.contains('\n')
+        || value.len() > 100
+        || value.eq_ignore_ascii_case("UNKNOWN")
+    {
         return None;
     }
     if let Some(id) = map_name(value, PYTHON_ALIASES) {
@@ -190,7 +232,13 @@ pub fn valid_expression(expression: &str) -> bool {
 pub fn sanitize_ref(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     while out.contains("--") {
         out = out.replace("--", "-");
@@ -211,25 +259,40 @@ mod tests {
     fn debian_names() {
         assert_eq!(debian_term("GPL-2+"), Term::Spdx("GPL-2.0-or-later".into()));
         assert_eq!(debian_term("GPL-2"), Term::Spdx("GPL-2.0-only".into()));
-        assert_eq!(debian_term("LGPL-2.1+"), Term::Spdx("LGPL-2.1-or-later".into()));
-        assert_eq!(debian_term("BSD-3-clause"), Term::Spdx("BSD-3-Clause".into()));
+        assert_eq!(
+            debian_term("LGPL-2.1+"),
+            Term::Spdx("LGPL-2.1-or-later".into())
+        );
+        assert_eq!(
+            debian_term("BSD-3-clause"),
+            Term::Spdx("BSD-3-Clause".into())
+        );
         assert_eq!(debian_term("Apache-2"), Term::Spdx("Apache-2.0".into()));
         assert_eq!(debian_term("Expat"), Term::Spdx("MIT".into()));
         assert_eq!(debian_term("zlib"), Term::Spdx("Zlib".into()));
         assert_eq!(debian_term("GPL"), Term::Other("GPL".into()));
-        assert_eq!(debian_term("public-domain"), Term::Other("public-domain".into()));
+        assert_eq!(
+            debian_term("public-domain"),
+            Term::Other("public-domain".into())
+        );
         assert_eq!(
             debian_term("GPL-2+ with Texinfo exception"),
             Term::Spdx("GPL-2.0-or-later WITH Texinfo-exception".into())
         );
-        assert_eq!(debian_term("GFDL-NIV-1.3+"), Term::Other("GFDL-NIV-1.3+".into()));
+        assert_eq!(
+            debian_term("GFDL-NIV-1.3+"),
+            Term::Other("GFDL-NIV-1.3+".into())
+        );
     }
 
     #[test]
     fn debian_operators() {
         let terms = debian_expression("MPL-1.1 or GPL-2+ or LGPL-2.1+");
         assert_eq!(terms.len(), 3);
-        assert_eq!(terms[1], (Some("OR"), Term::Spdx("GPL-2.0-or-later".into())));
+        assert_eq!(
+            terms[1],
+            (Some("OR"), Term::Spdx("GPL-2.0-or-later".into()))
+        );
         let terms = debian_expression("Sleepycat and BSD-3-clause");
         assert_eq!(terms[1].0, Some("AND"));
     }
@@ -239,14 +302,20 @@ mod tests {
         assert_eq!(python_value("Apache-2.0").as_deref(), Some("Apache-2.0"));
         assert_eq!(python_value("MIT").as_deref(), Some("MIT"));
         assert_eq!(python_value("Apache 2.0").as_deref(), Some("Apache-2.0"));
-        assert_eq!(python_value("MIT OR Apache-2.0").as_deref(), Some("MIT OR Apache-2.0"));
+        assert_eq!(
+            python_value("MIT OR Apache-2.0").as_deref(),
+            Some("MIT OR Apache-2.0")
+        );
         assert_eq!(python_value("UNKNOWN"), None);
         assert_eq!(python_value("Some custom terms"), None);
         assert_eq!(
             python_classifier("License :: OSI Approved :: MIT License").as_deref(),
             Some("MIT")
         );
-        assert_eq!(python_classifier("License :: OSI Approved :: BSD License"), None);
+        assert_eq!(
+            python_classifier("License :: OSI Approved :: BSD License"),
+            None
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::imagefs::ImageFs;
-use pyoci_manifest::{Image, Layout};
 use crate::licenses::{self, Term};
+use pyoci_manifest::{Image, Layout};
 
 const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 const DPKG_STATUS_DIR: &str = "/var/lib/dpkg/status.d/";
@@ -53,7 +53,10 @@ pub struct Document {
     pub creation_info: CreationInfo,
     pub packages: Vec<Package>,
     pub relationships: Vec<Relationship>,
-    #[serde(rename = "hasExtractedLicensingInfos", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "hasExtractedLicensingInfos",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub extracted_licenses: Vec<ExtractedLicense>,
 }
 
@@ -259,14 +262,16 @@ impl LicenseRefs {
             licenses::sanitize_ref(scope),
             licenses::sanitize_ref(name)
         );
-        self.by_id.entry(id.clone()).or_insert_with(|| ExtractedLicense {
-            license_id: id.clone(),
-            name: name.to_string(),
-            extracted_text: text
-                .filter(|t| !t.trim().is_empty())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("The text of {name:?} was not found in the image.")),
-        });
+        self.by_id
+            .entry(id.clone())
+            .or_insert_with(|| ExtractedLicense {
+                license_id: id.clone(),
+                name: name.to_string(),
+                extracted_text: text
+                    .filter(|t| !t.trim().is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("The text of {name:?} was not found in the image.")),
+            });
         id
     }
 
@@ -352,10 +357,13 @@ fn debian_packages(fs: &ImageFs, os: &OsRelease, refs: &mut LicenseRefs) -> Vec<
         .map(|(p, _)| p.to_string())
         .collect::<Vec<_>>();
     for path in status_files {
-        let Some(bytes) = fs.read_file(&path) else { continue };
+        let Some(bytes) = fs.read_file(&path) else {
+            continue;
+        };
         for paragraph in parse_deb822(&String::from_utf8_lossy(bytes)) {
             let installed = field(&paragraph, "Status").is_none_or(|s| s.ends_with(" installed"));
-            let (Some(name), Some(version)) = (field(&paragraph, "Package"), field(&paragraph, "Version"))
+            let (Some(name), Some(version)) =
+                (field(&paragraph, "Package"), field(&paragraph, "Version"))
             else {
                 continue;
             };
@@ -437,13 +445,18 @@ fn debian_licence(fs: &ImageFs, package: &str, refs: &mut LicenseRefs) -> String
         .iter()
         .filter(|p| field(p, "Files").is_none())
         .filter_map(|p| field(p, "License"))
-        .filter_map(|l| l.split_once('\n').map(|(n, t)| (n.trim().to_string(), t.to_string())))
+        .filter_map(|l| {
+            l.split_once('\n')
+                .map(|(n, t)| (n.trim().to_string(), t.to_string()))
+        })
         .collect();
     // Top-level AND terms of every Files paragraph, each once, in file order.
     let mut conjuncts: Vec<String> = Vec::new();
     let mut pending_refs: Vec<(String, Option<String>)> = Vec::new();
     for paragraph in paragraphs.iter().filter(|p| field(p, "Files").is_some()) {
-        let Some(licence) = field(paragraph, "License") else { continue };
+        let Some(licence) = field(paragraph, "License") else {
+            continue;
+        };
         let (first_line, inline_text) = match licence.split_once('\n') {
             Some((first, text)) => (first.trim(), Some(text.to_string())),
             None => (licence.trim(), None),
@@ -511,13 +524,19 @@ fn python_packages(fs: &ImageFs) -> Vec<Package> {
         .map(|(p, _)| p.to_string())
         .collect();
     for path in metadata_files {
-        let Some(bytes) = fs.read_file(&path) else { continue };
+        let Some(bytes) = fs.read_file(&path) else {
+            continue;
+        };
         let headers = parse_metadata_headers(&String::from_utf8_lossy(bytes));
-        let (Some(name), Some(version)) = (field(&headers, "Name"), field(&headers, "Version")) else {
+        let (Some(name), Some(version)) = (field(&headers, "Name"), field(&headers, "Version"))
+        else {
             continue;
         };
         let key = (normalize_python_name(name), version.to_string());
-        let dir = path.rsplit_once('/').map_or(path.as_str(), |(d, _)| d).to_string();
+        let dir = path
+            .rsplit_once('/')
+            .map_or(path.as_str(), |(d, _)| d)
+            .to_string();
         found
             .entry(key)
             .or_insert_with(|| (headers.clone(), BTreeSet::new()))
@@ -567,7 +586,11 @@ fn python_packages(fs: &ImageFs) -> Vec<Package> {
 /// Author (else Maintainer) as an SPDX person; `*-email` may hold
 /// `Name <address>` or a bare address.
 fn python_supplier(headers: &Paragraph) -> String {
-    let non_empty = |name: &str| field(headers, name).map(str::trim).filter(|v| !v.is_empty());
+    let non_empty = |name: &str| {
+        field(headers, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
     let (name, email) = match non_empty("Author").or(non_empty("Author-email")) {
         Some(_) => (non_empty("Author"), non_empty("Author-email")),
         None => (non_empty("Maintainer"), non_empty("Maintainer-email")),
@@ -676,7 +699,13 @@ fn purl_encode(text: &str) -> String {
 }
 
 fn oci_purl_name(name: &str) -> String {
-    name.rsplit('/').next().unwrap_or(name).split(':').next().unwrap_or(name).to_ascii_lowercase()
+    name.rsplit('/')
+        .next()
+        .unwrap_or(name)
+        .split(':')
+        .next()
+        .unwrap_or(name)
+        .to_ascii_lowercase()
 }
 
 /// The canonical JSON bytes written to disk (pretty, trailing newline).
@@ -700,7 +729,10 @@ mod tests {
             "Package: libc6\nVersion: 2.36-9+deb12u14\nDescription: GNU C Library\n more\n .\n end\n\nPackage: b\nVersion: 1\n",
         );
         assert_eq!(paragraphs.len(), 2);
-        assert_eq!(field(&paragraphs[0], "Description"), Some("GNU C Library\nmore\n\nend"));
+        assert_eq!(
+            field(&paragraphs[0], "Description"),
+            Some("GNU C Library\nmore\n\nend")
+        );
     }
 
     #[test]
@@ -730,7 +762,10 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(normalize_timestamp("2024-05-01T12:00:00.123+02:00").as_deref(), Some("2024-05-01T10:00:00Z"));
+        assert_eq!(
+            normalize_timestamp("2024-05-01T12:00:00.123+02:00").as_deref(),
+            Some("2024-05-01T10:00:00Z")
+        );
         assert_eq!(normalize_timestamp("yesterday"), None);
     }
 }

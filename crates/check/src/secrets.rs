@@ -25,10 +25,20 @@ const KNOWN_CERTIFICATE_DIRS: &[&str] = &["/etc/ssl/certs", "/usr/share/ca-certi
 /// Files whose very presence is a finding: they exist to hold credentials.
 const CREDENTIAL_FILE_NAMES: &[&str] = &[".git-credentials", ".pgpass", ".netrc", ".pypirc"];
 /// `.env.example` and friends document variables; they are not secrets.
-const DOTENV_TEMPLATE_SUFFIXES: &[&str] = &["example", "sample", "template", "dist", "defaults", "schema"];
+const DOTENV_TEMPLATE_SUFFIXES: &[&str] = &[
+    "example", "sample", "template", "dist", "defaults", "schema",
+];
 /// Formats where `key = value` needs no quotes around a literal value.
 const CONFIG_EXTENSIONS: &[&str] = &[
-    "env", "ini", "cfg", "conf", "properties", "yaml", "yml", "toml", "json",
+    "env",
+    "ini",
+    "cfg",
+    "conf",
+    "properties",
+    "yaml",
+    "yml",
+    "toml",
+    "json",
 ];
 
 struct TokenRule {
@@ -52,7 +62,10 @@ static TOKEN_RULES: LazyLock<Vec<TokenRule>> = LazyLock::new(|| {
             r#"(?i)aws_secret_access_key["']?\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}"#,
         ),
         rule("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
-        rule("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+        rule(
+            "GitHub fine-grained token",
+            r"\bgithub_pat_[A-Za-z0-9_]{22,}",
+        ),
         rule("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
         rule("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
     ]
@@ -90,14 +103,31 @@ static CONSTANT_NAME: LazyLock<Regex> =
 
 /// Words that mark a value as a placeholder in docs, templates and tests.
 const PLACEHOLDER_WORDS: &[&str] = &[
-    "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "dummy",
-    "xxxx", "****", "redacted", "fake", "sample", "<", "todo",
+    "example",
+    "changeme",
+    "change_me",
+    "change-me",
+    "placeholder",
+    "your_",
+    "your-",
+    "dummy",
+    "xxxx",
+    "****",
+    "redacted",
+    "fake",
+    "sample",
+    "<",
+    "todo",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretLocation {
-    Env { key: String },
-    Label { key: String },
+    Env {
+        key: String,
+    },
+    Label {
+        key: String,
+    },
     File {
         layer: usize,
         layer_digest: String,
@@ -138,7 +168,9 @@ impl SecretScanner {
             let (key, value) = item.split_once('=').unwrap_or((item.as_str(), ""));
             for what in classify_config_value(key, value) {
                 self.findings.push(SecretFinding {
-                    location: SecretLocation::Env { key: key.to_string() },
+                    location: SecretLocation::Env {
+                        key: key.to_string(),
+                    },
                     what,
                 });
             }
@@ -231,7 +263,11 @@ fn is_config_file(name: &str) -> bool {
 fn token_matches(text: &str) -> Vec<String> {
     TOKEN_RULES
         .iter()
-        .filter(|r| r.pattern.find_iter(text).any(|m| !is_placeholder(m.as_str())))
+        .filter(|r| {
+            r.pattern
+                .find_iter(text)
+                .any(|m| !is_placeholder(m.as_str()))
+        })
         .map(|r| r.what.to_string())
         .collect()
 }
@@ -249,8 +285,8 @@ fn classify_line(line: &str, config_syntax: bool) -> Vec<String> {
             let name = &caps[2];
             let operator = &caps[3];
             let raw_value = &caps[4];
-            let shape_ok = config_syntax
-                || (CONSTANT_NAME.is_match(name) && (operator != ":" || quoted_name));
+            let shape_ok =
+                config_syntax || (CONSTANT_NAME.is_match(name) && (operator != ":" || quoted_name));
             if shape_ok && SECRET_NAME.is_match(name) {
                 let literal = match unquote(raw_value) {
                     Some(inner) => Some(inner),
@@ -271,7 +307,9 @@ fn classify_config_value(key: &str, value: &str) -> Vec<String> {
     if PEM_PRIVATE_KEY.is_match(value) {
         found.push("private key (PEM block)".into());
     }
-    if found.is_empty() && SECRET_NAME.is_match(key) && is_literal_secret(value, MIN_CONFIG_SECRET_LEN)
+    if found.is_empty()
+        && SECRET_NAME.is_match(key)
+        && is_literal_secret(value, MIN_CONFIG_SECRET_LEN)
     {
         found.push("literal credential value".into());
     }
@@ -298,9 +336,16 @@ fn is_literal_secret(value: &str, min_len: usize) -> bool {
     value.chars().count() >= min_len
         && !value.chars().any(char::is_whitespace)
         && !value.starts_with(['$', '{', '<', '%', '!', '(', '[', '@', '/', '.'])
-        && !matches!(lower.as_str(), "true" | "false" | "null" | "none" | "password" | "secret")
+        && !matches!(
+            lower.as_str(),
+            "true" | "false" | "null" | "none" | "password" | "secret"
+        )
         && !is_placeholder(value)
-        && value.chars().collect::<std::collections::BTreeSet<_>>().len() > 2
+        && value
+            .chars()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 2
 }
 
 #[cfg(test)]
@@ -321,13 +366,19 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert_eq!(token_matches("key=AKIAZ7QWERTYUIOPASDF"), ["AWS access key id"]);
+        assert_eq!(
+            token_matches("key=AKIAZ7QWERTYUIOPASDF"),
+            ["AWS access key id"]
+        );
         assert!(token_matches("AKIAIOSFODNN7EXAMPLE").is_empty());
         assert_eq!(
             token_matches("ghp_0123456789abcdefghijABCDEFGHIJ012345"),
             ["GitHub token"]
         );
-        assert_eq!(token_matches("glpat-abcdefghij0123456789"), ["GitLab token"]);
+        assert_eq!(
+            token_matches("glpat-abcdefghij0123456789"),
+            ["GitLab token"]
+        );
         assert_eq!(token_matches("xoxb-1234567890-abcdef"), ["Slack token"]);
         assert!(token_matches("xoxb-xxxx-xxxxxxxx").is_empty());
     }
@@ -336,12 +387,25 @@ mod tests {
     fn assignments() {
         assert_eq!(classify_line("DB_PASSWORD=hunter2hunter2", true).len(), 1);
         assert_eq!(classify_line("DB_PASSWORD=hunter2hunter2", false).len(), 0);
-        assert_eq!(classify_line("SECRET_KEY = 'k3y-v4lue-abcdef'", false).len(), 1);
-        assert_eq!(classify_line("  \"API_KEY\": \"abcdef123456\",", false).len(), 1);
-        assert_eq!(classify_line("  \"api_key\": \"abcdef123456\",", true).len(), 1);
+        assert_eq!(
+            classify_line("SECRET_KEY = 'k3y-v4lue-abcdef'", false).len(),
+            1
+        );
+        assert_eq!(
+            classify_line("  \"API_KEY\": \"abcdef123456\",", false).len(),
+            1
+        );
+        assert_eq!(
+            classify_line("  \"api_key\": \"abcdef123456\",", true).len(),
+            1
+        );
         assert!(classify_line("  \"api_key\": \"abcdef123456\",", false).is_empty());
         assert!(classify_line("    private_key: \"_RSAPrivateKey\",", false).is_empty());
-        assert!(classify_line("    AttributeOID.CHALLENGE_PASSWORD: \"challengePassword\",", false).is_empty());
+        assert!(classify_line(
+            "    AttributeOID.CHALLENGE_PASSWORD: \"challengePassword\",",
+            false
+        )
+        .is_empty());
         assert!(classify_line("            oauth_token=\"ad180jjd733klru7\",", false).is_empty());
         assert_eq!(classify_line("db_password: hunter2hunter2", true).len(), 1);
         assert!(classify_line("password = os.environ['PASSWORD']", false).is_empty());
@@ -356,9 +420,14 @@ mod tests {
         assert_eq!(classify_config_value("API_TOKEN", "s3cr3t-value").len(), 1);
         assert!(classify_config_value("API_TOKEN", "").is_empty());
         assert!(classify_config_value("PASSWORD_FILE", "/run/secrets/db").is_empty());
-        assert!(classify_config_value("GPG_KEY", "A035C8C19219BA821ECEA86B64E628F8D684696D").is_empty());
+        assert!(
+            classify_config_value("GPG_KEY", "A035C8C19219BA821ECEA86B64E628F8D684696D").is_empty()
+        );
         assert_eq!(
-            classify_config_value("org.example.note", "ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            classify_config_value(
+                "org.example.note",
+                "ghp_0123456789abcdefghijABCDEFGHIJ012345"
+            ),
             ["GitHub token"]
         );
     }

@@ -57,7 +57,12 @@ pub struct Totals {
     pub files: u64,
 }
 
-pub fn report(image: &Image, fs: &ImageFs, application_layers: &[bool], max_size: Option<u64>) -> SizeReport {
+pub fn report(
+    image: &Image,
+    fs: &ImageFs,
+    application_layers: &[bool],
+    max_size: Option<u64>,
+) -> SizeReport {
     let layers: Vec<LayerReport> = fs
         .layers
         .iter()

@@ -187,7 +187,12 @@ impl CheckResult {
         if self.passed() {
             format!("PASS {}: {}", self.kind, self.name)
         } else {
-            format!("FAIL {}: {}: {}", self.kind, self.name, self.failures.join("; "))
+            format!(
+                "FAIL {}: {}: {}",
+                self.kind,
+                self.name,
+                self.failures.join("; ")
+            )
         }
     }
 }
@@ -228,7 +233,12 @@ impl Spec {
             Ok(())
         };
         for t in &self.command_tests {
-            for group in [&t.expected_output, &t.excluded_output, &t.expected_error, &t.excluded_error] {
+            for group in [
+                &t.expected_output,
+                &t.excluded_output,
+                &t.expected_error,
+                &t.excluded_error,
+            ] {
                 check_regexes(&t.name, group)?;
             }
         }
@@ -253,7 +263,10 @@ impl Spec {
         }
         if let Some(m) = &self.metadata_test {
             for var in m.env_vars.iter().chain(&m.labels).filter(|v| v.is_regex) {
-                check_regexes(&format!("metadata {}", var.key), std::slice::from_ref(&var.value))?;
+                check_regexes(
+                    &format!("metadata {}", var.key),
+                    std::slice::from_ref(&var.value),
+                )?;
             }
         }
         Ok(())
@@ -261,7 +274,10 @@ impl Spec {
 
     /// Paths whose contents the file content tests read.
     fn content_paths(&self) -> BTreeSet<String> {
-        self.file_content_tests.iter().map(|t| normalize(&t.path)).collect()
+        self.file_content_tests
+            .iter()
+            .map(|t| normalize(&t.path))
+            .collect()
     }
 }
 
@@ -355,14 +371,24 @@ fn file_content(fs: &ImageFs, test: &FileContentTest) -> CheckResult {
     let mut failures = Vec::new();
     match fs.resolve(&test.path, true) {
         None => failures.push(format!("{} does not exist", test.path)),
-        Some((_, entry)) if !matches!(entry.kind, Kind::File | Kind::Hardlink) => failures.push(
-            format!("{} is a {}, not a file", test.path, describe_kind(entry.kind)),
-        ),
+        Some((_, entry)) if !matches!(entry.kind, Kind::File | Kind::Hardlink) => {
+            failures.push(format!(
+                "{} is a {}, not a file",
+                test.path,
+                describe_kind(entry.kind)
+            ))
+        }
         Some(_) => match fs.read_file(&test.path) {
             None => failures.push(format!("{} could not be read from the layers", test.path)),
             Some(bytes) => {
                 let text = String::from_utf8_lossy(bytes);
-                match_regexes(&mut failures, "contents", &text, &test.expected_contents, &test.excluded_contents);
+                match_regexes(
+                    &mut failures,
+                    "contents",
+                    &text,
+                    &test.expected_contents,
+                    &test.excluded_contents,
+                );
             }
         },
     }
@@ -383,7 +409,9 @@ pub(crate) fn match_regexes(
     excluded: &[String],
 ) {
     for pattern in expected {
-        let matched = Regex::new(pattern).map(|r| r.is_match(text)).unwrap_or(false);
+        let matched = Regex::new(pattern)
+            .map(|r| r.is_match(text))
+            .unwrap_or(false);
         if !matched {
             failures.push(format!(
                 "{what}: expected to match /{pattern}/, got {}",
@@ -435,8 +463,14 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
         })
     };
     for var in &test.env_vars {
-        let actual = env.iter().find(|(k, _)| *k == var.key).map(|(_, v)| v.as_str());
-        push(format!("env {}", var.key), compare_value(&var.value, var.is_regex, actual));
+        let actual = env
+            .iter()
+            .find(|(k, _)| *k == var.key)
+            .map(|(_, v)| v.as_str());
+        push(
+            format!("env {}", var.key),
+            compare_value(&var.value, var.is_regex, actual),
+        );
     }
     for var in &test.unbound_env_vars {
         let failures = match env.iter().find(|(k, _)| *k == var.key) {
@@ -447,7 +481,10 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
     }
     for label in &test.labels {
         let actual = labels.get(&label.key).map(String::as_str);
-        push(format!("label {}", label.key), compare_value(&label.value, label.is_regex, actual));
+        push(
+            format!("label {}", label.key),
+            compare_value(&label.value, label.is_regex, actual),
+        );
     }
     if let Some(expected) = &test.entrypoint {
         let actual = config.entrypoint().clone().unwrap_or_default();
@@ -458,7 +495,11 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
         push("cmd".into(), compare_list(expected, &actual));
     }
     let has_port = |p: &str| {
-        let wanted = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+        let wanted = if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        };
         ports.contains(&wanted)
     };
     for port in &test.exposed_ports {
@@ -495,7 +536,10 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
     }
     if let Some(expected) = &test.workdir {
         let actual = config.working_dir().clone().unwrap_or_default();
-        push("workdir".into(), compare_value(expected, false, Some(&actual)));
+        push(
+            "workdir".into(),
+            compare_value(expected, false, Some(&actual)),
+        );
     }
     if let Some(expected) = &test.user {
         let actual = config.user().clone().unwrap_or_default();
@@ -509,7 +553,9 @@ fn compare_value(expected: &str, is_regex: bool, actual: Option<&str>) -> Vec<St
         None => vec![format!("expected {expected:?}, not set")],
         Some(actual) => {
             let ok = if is_regex {
-                Regex::new(expected).map(|r| r.is_match(actual)).unwrap_or(false)
+                Regex::new(expected)
+                    .map(|r| r.is_match(actual))
+                    .unwrap_or(false)
             } else {
                 expected == actual
             };
@@ -610,16 +656,23 @@ mod tests {
 
     #[test]
     fn permissions_syntax() {
-        assert!(matches!(parse_permissions("0755"), Ok(Permissions::Octal(0o755))));
-        assert!(matches!(parse_permissions("-rw-r--r--"), Ok(Permissions::Ls(_))));
+        assert!(matches!(
+            parse_permissions("0755"),
+            Ok(Permissions::Octal(0o755))
+        ));
+        assert!(matches!(
+            parse_permissions("-rw-r--r--"),
+            Ok(Permissions::Ls(_))
+        ));
         assert!(parse_permissions("rw-r--r--").is_err());
         assert!(parse_permissions("9999").is_err());
     }
 
     #[test]
     fn spec_rejects_unknown_fields() {
-        let result: std::result::Result<Spec, _> =
-            serde_json::from_str(r#"{"commandTests": [{"name": "x", "command": "y", "setup": [["z"]]}]}"#);
+        let result: std::result::Result<Spec, _> = serde_json::from_str(
+            r#"{"commandTests": [{"name": "x", "command": "y", "setup": [["z"]]}]}"#,
+        );
         let message = result.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("unknown field `setup`"), "{message}");
     }
@@ -627,9 +680,21 @@ mod tests {
     #[test]
     fn regex_failures_show_expected_and_actual() {
         let mut failures = Vec::new();
-        match_regexes(&mut failures, "stdout", "hello\n", &["^bye".into()], &["hel+".into()]);
+        match_regexes(
+            &mut failures,
+            "stdout",
+            "hello\n",
+            &["^bye".into()],
+            &["hel+".into()],
+        );
         assert_eq!(failures.len(), 2);
-        assert_eq!(failures[0], "stdout: expected to match /^bye/, got \"hello\\n\"");
-        assert_eq!(failures[1], "stdout: expected not to match /hel+/, found \"hell\"");
+        assert_eq!(
+            failures[0],
+            "stdout: expected to match /^bye/, got \"hello\\n\""
+        );
+        assert_eq!(
+            failures[1],
+            "stdout: expected not to match /hel+/, found \"hell\""
+        );
     }
 }

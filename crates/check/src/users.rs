@@ -94,7 +94,12 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
                 gid: fields.get(2)?.parse().ok()?,
                 members: fields
                     .get(3)
-                    .map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
         })

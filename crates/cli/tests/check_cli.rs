@@ -159,10 +159,21 @@ fn good_image_passes_and_gets_a_stamp_and_size_report() {
     let report = fx.path("size.json");
     let out = check(
         &image,
-        &["--max-size", "10MB", "--size-report", report.to_str().unwrap_or_default(), "-o", stamp.to_str().unwrap_or_default()],
+        &[
+            "--max-size",
+            "10MB",
+            "--size-report",
+            report.to_str().unwrap_or_default(),
+            "-o",
+            stamp.to_str().unwrap_or_default(),
+        ],
     );
     assert_exit(&out, 0);
-    assert_eq!(stdout(&out), "", "a stamped check prints nothing on success");
+    assert_eq!(
+        stdout(&out),
+        "",
+        "a stamped check prints nothing on success"
+    );
     let stamp = read_json(&stamp);
     assert_eq!(stamp["user"], "65532:65532");
     for gate in ["non-root", "no-shell", "secrets", "permissions", "size"] {
@@ -176,8 +187,13 @@ fn good_image_passes_and_gets_a_stamp_and_size_report() {
     assert!(app["uncompressedSize"].as_u64() > app["compressedSize"].as_u64());
     assert_eq!(app["files"], 4);
     assert_eq!(app["topDirectories"][0]["path"], "/app");
-    assert!(app["diffId"].as_str().is_some_and(|d| d.starts_with("sha256:")));
-    let layer_sum: u64 = layers.iter().filter_map(|l| l["compressedSize"].as_u64()).sum();
+    assert!(app["diffId"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("sha256:")));
+    let layer_sum: u64 = layers
+        .iter()
+        .filter_map(|l| l["compressedSize"].as_u64())
+        .sum();
     assert_eq!(
         report["totals"]["compressedSize"].as_u64(),
         Some(layer_sum + report["configSize"].as_u64().unwrap_or(0))
@@ -187,7 +203,11 @@ fn good_image_passes_and_gets_a_stamp_and_size_report() {
     // Without -o, a person gets a one-line summary.
     let out = check(&image, &[]);
     assert_exit(&out, 0);
-    assert!(stdout(&out).contains("runs as 65532:65532"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("runs as 65532:65532"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -197,7 +217,11 @@ fn non_root_gate_fails_for_root_users_and_has_an_opt_out() {
         ("empty", &["--no-user"], "config User is empty"),
         ("uid0", &["--user", "0:0"], "\"0:0\" is uid 0"),
         ("admin", &["--user", "admin"], "\"admin\" is uid 0"),
-        ("ghost", &["--user", "ghost"], "\"ghost\" is not in the image's /etc/passwd"),
+        (
+            "ghost",
+            &["--user", "ghost"],
+            "\"ghost\" is not in the image's /etc/passwd",
+        ),
     ];
     for (name, args, expected) in cases {
         let image = fx.good_image(name, json!([]), args);
@@ -205,12 +229,18 @@ fn non_root_gate_fails_for_root_users_and_has_an_opt_out() {
         let out = check(&image, &["-o", stamp.to_str().unwrap_or_default()]);
         assert_exit(&out, 1);
         let err = stderr(&out);
-        let line = err.lines().find(|l| l.starts_with("non-root: ")).unwrap_or_default();
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("non-root: "))
+            .unwrap_or_default();
         assert!(line.contains(expected), "{name}: {err}");
         assert!(line.ends_with("[opt out: --allow-root]"), "{name}: {line}");
         assert!(!stamp.exists(), "no stamp is written when a gate fails");
 
-        let out = check(&image, &["--allow-root", "-o", stamp.to_str().unwrap_or_default()]);
+        let out = check(
+            &image,
+            &["--allow-root", "-o", stamp.to_str().unwrap_or_default()],
+        );
         assert_exit(&out, 0);
         assert_eq!(read_json(&stamp)["gates"]["non-root"], "allowed");
     }
@@ -232,7 +262,10 @@ fn shell_gate_finds_shells_and_package_managers() {
     let out = check(&image, &[]);
     assert_exit(&out, 1);
     let err = stderr(&out);
-    let findings: Vec<&str> = err.lines().filter(|l| l.starts_with("no-shell: ")).collect();
+    let findings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("no-shell: "))
+        .collect();
     assert_eq!(
         findings,
         [
@@ -272,7 +305,14 @@ fn secrets_gate_scans_env_labels_and_every_layer() {
     let image = fx.image(
         "secrets",
         &[fx.users_layer(), old, app],
-        &["--user", "65532", "--env", "API_TOKEN=s3cr3t-t0ken-value", "--label", &label],
+        &[
+            "--user",
+            "65532",
+            "--env",
+            "API_TOKEN=s3cr3t-t0ken-value",
+            "--label",
+            &label,
+        ],
     );
     let out = check(&image, &[]);
     assert_exit(&out, 1);
@@ -282,7 +322,12 @@ fn secrets_gate_scans_env_labels_and_every_layer() {
         "secrets: /app/old.txt line 1 (layer 1, sha256:",
         "): AWS access key id; a later layer hides it, but it still ships in this layer [opt out: --allow-secrets, or --allow-secret-in /app/old.txt]",
     ];
-    assert!(findings.iter().any(|l| l.starts_with(expect[0]) && l.ends_with(expect[1])), "{err}");
+    assert!(
+        findings
+            .iter()
+            .any(|l| l.starts_with(expect[0]) && l.ends_with(expect[1])),
+        "{err}"
+    );
     for needle in [
         "secrets: /app/.env (layer 2, ",
         "secrets: /app/.env line 1 (layer 2, ",
@@ -291,17 +336,32 @@ fn secrets_gate_scans_env_labels_and_every_layer() {
         "secrets: env API_TOKEN: literal credential value [opt out: --allow-secrets]",
         "secrets: label com.example.note: GitHub token [opt out: --allow-secrets]",
     ] {
-        assert!(findings.iter().any(|l| l.starts_with(needle)), "missing {needle:?} in:\n{err}");
+        assert!(
+            findings.iter().any(|l| l.starts_with(needle)),
+            "missing {needle:?} in:\n{err}"
+        );
     }
     assert_eq!(findings.len(), 7, "{err}");
-    for value in ["hunter2hunter2", "s3cr3t-t0ken-value", token.as_str(), aws_key.as_str(), "django-insecure"] {
+    for value in [
+        "hunter2hunter2",
+        "s3cr3t-t0ken-value",
+        token.as_str(),
+        aws_key.as_str(),
+        "django-insecure",
+    ] {
         assert!(!err.contains(value), "a secret value was printed: {value}");
     }
 
     // Allowing the files leaves the env and label findings.
     let out = check(&image, &["--allow-secret-in", "/app"]);
     assert_exit(&out, 1);
-    assert_eq!(stderr(&out).lines().filter(|l| l.starts_with("secrets: ")).count(), 2);
+    assert_eq!(
+        stderr(&out)
+            .lines()
+            .filter(|l| l.starts_with("secrets: "))
+            .count(),
+        2
+    );
     assert_exit(&check(&image, &["--allow-secrets"]), 0);
 }
 
@@ -321,7 +381,10 @@ fn permissions_gate_checks_application_files_for_the_image_user() {
     let out = check(&image, &[]);
     assert_exit(&out, 1);
     let err = stderr(&out);
-    let findings: Vec<&str> = err.lines().filter(|l| l.starts_with("permissions: ")).collect();
+    let findings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("permissions: "))
+        .collect();
     assert_eq!(
         findings,
         [
@@ -332,7 +395,13 @@ fn permissions_gate_checks_application_files_for_the_image_user() {
         "{err}"
     );
     assert_exit(&check(&image, &["--allow-permissions"]), 0);
-    assert_exit(&check(&image, &["--app-prefix", "/app/data", "--app-prefix", "/app/tmp"]), 0);
+    assert_exit(
+        &check(
+            &image,
+            &["--app-prefix", "/app/data", "--app-prefix", "/app/tmp"],
+        ),
+        0,
+    );
 }
 
 #[test]
@@ -346,7 +415,10 @@ fn base_layers_are_not_application_layers() {
         ]),
     );
     let base = fx.image("base", &[base_layer], &["--user", "65532"]);
-    let app = fx.layer("app", json!([{"path": "/app/main.py", "type": "file", "content": "pass\n"}]));
+    let app = fx.layer(
+        "app",
+        json!([{"path": "/app/main.py", "type": "file", "content": "pass\n"}]),
+    );
     let image = fx.path("on-base");
     tools::run_ok(
         pyoci()
@@ -361,14 +433,25 @@ fn base_layers_are_not_application_layers() {
     // Without --base every layer that installs no Debian package is application.
     let out = check(&image, &[]);
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("permissions: /etc/shadow is not readable"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permissions: /etc/shadow is not readable"),
+        "{}",
+        stderr(&out)
+    );
 
-    assert_exit(&check(&image, &["--base", base.to_str().unwrap_or_default()]), 0);
+    assert_exit(
+        &check(&image, &["--base", base.to_str().unwrap_or_default()]),
+        0,
+    );
 
     let unrelated = fx.good_image("unrelated", json!([]), &[]);
     let out = check(&image, &["--base", unrelated.to_str().unwrap_or_default()]);
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("is not the base of"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not the base of"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -376,13 +459,30 @@ fn size_gate_limits_compressed_size() {
     let fx = Fixture::new();
     let image = fx.good_image("size", json!([]), &[]);
     let report = fx.path("size.json");
-    let out = check(&image, &["--max-size", "100", "--size-report", report.to_str().unwrap_or_default()]);
+    let out = check(
+        &image,
+        &[
+            "--max-size",
+            "100",
+            "--size-report",
+            report.to_str().unwrap_or_default(),
+        ],
+    );
     assert_exit(&out, 1);
     let err = stderr(&out);
-    let line = err.lines().find(|l| l.starts_with("size: ")).unwrap_or_default();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("size: "))
+        .unwrap_or_default();
     assert!(line.contains("over --max-size 100"), "{err}");
-    assert!(line.ends_with("[opt out: raise or drop --max-size]"), "{line}");
-    assert!(report.exists(), "the size report is written even when the size gate fails");
+    assert!(
+        line.ends_with("[opt out: raise or drop --max-size]"),
+        "{line}"
+    );
+    assert!(
+        report.exists(),
+        "the size report is written even when the size gate fails"
+    );
     assert_exit(&check(&image, &["--max-size", "1.5MiB"]), 0);
 
     let out = check(&image, &["--max-size", "lots"]);
@@ -400,16 +500,38 @@ fn layouts_written_by_umoci_are_read() {
     std::os::unix::fs::symlink("/usr/bin/dash", root.join("app/sh")).expect("symlink");
     let layout = fx.path("umoci-layout");
     let image_ref = format!("{}:latest", layout.display());
-    tools::run_ok(Command::new("umoci").arg("init").arg("--layout").arg(&layout));
+    tools::run_ok(
+        Command::new("umoci")
+            .arg("init")
+            .arg("--layout")
+            .arg(&layout),
+    );
     tools::run_ok(Command::new("umoci").args(["new", "--image", &image_ref]));
-    tools::run_ok(Command::new("umoci").args(["insert", "--image", &image_ref]).arg(&root).arg("/"));
-    tools::run_ok(Command::new("umoci").args(["config", "--image", &image_ref, "--config.user", "65532"]));
+    tools::run_ok(
+        Command::new("umoci")
+            .args(["insert", "--image", &image_ref])
+            .arg(&root)
+            .arg("/"),
+    );
+    tools::run_ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image_ref,
+        "--config.user",
+        "65532",
+    ]));
     tools::run_ok(Command::new("umoci").args(["gc", "--layout"]).arg(&layout));
     let out = check(&layout, &[]);
     assert_exit(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("no-shell: /app/sh is a shell (symlink to /usr/bin/dash)"), "{err}");
-    let out = check(&layout, &["--allow-shell", "--allow-root", "--allow-permissions"]);
+    assert!(
+        err.contains("no-shell: /app/sh is a shell (symlink to /usr/bin/dash)"),
+        "{err}"
+    );
+    let out = check(
+        &layout,
+        &["--allow-shell", "--allow-root", "--allow-permissions"],
+    );
     assert_exit(&out, 0);
 }
 
@@ -421,7 +543,9 @@ fn spdx_package<'a>(document: &'a Value, name: &str) -> &'a Value {
 }
 
 fn purl(package: &Value) -> &str {
-    package["externalRefs"][0]["referenceLocator"].as_str().unwrap_or_default()
+    package["externalRefs"][0]["referenceLocator"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 #[test]
@@ -444,7 +568,14 @@ fn sbom_lists_debian_packages_and_python_distributions() {
     );
     let image = fx.image("sbom-image", &[layer], &["--user", "65532"]);
     let output = fx.path("image.spdx.json");
-    tools::run_ok(pyoci().arg("sbom").arg(&image).args(["--name", "my_service"]).arg("-o").arg(&output));
+    tools::run_ok(
+        pyoci()
+            .arg("sbom")
+            .arg(&image)
+            .args(["--name", "my_service"])
+            .arg("-o")
+            .arg(&output),
+    );
     let document = read_json(&output);
     assert_eq!(document["spdxVersion"], "SPDX-2.3");
     assert_eq!(document["dataLicense"], "CC0-1.0");
@@ -466,8 +597,14 @@ fn sbom_lists_debian_packages_and_python_distributions() {
     assert_eq!(foo["versionInfo"], "1:2.3-4+deb12u1");
     assert_eq!(foo["supplier"], "Person: Foo Team (foo@example.org)");
     assert_eq!(foo["downloadLocation"], "NOASSERTION");
-    assert_eq!(foo["licenseDeclared"], "MIT AND (GPL-2.0-or-later OR LicenseRef-libfoo1-custom-terms)");
-    assert_eq!(purl(foo), "pkg:deb/debian/libfoo1@1:2.3-4+deb12u1?arch=amd64&distro=debian-12");
+    assert_eq!(
+        foo["licenseDeclared"],
+        "MIT AND (GPL-2.0-or-later OR LicenseRef-libfoo1-custom-terms)"
+    );
+    assert_eq!(
+        purl(foo),
+        "pkg:deb/debian/libfoo1@1:2.3-4+deb12u1?arch=amd64&distro=debian-12"
+    );
     let extracted = &document["hasExtractedLicensingInfos"][0];
     assert_eq!(extracted["licenseId"], "LicenseRef-libfoo1-custom-terms");
     assert_eq!(extracted["extractedText"], "Do what you like.");
@@ -475,7 +612,10 @@ fn sbom_lists_debian_packages_and_python_distributions() {
     let requests = spdx_package(&document, "requests");
     assert_eq!(requests["versionInfo"], "2.31.0");
     assert_eq!(requests["licenseDeclared"], "Apache-2.0");
-    assert_eq!(requests["supplier"], "Person: Kenneth Reitz (me@kennethreitz.org)");
+    assert_eq!(
+        requests["supplier"],
+        "Person: Kenneth Reitz (me@kennethreitz.org)"
+    );
     assert_eq!(purl(requests), "pkg:pypi/requests@2.31.0");
     let pyyaml = spdx_package(&document, "PyYAML");
     assert_eq!(pyyaml["versionInfo"], "6.0.1");
@@ -485,24 +625,52 @@ fn sbom_lists_debian_packages_and_python_distributions() {
     let image_package = spdx_package(&document, "my_service");
     assert_eq!(image_package["primaryPackagePurpose"], "CONTAINER");
     let relationships = document["relationships"].as_array().expect("relationships");
-    assert!(relationships.iter().any(|r| r["spdxElementId"] == "SPDXRef-DOCUMENT"
-        && r["relationshipType"] == "DESCRIBES"
-        && r["relatedSpdxElement"] == image_package["SPDXID"]));
-    assert_eq!(relationships.iter().filter(|r| r["relationshipType"] == "CONTAINS").count(), 3);
+    assert!(relationships
+        .iter()
+        .any(|r| r["spdxElementId"] == "SPDXRef-DOCUMENT"
+            && r["relationshipType"] == "DESCRIBES"
+            && r["relatedSpdxElement"] == image_package["SPDXID"]));
+    assert_eq!(
+        relationships
+            .iter()
+            .filter(|r| r["relationshipType"] == "CONTAINS")
+            .count(),
+        3
+    );
 
     // Deterministic: the same image gives the same bytes.
     let again = fx.path("again.spdx.json");
-    tools::run_ok(pyoci().arg("sbom").arg(&image).args(["--name", "my_service"]).arg("-o").arg(&again));
+    tools::run_ok(
+        pyoci()
+            .arg("sbom")
+            .arg(&image)
+            .args(["--name", "my_service"])
+            .arg("-o")
+            .arg(&again),
+    );
     assert_eq!(std::fs::read(&output).ok(), std::fs::read(&again).ok());
 
     let stamped = fx.path("stamped.spdx.json");
     tools::run_ok(
-        pyoci().arg("sbom").arg(&image).args(["--created", "2024-05-01T14:00:00+02:00", "-o"]).arg(&stamped),
+        pyoci()
+            .arg("sbom")
+            .arg(&image)
+            .args(["--created", "2024-05-01T14:00:00+02:00", "-o"])
+            .arg(&stamped),
     );
-    assert_eq!(read_json(&stamped)["creationInfo"]["created"], "2024-05-01T12:00:00Z");
+    assert_eq!(
+        read_json(&stamped)["creationInfo"]["created"],
+        "2024-05-01T12:00:00Z"
+    );
 
     let rejected = fx.path("rejected.spdx.json");
-    let out = tools::output(pyoci().arg("sbom").arg(&image).args(["--created", "yesterday", "-o"]).arg(&rejected));
+    let out = tools::output(
+        pyoci()
+            .arg("sbom")
+            .arg(&image)
+            .args(["--created", "yesterday", "-o"])
+            .arg(&rejected),
+    );
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("\"yesterday\""), "{}", stderr(&out));
     assert!(!rejected.exists(), "nothing is written on error");
@@ -527,7 +695,10 @@ fn distroless_base_sbom_gates_and_python_in_podman() {
     let document = read_json(&output);
     let libc = spdx_package(&document, "libc6");
     assert_eq!(libc["versionInfo"], "2.36-9+deb12u14");
-    assert_eq!(purl(libc), "pkg:deb/debian/libc6@2.36-9+deb12u14?arch=amd64&distro=debian-12");
+    assert_eq!(
+        purl(libc),
+        "pkg:deb/debian/libc6@2.36-9+deb12u14?arch=amd64&distro=debian-12"
+    );
     let python = spdx_package(&document, "python3.11-minimal");
     assert_eq!(python["versionInfo"], "3.11.2-6+deb12u9");
     assert_eq!(spdx_package(&document, "zlib1g")["licenseDeclared"], "Zlib");
@@ -553,7 +724,11 @@ fn distroless_base_sbom_gates_and_python_in_podman() {
     .expect("write spec");
     let out = run_structure_test(&base, &spec, &[]);
     assert_exit(&out, 0);
-    assert!(stdout(&out).contains("PASS command: python as nonroot\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("PASS command: python as nonroot\n"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 fn run_structure_test(image: &Path, spec: &Path, envs: &[(&str, &Path)]) -> Output {
@@ -605,7 +780,11 @@ fn structure_file_and_metadata_tests_pass_and_fail_readably() {
     let out = run_structure_test(&image, &passing, &[]);
     assert_exit(&out, 0);
     let text = stdout(&out);
-    assert!(text.lines().all(|l| l.starts_with("PASS ") || l.ends_with("19 passed, 0 failed")), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("PASS ") || l.ends_with("19 passed, 0 failed")),
+        "{text}"
+    );
     assert!(text.contains("PASS file existence: main\n"), "{text}");
     assert!(text.contains("PASS metadata: env LOG_LEVEL\n"), "{text}");
 
@@ -654,10 +833,22 @@ fn structure_spec_errors_name_the_file_and_field() {
     let fx = Fixture::new();
     let image = fx.good_image("spec-errors", json!([]), &[]);
     let cases = [
-        (json!({"commandTests": [{"name": "x", "command": "y", "setup": [["z"]]}]}), "unknown field `setup`"),
-        (json!({"fileContentTests": [{"name": "bad regex", "path": "/x", "expectedContents": ["("]}]}), "regex \"(\" is invalid"),
-        (json!({"fileExistenceTests": [{"name": "p", "path": "/x", "shouldExist": true, "permissions": "rw-"}]}), "permissions \"rw-\""),
-        (json!({"schemaVersion": "1.0.0"}), "schemaVersion \"1.0.0\" is not supported"),
+        (
+            json!({"commandTests": [{"name": "x", "command": "y", "setup": [["z"]]}]}),
+            "unknown field `setup`",
+        ),
+        (
+            json!({"fileContentTests": [{"name": "bad regex", "path": "/x", "expectedContents": ["("]}]}),
+            "regex \"(\" is invalid",
+        ),
+        (
+            json!({"fileExistenceTests": [{"name": "p", "path": "/x", "shouldExist": true, "permissions": "rw-"}]}),
+            "permissions \"rw-\"",
+        ),
+        (
+            json!({"schemaVersion": "1.0.0"}),
+            "schemaVersion \"1.0.0\" is not supported",
+        ),
     ];
     for (index, (spec, expected)) in cases.into_iter().enumerate() {
         let path = fx.path(&format!("spec{index}.json"));
@@ -679,15 +870,36 @@ fn structure_command_tests_run_in_podman() {
         .expect("debs dir")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("busybox-static_"))
+        })
         .expect("busybox-static .deb");
     let blob = fx.path("busybox.tar.gz");
     let descriptor = fx.path("busybox.json");
-    tools::run_ok(pyoci().arg("deb").arg(&deb).arg("-o").arg(&blob).arg("--descriptor-out").arg(&descriptor));
+    tools::run_ok(
+        pyoci()
+            .arg("deb")
+            .arg(&deb)
+            .arg("-o")
+            .arg(&blob)
+            .arg("--descriptor-out")
+            .arg(&descriptor),
+    );
     let image = fx.image(
         "busybox",
-        &[fx.users_layer(), format!("{}={}", blob.display(), descriptor.display())],
-        &["--user", "65532", "--entrypoint", r#"["/bin/busybox","false"]"#, "--env", "FROM_IMAGE=yes"],
+        &[
+            fx.users_layer(),
+            format!("{}={}", blob.display(), descriptor.display()),
+        ],
+        &[
+            "--user",
+            "65532",
+            "--entrypoint",
+            r#"["/bin/busybox","false"]"#,
+            "--env",
+            "FROM_IMAGE=yes",
+        ],
     );
     let spec = fx.path("commands.json");
     std::fs::write(
@@ -725,11 +937,25 @@ fn structure_command_tests_run_in_podman() {
         "FAIL command: wrong output: stdout: expected to match /bye/, got \"hello\\n\"",
         "FAIL command: wrong exit: exit code: expected 0, got 2 (stderr \"boom\\n\")",
     ] {
-        assert!(text.lines().any(|l| l == expected), "missing line {expected:?} in:\n{text}\n{}", stderr(&out));
+        assert!(
+            text.lines().any(|l| l == expected),
+            "missing line {expected:?} in:\n{text}\n{}",
+            stderr(&out)
+        );
     }
-    let missing = text.lines().find(|l| l.starts_with("FAIL command: missing command: ")).unwrap_or_default();
+    let missing = text
+        .lines()
+        .find(|l| l.starts_with("FAIL command: missing command: "))
+        .unwrap_or_default();
     assert!(missing.contains("exit code: expected 0, got 12"), "{text}");
     assert!(text.ends_with("5 passed, 3 failed\n"), "{text}");
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp).expect("read tmp").filter_map(Result::ok).map(|e| e.path()).collect();
-    assert!(leftovers.is_empty(), "the private podman store was not removed: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("read tmp")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the private podman store was not removed: {leftovers:?}"
+    );
 }

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use pyoci_manifest::{Image, Layout};
 use crate::structure::{excerpt, match_regexes, CheckResult, CommandTest, Spec};
+use pyoci_manifest::{Image, Layout};
 
 const POLL: Duration = Duration::from_millis(20);
 /// How long loading the image may take, whatever the per-test timeout.
@@ -133,7 +133,11 @@ impl PodmanStore {
         for limit in &self.options.ulimits {
             command.arg("--ulimit").arg(limit);
         }
-        if let Some(user) = spec.container_run_options.as_ref().and_then(|o| o.user.as_ref()) {
+        if let Some(user) = spec
+            .container_run_options
+            .as_ref()
+            .and_then(|o| o.user.as_ref())
+        {
             command.arg("--user").arg(user);
         }
         for var in spec.global_env_vars.iter().chain(&test.env_vars) {
@@ -142,7 +146,10 @@ impl PodmanStore {
             pair.push(&var.value);
             command.arg("--env").arg(pair);
         }
-        command.arg(&self.image_id).arg(&test.command).args(&test.args);
+        command
+            .arg(&self.image_id)
+            .arg(&test.command)
+            .args(&test.args);
 
         let mut failures = Vec::new();
         match capture(command, None, self.options.timeout, &self.program_name()) {
@@ -178,8 +185,20 @@ impl PodmanStore {
                                 excerpt(&stderr)
                             ));
                         }
-                        match_regexes(&mut failures, "stdout", &stdout, &test.expected_output, &test.excluded_output);
-                        match_regexes(&mut failures, "stderr", &stderr, &test.expected_error, &test.excluded_error);
+                        match_regexes(
+                            &mut failures,
+                            "stdout",
+                            &stdout,
+                            &test.expected_output,
+                            &test.excluded_output,
+                        );
+                        match_regexes(
+                            &mut failures,
+                            "stderr",
+                            &stderr,
+                            &test.expected_error,
+                            &test.excluded_error,
+                        );
                     }
                 }
             }
@@ -219,7 +238,11 @@ fn capture(
     program: &str,
 ) -> Result<Captured> {
     command
-        .stdin(if feed.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if feed.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().map_err(|source| Error::Spawn {
@@ -260,7 +283,11 @@ fn drain<R: Read + Send + 'static>(reader: Option<R>) -> thread::JoinHandle<Vec<
     })
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration, program: &str) -> Result<Option<ExitStatus>> {
+fn wait_with_timeout(
+    child: &mut Child,
+    timeout: Duration,
+    program: &str,
+) -> Result<Option<ExitStatus>> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -295,7 +322,11 @@ fn write_oci_archive(layout: &Layout, image: &Image, out: impl Write) -> io::Res
     });
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     append_bytes(&mut tar, "index.json", index.to_string().as_bytes())?;
-    append_bytes(&mut tar, &blob_name(&image.manifest_digest), &image.manifest_bytes)?;
+    append_bytes(
+        &mut tar,
+        &blob_name(&image.manifest_digest),
+        &image.manifest_bytes,
+    )?;
     append_bytes(
         &mut tar,
         &blob_name(image.manifest.config().digest().as_ref()),

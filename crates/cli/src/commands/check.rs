@@ -117,7 +117,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let base_image = Layout::open(&base_path)
                 .and_then(|l| l.image(base_ref.as_deref()))
                 .with_context(|| format!("reading --base {base}"))?;
-            AppLayers::AfterBase(gates::base_layer_count(&base_image, &base_path, &image, &layout_path)?)
+            AppLayers::AfterBase(gates::base_layer_count(
+                &base_image,
+                &base_path,
+                &image,
+                &layout_path,
+            )?)
         }
         None => AppLayers::NotDebianPackages,
     };
@@ -181,7 +186,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let gate_states: BTreeMap<&str, &str> = Gate::ALL
         .iter()
-        .map(|g| (g.name(), if policy.allows(*g) { "allowed" } else { "passed" }))
+        .map(|g| {
+            (
+                g.name(),
+                if policy.allows(*g) {
+                    "allowed"
+                } else {
+                    "passed"
+                },
+            )
+        })
         .collect();
     match &args.output {
         Some(path) => {
@@ -197,8 +211,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             write_file_atomic(path, &bytes)?;
         }
         None => {
-            let summary: Vec<String> = gate_states.iter().map(|(g, s)| format!("{g} {s}")).collect();
-            println!("pyoci check: {} ({}) runs as {user}: {}", args.image, image.manifest_digest, summary.join(", "));
+            let summary: Vec<String> = gate_states
+                .iter()
+                .map(|(g, s)| format!("{g} {s}"))
+                .collect();
+            println!(
+                "pyoci check: {} ({}) runs as {user}: {}",
+                args.image,
+                image.manifest_digest,
+                summary.join(", ")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

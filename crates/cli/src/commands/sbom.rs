@@ -18,7 +18,9 @@ use super::index::split_layout_ref;
 /// classifiers. The document is deterministic: packages sorted, documentNamespace derived
 /// from the image digest, and `created` fixed (see --created). Written atomically.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  pyoci sbom bazel-bin/app/image --name my_service -o my_service.spdx.json")]
+#[command(
+    after_help = "Example:\n  pyoci sbom bazel-bin/app/image --name my_service -o my_service.spdx.json"
+)]
 pub struct Args {
     /// The image layout, optionally as LAYOUT:REF to pick the image tagged REF in it.
     #[arg(value_name = "LAYOUT[:REF]")]

@@ -114,5 +114,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.image,
         results.len() - failed
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
