@@ -2,7 +2,7 @@
 //! failed or killed run never leaves a half-written file or layout at the output path.
 
 use std::fs::{self, File, Permissions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -158,6 +158,23 @@ pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
         return Ok(());
     }
     // EXDEV (another filesystem) or EPERM (protected_hardlinks on a file we do not own).
-    fs::copy(&real, dst).map_err(|e| Error::io(src, e))?;
+    copy_blaming_the_failing_side(src, &real, dst)?;
     set_mode(dst, 0o644)
+}
+
+/// Copies `real` (the resolved `src`) to `dst`. A read error names the source, a write error
+/// (a full disk, a quota) the destination, so the user looks at the right file system.
+fn copy_blaming_the_failing_side(src: &Path, real: &Path, dst: &Path) -> Result<()> {
+    let mut from = File::open(real).map_err(|e| Error::io(src, e))?;
+    let mut to = File::create(dst).map_err(|e| Error::io(dst, e))?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(src, e)),
+        };
+        to.write_all(&buffer[..n]).map_err(|e| Error::io(dst, e))?;
+    }
 }

@@ -219,7 +219,7 @@ pub fn write_tarball(
             match source {
                 BlobSource::Bytes(bytes) => append_file(&mut tar, &member, mtime, bytes.len() as u64, bytes.as_slice())
                     .map_err(io_error)?,
-                BlobSource::File { path, digest, size } => append_verified_blob(&mut tar, &member, mtime, path, digest, *size)?,
+                BlobSource::File { path, digest, size } => append_verified_blob(&mut tar, output, &member, mtime, path, digest, *size)?,
             }
         }
         append_file(&mut tar, "index.json", mtime, index_bytes.len() as u64, index_bytes.as_slice()).map_err(io_error)?;
@@ -281,6 +281,7 @@ fn append_file<W: Write>(
 /// fails the whole tarball rather than producing one that fails at load time.
 fn append_verified_blob<W: Write>(
     tar: &mut tar::Builder<W>,
+    output: &Path,
     member: &str,
     mtime: u64,
     path: &Path,
@@ -305,9 +306,19 @@ fn append_verified_blob<W: Write>(
             actual: actual_size,
         });
     }
-    let mut reader = DigestReader::new(file.take(size));
-    append_file(tar, member, mtime, size, &mut reader).map_err(|e| Error::io(path, e))?;
-    let (actual, read) = reader.finish();
+    let mut reader = ReadFailures {
+        inner: DigestReader::new(file.take(size)),
+        failed: false,
+    };
+    append_file(tar, member, mtime, size, &mut reader).map_err(|e| {
+        // A failed write (a full disk) is about the tarball, not the blob being copied.
+        if reader.failed {
+            Error::io(path, e)
+        } else {
+            Error::io(output, e)
+        }
+    })?;
+    let (actual, read) = reader.inner.finish();
     if read != size {
         return Err(Error::SizeMismatch {
             path: path.to_path_buf(),
@@ -323,6 +334,18 @@ fn append_verified_blob<W: Write>(
         });
     }
     Ok(())
+}
+
+/// Remembers whether reading failed, so an I/O error is blamed on the right file.
+struct ReadFailures<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: Read> Read for ReadFailures<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed = true)
+    }
 }
 
 #[cfg(test)]
