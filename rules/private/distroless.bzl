@@ -88,9 +88,9 @@ def _resolve_debs_dir(rctx):
     if configured.startswith("/"):
         directory = rctx.path(configured)
     elif hasattr(rctx, "workspace_root"):
-        directory = rctx.workspace_root.get_child(configured)
+        directory = rctx.path("{}/{}".format(rctx.workspace_root, configured))
     elif rctx.attr.workspace_file:
-        directory = rctx.path(rctx.attr.workspace_file).dirname.get_child(configured)
+        directory = rctx.path("{}/{}".format(rctx.path(rctx.attr.workspace_file).dirname, configured))
     else:
         fail("distroless debs: `debs_dir` {} is relative; on this Bazel name the workspace root ".format(configured) +
              "with `workspace_file` (e.g. \"@//:WORKSPACE\") or pass an absolute path")

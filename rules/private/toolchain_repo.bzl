@@ -67,10 +67,24 @@ def _find_cargo(rctx):
     fail("pyoci toolchain: cargo not found on PATH, in $CARGO or in ~/.cargo/bin; install Rust " +
          "(https://rustup.rs) or name a prebuilt binary with the `pyoci` attribute or $" + _ENV_BINARY)
 
+def _package_label(rctx, anchor, workspace_root, relative):
+    """The label of a source file: its package is the deepest directory holding a BUILD file."""
+    parts = relative.split("/")
+    for split in range(len(parts) - 1, 0, -1):
+        # (Bazel 4's path.get_child takes one component only, hence the string joins.)
+        directory = "{}/{}".format(workspace_root, "/".join(parts[:split]))
+        if rctx.path(directory + "/BUILD.bazel").exists or rctx.path(directory + "/BUILD").exists:
+            return anchor.relative("//{}:{}".format("/".join(parts[:split]), "/".join(parts[split:])))
+    return anchor.relative("//:" + relative)
+
 def _watch_sources(rctx, workspace_root):
-    """Makes Bazel refetch (and so re-run cargo) when the pyoci sources change."""
+    """Makes Bazel refetch (and so re-run cargo) when anything compiled into pyoci changes.
+
+    That is the Rust sources, the Cargo files and rules/**/*.bzl (pyoci lint embeds them).
+    """
     if hasattr(rctx, "watch_tree"):
         rctx.watch_tree(workspace_root.get_child("crates"))
+        rctx.watch_tree(workspace_root.get_child("rules"))
         rctx.watch(workspace_root.get_child("Cargo.toml"))
         rctx.watch(workspace_root.get_child("Cargo.lock"))
         return
@@ -79,15 +93,31 @@ def _watch_sources(rctx, workspace_root):
     # resolved through a Label changes.
     listing = _execute_or_fail(
         rctx,
-        ["find", str(workspace_root.get_child("crates")), "-type", "f", "(", "-name", "*.rs", "-o", "-name", "Cargo.toml", ")"],
+        [
+            "find",
+            str(workspace_root.get_child("crates")),
+            str(workspace_root.get_child("rules")),
+            "-type",
+            "f",
+            "(",
+            "-name",
+            "*.rs",
+            "-o",
+            "-name",
+            "Cargo.toml",
+            "-o",
+            "-name",
+            "*.bzl",
+            ")",
+        ],
         "listing the pyoci sources",
     )
     prefix = str(workspace_root) + "/"
-    manifest = rctx.attr.cargo_manifest
+    anchor = rctx.attr.cargo_manifest
     for line in sorted(listing.stdout.splitlines()):
         if line.startswith(prefix):
-            rctx.path(manifest.relative(line[len(prefix):]))
-    rctx.path(manifest.relative("Cargo.lock"))
+            rctx.path(_package_label(rctx, anchor, workspace_root, line[len(prefix):]))
+    rctx.path(anchor.relative("//:Cargo.lock"))
 
 def _build_with_cargo(rctx):
     manifest = rctx.path(rctx.attr.cargo_manifest)
