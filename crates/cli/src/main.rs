@@ -30,35 +30,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write one deterministic, compressed layer blob and print its descriptor as JSON.
+    #[command(about = "Write one deterministic, compressed layer blob and print its descriptor as JSON.")]
     Layer(commands::layer::Args),
-    /// Turn a Debian package (.deb) into a layer that scanners recognise.
+    #[command(about = "Turn a Debian package (.deb) into a layer that scanners recognise.")]
     Deb(commands::deb::Args),
-    /// Build a distroless Python 3.11 base image layout from a directory of .deb files.
+    #[command(about = "Build a distroless Python 3.11 base image layout from a directory of .deb files.")]
     Base(commands::base::Args),
-    /// Assemble an OCI image layout from a base layout, layers and config.
+    #[command(about = "Assemble an OCI image layout from a base layout, layers and config.")]
     Image(commands::image::Args),
-    /// Combine several platform images into one multi-platform image index.
+    #[command(about = "Combine several platform images into one multi-platform image index.")]
     Index(commands::index::Args),
-    /// Write a tarball that `docker load` and `podman load` accept.
+    #[command(about = "Write a tarball that `docker load` and `podman load` accept.")]
     Tarball(commands::tarball::Args),
-    /// Print an image's layers with sizes, its config and its total size.
+    #[command(about = "Print an image's layers with sizes, its config and its total size.")]
     Inspect(commands::inspect::Args),
-    /// Lint BUILD, .bzl, WORKSPACE and MODULE.bazel files without running Bazel.
+    #[command(about = "Lint BUILD, .bzl, WORKSPACE and MODULE.bazel files without running Bazel.")]
     Lint(commands::lint::Args),
-    /// Push an image layout to a registry by digest, then tag it.
+    #[command(about = "Push an image layout to a registry by digest, then tag it.")]
     Push(commands::push::Args),
-    /// Pull an image from a registry by digest into an OCI layout.
+    #[command(about = "Pull an image from a registry by digest into an OCI layout.")]
     Pull(commands::pull::Args),
-    /// Copy an image between repositories or registries without rebuilding it.
+    #[command(about = "Copy an image between repositories or registries without rebuilding it.")]
     Copy(commands::copy::Args),
-    /// List (and with --delete, remove) untagged and old manifests in a repository.
+    #[command(about = "List (and with --delete, remove) untagged and old manifests in a repository.")]
     Gc(commands::gc::Args),
-    /// Check an image against the security gates (non-root, no shell, no secrets, permissions, size).
+    #[command(about = "Check an image against the security gates (non-root, no shell, no secrets, permissions, size).")]
     Check(commands::check::Args),
-    /// Write an SPDX 2.3 SBOM of an image's Debian packages and Python distributions.
+    #[command(about = "Write an SPDX 2.3 SBOM of an image's Debian packages and Python distributions.")]
     Sbom(commands::sbom::Args),
-    /// Run structure tests (command, file and metadata checks) against an image.
+    #[command(about = "Run structure tests (command, file and metadata checks) against an image.")]
     Test(commands::test::Args),
 }
 

@@ -45,6 +45,7 @@ const FINDINGS_SHOWN_PER_GATE: usize = 50;
 /// (--size-report) is written either way.
 #[derive(clap::Args)]
 #[command(
+    verbatim_doc_comment,
     after_help = "Example:\n  pyoci check bazel-bin/app/image --base bazel-bin/external/distroless_python_nonroot \\\n    --max-size 150MB --size-report size.json -o check.stamp"
 )]
 pub struct Args {

@@ -39,7 +39,7 @@ use super::index::split_layout_ref;
 /// are looked up like lstat inside the container (symlinked parent directories followed);
 /// content tests follow a final symlink too. A port without /protocol means /tcp.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  pyoci test bazel-bin/app/image --spec app/image_test.json")]
+#[command(verbatim_doc_comment, after_help = "Example:\n  pyoci test bazel-bin/app/image --spec app/image_test.json")]
 pub struct Args {
     /// The image layout, optionally as LAYOUT:REF to pick the image tagged REF in it.
     #[arg(value_name = "LAYOUT[:REF]")]
