@@ -11,10 +11,10 @@ Two kinds of repositories:
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 
 VARIANTS = {
-    # variant -> (config User, carries a shell)
-    "base": ("", False),
+    # variant -> (the User `pyoci base` writes into the config, carries a shell)
+    "base": ("0", False),
     "nonroot": ("65532", False),
-    "debug": ("", True),
+    "debug": ("0", True),
     "debug-nonroot": ("65532", True),
 }
 
