@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,33 @@ def podman(e2e_tmp):
     engine = Podman(e2e_tmp / "podman")
     yield engine
     engine.run("system", "reset", "--force", check=False)
+
+
+@pytest.fixture(scope="session")
+def podman_service(podman, e2e_tmp):
+    """podman's Docker API on a unix socket (DOCKER_HOST=unix://...), sharing the podman fixture's storage."""
+    socket = e2e_tmp / "podman.sock"
+    service = subprocess.Popen(
+        [*podman.argv(), "system", "service", "--time=0", f"unix://{socket}"],
+        env={**os.environ, **podman.env()},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(
+            ["docker", "-H", f"unix://{socket}", "version"], capture_output=True
+        ).returncode != 0:
+            if service.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"podman system service did not answer on {socket}: {service.stderr.read() if service.poll() is not None else 'timeout'}")
+            time.sleep(0.5)
+        yield f"unix://{socket}"
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
 
 
 @pytest.fixture(scope="session")

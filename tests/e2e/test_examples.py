@@ -88,6 +88,21 @@ def test_runs_in_podman(built, podman):
     assert_output(ran.stdout, example.expected, "podman run")
 
 
+def test_load_honours_docker_host(built, podman, podman_service):
+    """`docker load` through DOCKER_HOST: here podman's Docker API, so the image lands in podman."""
+    example, bazel = built
+    podman.run("rmi", "--force", example.tag, check=False)
+    loaded = bazel.run(
+        "run", f"//:{example.image}_load", "--", "--loader", "docker",
+        env={"DOCKER_HOST": podman_service},
+    )
+    assert example.tag in loaded.stdout + loaded.stderr, tail(loaded.stdout + loaded.stderr)
+    assert podman.run("image", "exists", example.tag, check=False).returncode == 0
+    ran = podman.run("run", "--rm", example.tag, check=False)
+    assert ran.returncode == 0, f"podman run failed:\n{ran.stdout}\n{ran.stderr}"
+    assert_output(ran.stdout, example.expected, "podman run after a DOCKER_HOST load")
+
+
 def test_shell_only_in_debug_images(built, docker, podman):
     """Debug images open a shell with `run IMAGE sh` (as the seed document shows); others have none."""
     example, bazel = built
