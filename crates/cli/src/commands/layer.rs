@@ -72,7 +72,7 @@ pub struct Args {
     pub output: Output,
 }
 
-/// How the blob is compressed and stamped; shared by `pyoci layer` and `pyoci deb`.
+// How the blob is compressed and stamped; shared by `pyoci layer` and `pyoci deb`.
 #[derive(clap::Args)]
 pub struct Encoding {
     /// Blob compression. gzip is what every runtime reads; zstd is smaller and several times
@@ -80,7 +80,7 @@ pub struct Encoding {
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
 
-    /// Compression level: gzip 0-12 (libdeflate; default 4), zstd 1-22 (default 3).
+    /// Compression level: gzip 0-12 (libdeflate; default 3), zstd 1-22 (default 3).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub level: Option<i32>,
 
@@ -95,7 +95,7 @@ pub struct Encoding {
     pub threads: Option<u32>,
 }
 
-/// Where the blob and its descriptor go; shared by `pyoci layer` and `pyoci deb`.
+// Where the blob and its descriptor go; shared by `pyoci layer` and `pyoci deb`.
 #[derive(clap::Args)]
 pub struct Output {
     /// Path of the layer blob to write. Written atomically: on failure nothing is left here.
