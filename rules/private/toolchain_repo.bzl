@@ -91,23 +91,29 @@ def _watch_sources(rctx, workspace_root):
 
     # Bazel before 7.1 has no watch_tree, but it refetches a repository when a file it
     # resolved through a Label changes.
+    # Only what cargo compiles: test fixtures under crates/ hold BUILD files of their own.
+    crates = str(workspace_root.get_child("crates"))
+    rules = str(workspace_root.get_child("rules"))
     listing = _execute_or_fail(
         rctx,
         [
             "find",
-            str(workspace_root.get_child("crates")),
-            str(workspace_root.get_child("rules")),
+            crates,
+            rules,
             "-type",
             "f",
             "(",
-            "-name",
-            "*.rs",
+            "-path",
+            crates + "/*/src/*.rs",
             "-o",
-            "-name",
-            "Cargo.toml",
+            "-path",
+            crates + "/*/build.rs",
             "-o",
-            "-name",
-            "*.bzl",
+            "-path",
+            crates + "/*/Cargo.toml",
+            "-o",
+            "-path",
+            rules + "/*.bzl",
             ")",
         ],
         "listing the pyoci sources",
