@@ -1,8 +1,9 @@
 """Public API: getting images out of Bazel.
 
-    load("@rules_pyoci//rules:defs.bzl", "oci_load", "oci_promote", "oci_push")
+    load("@rules_pyoci//rules:defs.bzl", "oci_load", "oci_promote", "oci_push", "pyoci_lint_test")
 """
 
+load("//rules/private:lint_test.bzl", _pyoci_lint_test = "pyoci_lint_test")
 load("//rules/private:load.bzl", _oci_load = "oci_load")
 load("//rules/private:push.bzl", _oci_promote = "oci_promote", _oci_push = "oci_push")
 load("//rules/private:providers.bzl", _OciImageInfo = "OciImageInfo")
@@ -10,4 +11,5 @@ load("//rules/private:providers.bzl", _OciImageInfo = "OciImageInfo")
 oci_load = _oci_load
 oci_push = _oci_push
 oci_promote = _oci_promote
+pyoci_lint_test = _pyoci_lint_test
 OciImageInfo = _OciImageInfo
