@@ -1,4 +1,4 @@
-"""Public API: getting images out of Bazel.
+"""Public API: loading, pushing and promoting images; linting BUILD files.
 
     load("@rules_pyoci//rules:defs.bzl", "oci_load", "oci_promote", "oci_push", "pyoci_lint_test")
 """
