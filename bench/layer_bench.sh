@@ -65,6 +65,8 @@ cases=(
 # Warm the page cache so the first tool measured is not penalised.
 eval "$tar_cmd" | cat >/dev/null
 
+calc() { awk "BEGIN { print $1 }"; }
+
 declare -A walls cpus sizes
 peak_rss_kb=0
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -87,7 +89,7 @@ for ((rep = 1; rep <= reps; rep++)); do
       size=$(stat -c %s "$out")
     fi
     walls[$name]+="$wall "
-    cpus[$name]+="$(echo "$user + $sys" | bc -l) "
+    cpus[$name]+="$(calc "$user + $sys") "
     sizes[$name]=$size
     if [[ "$name" == pyoci* ]] && ((rss > peak_rss_kb)); then peak_rss_kb=$rss; fi
   done
@@ -105,15 +107,15 @@ for case in "${cases[@]}"; do
   wall_of[$name]=$(echo "${walls[$name]}" | median)
   cpu_of[$name]=$(echo "${cpus[$name]}" | median)
   printf '%-18s %9.3f %9.3f %12d %9.1f\n' "$name" "${wall_of[$name]}" "${cpu_of[$name]}" "${sizes[$name]}" \
-    "$(echo "${sizes[$name]} / 1000000" | bc -l)"
+    "$(calc "${sizes[$name]} / 1000000")"
 done
 
-ratio() { echo "$1 / $2" | bc -l; }
-verdict() { if (($(echo "$1" | bc -l))); then echo "met"; else echo "NOT met"; fi; }
+ratio() { calc "$1 / $2"; }
+verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "NOT met"; fi; }
 speedup=$(ratio "${wall_of[umoci insert]}" "${wall_of[pyoci gzip]}")
 size_ratio=$(ratio "${sizes[pyoci gzip]}" "${sizes[tar | gzip -6]}")
 zstd_ratio=$(ratio "${wall_of[pyoci zstd]}" "${wall_of[tar | zstd -3 -T2]}")
-rss_mb=$(echo "$peak_rss_kb / 1024" | bc -l)
+rss_mb=$(calc "$peak_rss_kb / 1024")
 echo
 echo "targets:"
 printf '  gzip speed vs umoci insert:  %5.2fx faster   (target >= 2x)    %s\n' "$speedup" "$(verdict "$speedup >= 2")"
