@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// What an image adds to or overrides in its base's config. Field names match the
 /// `--config-json` file (camelCase).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ConfigChanges {
     /// Merged over the base's environment by key; new keys are appended in this order.
     #[serde(deserialize_with = "env_from_object")]
