@@ -24,6 +24,7 @@ e2e: build
 
 lint: build
 	$(PYOCI) lint examples rules
+	python3 tools/rule_docs.py --check
 
 test: cargo-test lint e2e
 
