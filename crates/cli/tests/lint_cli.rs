@@ -313,3 +313,33 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
         "{text}"
     );
 }
+
+/// A file that makes the allocator abort kills only the worker linting it: that file gets a
+/// PYO005 finding and the files after it are still linted. The address-space limit makes the
+/// 4.8 GB allocation fail at once instead of paging the machine.
+#[test]
+fn a_file_that_kills_the_worker_gets_pyo005_and_the_rest_is_linted() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("WORKSPACE"), "").unwrap();
+    for (package, build) in [
+        ("a", "filegroup(name = \"a\", srcs = [\"missing_a\"])\n"),
+        ("b", "X = sorted(range(300000000))\n"),
+        ("c", "filegroup(name = \"c\", srcs = [\"missing_c\"])\n"),
+    ] {
+        fs::create_dir(root.join(package)).unwrap();
+        fs::write(root.join(package).join("BUILD"), build).unwrap();
+    }
+    let output = Command::new("sh")
+        .args(["-c", "ulimit -v 3000000 && exec \"$0\" lint", env!("CARGO_BIN_EXE_pyoci")])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        stdout(&output),
+        "a/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_a`, which package `a` does not define\n\
+         b/BUILD:1:1: PYO005 the linter was stopped while linting this file (signal: 6 (SIGABRT): memory allocation of 4800000000 bytes failed); it needs more memory or stack than a linter may use\n\
+         c/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_c`, which package `c` does not define\n"
+    );
+}

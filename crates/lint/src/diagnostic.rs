@@ -1,9 +1,12 @@
 //! Diagnostics and how byte offsets become the 1-based line and column users see.
 
-use crate::codes::{CodeInfo, Severity};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::codes::{self, CodeInfo, Severity};
 
 /// One finding, resolved to a position in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Diagnostic {
     /// The path as shown to users: relative to the directory pyoci was run from when the file is
     /// under it, with `/` separators.
@@ -14,8 +17,18 @@ pub struct Diagnostic {
     pub column: u32,
     pub end_line: u32,
     pub end_column: u32,
+    #[serde(serialize_with = "serialize_code", deserialize_with = "deserialize_code")]
     pub code: &'static CodeInfo,
     pub message: String,
+}
+
+fn serialize_code<S: Serializer>(code: &&'static CodeInfo, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(code.code)
+}
+
+fn deserialize_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static CodeInfo, D::Error> {
+    let code = String::deserialize(deserializer)?;
+    codes::lookup(&code).ok_or_else(|| serde::de::Error::custom(format!("unknown diagnostic code {code}")))
 }
 
 impl Diagnostic {

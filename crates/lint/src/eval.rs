@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use starlark::analysis::AstModuleLint;
 use starlark::environment::{FrozenModule, Globals, Module};
@@ -128,8 +128,8 @@ pub(crate) struct Evaluated {
 }
 
 pub(crate) struct Session {
-    globals: BazelGlobals,
-    global_names: HashMap<FileKind, HashSet<String>>,
+    globals: &'static BazelGlobals,
+    global_names: &'static HashMap<FileKind, HashSet<String>>,
     /// Directory paths are shown relative to.
     pub base: PathBuf,
     modules: RefCell<HashMap<ModuleKey, Rc<ModuleResult>>>,
@@ -221,13 +221,18 @@ fn error_span(error: &starlark::Error, filename: &str) -> ByteSpan {
 
 impl Session {
     pub fn new(base: PathBuf) -> Session {
-        let globals = BazelGlobals::new();
-        let global_names = HashMap::from([
-            (FileKind::Build, names(&globals.build)),
-            (FileKind::Bzl, names(&globals.bzl)),
-            (FileKind::Workspace, names(&globals.workspace)),
-            (FileKind::Module, names(&globals.module)),
-        ]);
+        // Built once per process: the environments never change.
+        static GLOBALS: OnceLock<(BazelGlobals, HashMap<FileKind, HashSet<String>>)> = OnceLock::new();
+        let (globals, global_names) = GLOBALS.get_or_init(|| {
+            let globals = BazelGlobals::new();
+            let names = HashMap::from([
+                (FileKind::Build, names(&globals.build)),
+                (FileKind::Bzl, names(&globals.bzl)),
+                (FileKind::Workspace, names(&globals.workspace)),
+                (FileKind::Module, names(&globals.module)),
+            ]);
+            (globals, names)
+        });
         Session {
             globals,
             global_names,

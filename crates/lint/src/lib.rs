@@ -98,20 +98,58 @@ impl Options {
 /// given; directories are walked). Paths in the report are relative to `base` when under it.
 pub fn lint(base: &Path, paths: &[PathBuf], options: &Options) -> Result<Report, LintError> {
     options.validate()?;
-    let files = workspace::discover(base, paths)?;
-    let base = base.to_path_buf();
-    let options = options.clone();
-    let worker = std::thread::Builder::new()
-        .name("pyoci-lint".to_owned())
-        .stack_size(STACK_BYTES)
-        .spawn(move || {
-            let linter = Linter::new(base);
-            let mut diagnostics: Vec<Diagnostic> = files.iter().flat_map(|file| linter.lint_file(file)).collect();
-            finish(&mut diagnostics, &options);
-            Report { diagnostics, files_linted: files.len() }
-        })
-        .map_err(LintError::Thread)?;
-    Ok(worker.join().unwrap_or_else(|_| Report::default()))
+    let files = discover(base, paths)?;
+    let mut diagnostics = Vec::new();
+    lint_each(base, &files, |_, found| diagnostics.extend(found))?;
+    Ok(Report::new(diagnostics, files.len(), options))
+}
+
+/// The files `lint` would lint under `paths`, sorted.
+pub fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
+    Ok(workspace::discover(base, paths)?)
+}
+
+/// Lints `files` in order, handing each file's diagnostics (unfiltered, unsorted) to `on_file`
+/// with the file's index. .bzl files loaded by several files are evaluated once.
+pub fn lint_each(
+    base: &Path,
+    files: &[PathBuf],
+    mut on_file: impl FnMut(usize, Vec<Diagnostic>) + Send,
+) -> Result<(), LintError> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("pyoci-lint".to_owned())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, || {
+                let linter = Linter::new(base.to_path_buf());
+                for (index, file) in files.iter().enumerate() {
+                    on_file(index, linter.lint_file(file));
+                }
+            })
+            .map_err(LintError::Thread)?;
+        worker.join().map_err(|_| LintError::Thread(std::io::Error::other("the linter thread panicked")))
+    })
+}
+
+/// The finding for a file whose worker process died (see `pyoci lint`'s worker): `detail`
+/// says how.
+pub fn worker_died(base: &Path, path: &Path, detail: &str) -> Diagnostic {
+    LineIndex::new("").resolve(
+        &display_path(base, path),
+        Finding::new(
+            (0, 0),
+            codes::INTERNAL_ERROR,
+            format!("the linter was stopped while linting this file ({detail}); it needs more memory or stack than a linter may use"),
+        ),
+    )
+}
+
+impl Report {
+    /// Filters `diagnostics` by `options`, sorts them and drops duplicates.
+    pub fn new(mut diagnostics: Vec<Diagnostic>, files_linted: usize, options: &Options) -> Report {
+        finish(&mut diagnostics, options);
+        Report { diagnostics, files_linted }
+    }
 }
 
 /// Lints one file's contents as a BUILD (or, by `name`, .bzl/WORKSPACE/MODULE.bazel) file that

@@ -1,11 +1,17 @@
 //! `pyoci lint`: the offline BUILD linter.
+//!
+//! Linting runs in a worker process (this binary again, with the hidden `--worker` flag): a file
+//! crafted to exhaust memory makes the allocator abort, which no in-process guard can catch, so
+//! the worker dies instead of the command, the file gets a PYO005 finding and a new worker
+//! carries on with the files after it.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
-use pyoci_lint::{codes, Options};
+use pyoci_lint::{codes, Diagnostic, Options, Report};
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -45,11 +51,32 @@ pub struct Args {
     /// Print every diagnostic code with its severity and meaning, then exit.
     #[arg(long)]
     pub list_codes: bool,
+
+    /// Internal: lint the files named on stdin and stream the results as JSON lines.
+    #[arg(long, hide = true)]
+    pub worker: bool,
+}
+
+/// What the command sends a worker.
+#[derive(Serialize, Deserialize)]
+struct WorkerRequest {
+    base: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+/// One line of a worker's output: the diagnostics of `files[index]`.
+#[derive(Serialize, Deserialize)]
+struct WorkerResult {
+    index: usize,
+    diagnostics: Vec<Diagnostic>,
 }
 
 const USAGE_ERROR: u8 = 2;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.worker {
+        return run_worker();
+    }
     let mut stdout = std::io::stdout().lock();
     if args.list_codes {
         for info in codes::ALL {
@@ -60,14 +87,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let base = std::env::current_dir().context("cannot determine the current directory")?;
     let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths };
     let options = Options { select: args.select, ignore: args.ignore };
-    let report = match pyoci_lint::lint(&base, &paths, &options) {
-        Ok(report) => report,
-        Err(error @ (pyoci_lint::LintError::UnknownCode { .. } | pyoci_lint::LintError::Discovery(_))) => {
+    let files = match options.validate().and_then(|()| pyoci_lint::discover(&base, &paths)) {
+        Ok(files) => files,
+        Err(error) => {
             eprintln!("error: {error}");
             return Ok(ExitCode::from(USAGE_ERROR));
         }
-        Err(error) => return Err(error.into()),
     };
+    let diagnostics = lint_in_workers(&base, &files)?;
+    let report = Report::new(diagnostics, files.len(), &options);
     let rendered = match args.format {
         Format::Text => pyoci_lint::render_text(&report),
         Format::Json => pyoci_lint::render_json(&report),
@@ -84,4 +112,79 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("{} files linted: {errors} errors, {warnings} warnings", report.files_linted);
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn run_worker() -> anyhow::Result<ExitCode> {
+    // If a file makes the worker exhaust memory, the kernel should end the worker, not
+    // something else on the machine. Raising one's own score needs no privilege.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    let request: WorkerRequest =
+        serde_json::from_reader(std::io::stdin().lock()).context("cannot read the worker request")?;
+    let stdout = std::io::stdout();
+    let mut write_error = None;
+    pyoci_lint::lint_each(&request.base, &request.files, |index, diagnostics| {
+        if write_error.is_some() {
+            return;
+        }
+        let line = serde_json::to_string(&WorkerResult { index, diagnostics }).unwrap_or_default();
+        let mut out = stdout.lock();
+        if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            write_error = Some(error);
+        }
+    })?;
+    match write_error {
+        Some(error) => Err(error).context("cannot write worker results"),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Lints `files` in worker processes, one file after another; a file that kills its worker gets
+/// a PYO005 finding and the next worker starts after it.
+fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnostic>> {
+    let exe = std::env::current_exe().context("cannot find the pyoci executable to start a lint worker")?;
+    let mut diagnostics = Vec::new();
+    let mut start = 0;
+    while start < files.len() {
+        let remaining = &files[start..];
+        let mut child = Command::new(&exe)
+            .args(["lint", "--worker"])
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start a lint worker ({})", exe.display()))?;
+        let request = serde_json::to_vec(&WorkerRequest { base: base.to_path_buf(), files: remaining.to_vec() })?;
+        let mut stdin = child.stdin.take().context("the worker has no stdin")?;
+        let writer = std::thread::spawn(move || stdin.write_all(&request));
+        let mut stderr = child.stderr.take().context("the worker has no stderr")?;
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let stdout = child.stdout.take().context("the worker has no stdout")?;
+        let mut done = 0;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("cannot read from the lint worker")?;
+            let result: WorkerResult = serde_json::from_str(&line).context("the lint worker sent a malformed result")?;
+            diagnostics.extend(result.diagnostics);
+            done = result.index + 1;
+        }
+        let status = child.wait().context("cannot wait for the lint worker")?;
+        let _ = writer.join();
+        let stderr = stderr_reader.join().unwrap_or_default();
+        if done == remaining.len() {
+            break;
+        }
+        // What the runtime said before dying, e.g. "memory allocation of 2400000000 bytes failed".
+        let detail = stderr
+            .lines()
+            .find(|l| ["memory allocation of", "has overflowed its stack", "fatal runtime error"].iter().any(|p| l.contains(p)))
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default();
+        diagnostics.push(pyoci_lint::worker_died(base, &remaining[done], &format!("{status}{detail}")));
+        start += done + 1;
+    }
+    Ok(diagnostics)
 }
