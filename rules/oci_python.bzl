@@ -5,12 +5,28 @@
 
 load("//rules/private:load.bzl", "oci_load")
 load("//rules/private:py_image.bzl", "py_image_rule")
+load("//rules/private:service.bzl", "py_service_image_rule")
 
 def _label_name(label):
     """The target name of a label string (`//a/b:c` -> `c`, `//a/b` -> `b`, `:c` -> `c`)."""
     if ":" in label:
         return label.split(":")[-1]
     return label.rstrip("/").split("/")[-1]
+
+def _default_repo_tags(repo_tags, binary):
+    if repo_tags == None:
+        return ["localhost/{}:latest".format(_label_name(binary))]
+    return repo_tags
+
+def _load_target(name, repo_tags, visibility, tags, testonly):
+    oci_load(
+        name = name + "_load",
+        image = ":" + name,
+        repo_tags = repo_tags,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+    )
 
 def py_image(
         name,
@@ -25,9 +41,16 @@ def py_image(
     """A container image running `binary` on `base`, plus `<name>_load` to load it.
 
     Creates:
-      - `<name>`: the OCI image layout (a directory), with `<name>.digest` and the output groups
-        `tarball` (docker-load tar), `digest` and `layers`;
+      - `<name>`: the OCI image layout (a directory) and `<name>.check.json`, the stamp of the
+        security gates (`bazel build` fails when a gate fails); output groups `tarball`
+        (docker-load tar), `digest`, `layers`, `sbom` (`<name>.spdx.json`) and `size_report`
+        (`<name>.size.json`);
       - `<name>_load`: `bazel run` it to load the image into the Docker Engine or podman.
+
+    The security gates: the image runs as a non-root user (`allow_root` to opt out), has no
+    shell or package manager (`allow_shell`; implied by debug bases), carries no secrets in env,
+    labels or files (`allow_secrets`, `allow_secrets_in`), has no world-writable or unreadable
+    application files (`allow_permissions`), and is not larger than `max_size` if set.
 
     Args:
       name: target name of the image.
@@ -41,10 +64,10 @@ def py_image(
       tags: tags of both targets.
       testonly: testonly of both targets.
       **kwargs: every other py_image_rule attribute: env, labels, annotations, entrypoint, cmd,
-        workdir, user, tars, compression, stamp, ports, volumes, stop_signal.
+        workdir, user, tars, compression, stamp, ports, volumes, stop_signal, allow_root,
+        allow_shell, allow_secrets, allow_secrets_in, allow_permissions, max_size.
     """
-    if repo_tags == None:
-        repo_tags = ["localhost/{}:latest".format(_label_name(binary))]
+    repo_tags = _default_repo_tags(repo_tags, binary)
     py_image_rule(
         name = name,
         binary = binary,
@@ -56,18 +79,58 @@ def py_image(
         testonly = testonly,
         **kwargs
     )
-    oci_load(
-        name = name + "_load",
-        image = ":" + name,
+    _load_target(name, repo_tags, visibility, tags, testonly)
+
+def py_service_image(
+        name,
+        binary,
+        base = "@distroless_python_nonroot",
+        repo_tags = None,
+        healthcheck = None,
+        visibility = None,
+        tags = None,
+        testonly = None,
+        **kwargs):
+    """A production service image: py_image plus configuration, scratch space and stamped labels.
+
+    Everything py_image does (same outputs, `<name>_load`, security gates), with the nonroot
+    base by default, and:
+      - `config`: files placed read-only under `config_dir` (default `/etc/<binary name>/`),
+        also reachable at their runfiles path (a symlink), so the service opens `config.yaml`
+        the same way under `bazel run` and in the container;
+      - `writable_dirs`: directories owned by the image user (65532 on the nonroot base);
+      - `args`: arguments after the entrypoint (py_image's `cmd`);
+      - `ports`, `volumes`, `healthcheck`, `stop_signal` for the engine;
+      - `stamp_labels`: with `--stamp`, org.opencontainers.image.version, revision, source and
+        created from the workspace status.
+
+    Args:
+      name: target name of the image.
+      binary: the `py_binary` to run.
+      base: the base image; default `"@distroless_python_nonroot"` (uid 65532).
+      repo_tags: `repository:tag` names for the loaded image; default
+        `["localhost/<binary name>:latest"]`.
+      healthcheck: Docker healthcheck as a dict in exec form (distroless has no shell), e.g.
+        `{"test": ["CMD", "/usr/bin/python3", "/app/healthcheck.py"], "interval": "30s"}`.
+      visibility: visibility of both targets.
+      tags: tags of both targets.
+      testonly: testonly of both targets.
+      **kwargs: every other py_service_image_rule attribute: config, config_dir,
+        writable_dirs, args, ports, volumes, stop_signal, stamp_labels, env, labels,
+        annotations, entrypoint, workdir, user, tars, compression, stamp and the gate
+        opt-outs (allow_root, allow_shell, allow_secrets, allow_secrets_in,
+        allow_permissions, max_size).
+    """
+    repo_tags = _default_repo_tags(repo_tags, binary)
+    py_service_image_rule(
+        name = name,
+        binary = binary,
+        base = base,
         repo_tags = repo_tags,
+        healthcheck = json.encode(healthcheck) if healthcheck else None,
         visibility = visibility,
         tags = tags,
         testonly = testonly,
+        **kwargs
     )
-
-def py_service_image(name, binary, base = "@distroless_python_nonroot", **kwargs):
-    """py_image with production-service defaults: the nonroot base unless `base` says otherwise.
-
-    Takes every py_image argument (ports, volumes, stop_signal and healthcheck included).
-    """
-    py_image(name = name, binary = binary, base = base, **kwargs)
+    _load_target(name, repo_tags, visibility, tags, testonly)

@@ -13,6 +13,12 @@ re-runs only the application layer and the image assembly.
 
 The entrypoint runs the interpreter on the binary's main file directly, with the PYTHONPATH
 Bazel's launcher would compute: distroless has no /bin/sh and no /usr/bin/env for the launcher.
+
+Every image is checked by `pyoci check` (non-root user, no shell or package manager, no
+secrets, sane permissions of the application layers, optional size limit). The check's stamp is
+in the `_validation` output group (Bazel 5+ runs validations by default) and also among the
+default outputs, because Bazel 4.2 runs validation actions only with
+--experimental_run_validations: `bazel build` of an image fails when a gate fails.
 """
 
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
@@ -79,7 +85,7 @@ py_binary_facts_aspect = aspect(
     doc = "Collects a py_binary's kind, main file and transitive `imports`.",
 )
 
-def _runfiles_path(short_path, workspace_name):
+def runfiles_path(short_path, workspace_name):
     """A File's path relative to the runfiles root (external repositories sit beside the main one)."""
     if short_path.startswith("../"):
         return short_path[3:]
@@ -98,17 +104,23 @@ def _python_runtime(ctx):
         return None, runtime_files
     return runtime.interpreter, runtime_files
 
+def _rule_kind(ctx):
+    """The public name of the rule being analysed, for error messages."""
+    return "py_service_image" if hasattr(ctx.attr, "writable_dirs") else "py_image"
+
 def _binary_facts(ctx):
     binary = ctx.attr.binary
     facts = binary[PyBinaryFactsInfo] if PyBinaryFactsInfo in binary else None
     if facts == None or facts.kind != "py_binary":
-        fail("py_image {}: attribute `binary` must be a py_binary, but {} is {}".format(
+        fail("{} {}: attribute `binary` must be a py_binary, but {} is {}".format(
+            _rule_kind(ctx),
             ctx.label,
             binary.label,
             "a " + facts.kind + " rule" if facts else "not a rule",
         ))
     if facts.main == None:
-        fail("py_image {}: attribute `binary`: cannot find the main file of {} (set its `main`)".format(
+        fail("{} {}: attribute `binary`: cannot find the main file of {} (set its `main`)".format(
+            _rule_kind(ctx),
             ctx.label,
             binary.label,
         ))
@@ -121,7 +133,7 @@ def _runfiles_entries(ctx, excluded_paths):
     entries = []
     for f in runfiles.files.to_list():
         if f.path not in excluded_paths:
-            entries.append((_runfiles_path(f.short_path, workspace), {"source": f.path}, f))
+            entries.append((runfiles_path(f.short_path, workspace), {"source": f.path}, f))
     for link in runfiles.symlinks.to_list():
         entries.append((workspace + "/" + link.path, {"source": link.target_file.path}, link.target_file))
     for link in runfiles.root_symlinks.to_list():
@@ -133,8 +145,11 @@ def _runfiles_entries(ctx, excluded_paths):
             entries.append((relative, {"type": "file", "content": ""}, None))
     return entries
 
-def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths):
-    """Splits the binary's runfiles into {group: {image path: spec entry}}, their inputs and the repositories seen."""
+def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replaced):
+    """Splits the binary's runfiles into {group: {image path: spec entry}}, their inputs and the repositories seen.
+
+    Runfiles at an image path in `replaced` are left out (a layer above provides them).
+    """
     app_repo = ctx.attr.binary.label.workspace_name or ctx.workspace_name
     groups = {"interpreter": {}, "third_party": {}, "app": {}}
     inputs = {"interpreter": [], "third_party": [], "app": []}
@@ -149,6 +164,8 @@ def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths):
         else:
             group = "third_party"
         entry["path"] = runfiles_root + "/" + relative
+        if entry["path"] in replaced:
+            continue
         groups[group][entry["path"]] = entry
         if source:
             inputs[group].append(source)
@@ -186,11 +203,26 @@ def _dedupe(items):
             result.append(item)
     return result
 
-def _image_config(ctx, base, facts, runfiles_root, interpreter, repos):
+def _healthcheck(ctx, base):
+    healthcheck = json.decode(ctx.attr.healthcheck)
+    test = healthcheck.get("test") if type(healthcheck) == "dict" else None
+    if type(test) != "list" or not test or test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        fail("{} {}: attribute `healthcheck`: `test` must be a list starting with \"CMD\", \"CMD-SHELL\" or \"NONE\", got {}".format(
+            _rule_kind(ctx),
+            ctx.label,
+            ctx.attr.healthcheck,
+        ))
+    if test[0] == "CMD-SHELL" and not base.debug:
+        fail(("{} {}: attribute `healthcheck`: CMD-SHELL runs /bin/sh, which a distroless base does not have; " +
+              "use the exec form, e.g. [\"CMD\", \"/usr/bin/python3\", \"-c\", \"...\"]").format(_rule_kind(ctx), ctx.label))
+    return healthcheck
+
+def _image_config(ctx, base, facts, runfiles_root, interpreter, repos, service):
     workspace = ctx.workspace_name
-    main = runfiles_root + "/" + _runfiles_path(facts.main.short_path, workspace)
-    python = runfiles_root + "/" + _runfiles_path(interpreter.short_path, workspace) if interpreter else _SYSTEM_PYTHON
+    main = runfiles_root + "/" + runfiles_path(facts.main.short_path, workspace)
+    python = runfiles_root + "/" + runfiles_path(interpreter.short_path, workspace) if interpreter else _SYSTEM_PYTHON
     command = [python, main]
+    cmd = service.cmd if service else ctx.attr.cmd
 
     # Bazel's launcher puts the runfiles root, then each `imports` entry, then every
     # repository directory on the path; the interpreter adds the main file's directory.
@@ -203,12 +235,16 @@ def _image_config(ctx, base, facts, runfiles_root, interpreter, repos):
         "PYTHONPATH": ":".join(python_path),
         "RUNFILES_DIR": runfiles_root,
     }
+    if service:
+        env.update(service.env)
     env.update(ctx.attr.env)
+    labels = dict(service.labels) if service else {}
+    labels.update(ctx.attr.labels)
 
     # (`pyoci image` currently requires the list and map keys even when empty.)
     config = {
         "env": env,
-        "labels": ctx.attr.labels,
+        "labels": labels,
         "annotations": ctx.attr.annotations,
         "workdir": ctx.attr.workdir or runfiles_root + "/" + workspace,
         "exposedPorts": [p if "/" in p else p + "/tcp" for p in ctx.attr.ports],
@@ -216,46 +252,119 @@ def _image_config(ctx, base, facts, runfiles_root, interpreter, repos):
     }
     if ctx.attr.entrypoint:
         config["entrypoint"] = ctx.attr.entrypoint
-        config["cmd"] = ctx.attr.cmd
+        config["cmd"] = cmd
     elif base.debug:
         # Debug images keep `docker run IMAGE sh` working: no entrypoint, the program as the
         # default command.
         config["entrypoint"] = []
-        config["cmd"] = command + ctx.attr.cmd
+        config["cmd"] = command + cmd
     else:
         config["entrypoint"] = command
-        config["cmd"] = ctx.attr.cmd
+        config["cmd"] = cmd
     if ctx.attr.user:
         config["user"] = ctx.attr.user
     if ctx.attr.stop_signal:
         config["stopSignal"] = ctx.attr.stop_signal
     if ctx.attr.healthcheck:
-        config["healthcheck"] = json.decode(ctx.attr.healthcheck)
+        config["healthcheck"] = _healthcheck(ctx, base)
     return config
 
-def _py_image_impl(ctx):
+def _check_action(ctx, pyoci, base, layout):
+    """`pyoci check` of the finished image: the security gates, and the size report beside them."""
+    stamp = ctx.actions.declare_file(ctx.label.name + ".check.json")
+    size_report = ctx.actions.declare_file(ctx.label.name + ".size.json")
+    args = ctx.actions.args()
+    args.add("check")
+    args.add(layout.path)
+
+    # Only the layers this rule added are the application's: the base's files are its own
+    # business (and a pulled base may well have a world-writable /tmp-like directory).
+    args.add("--base", base.layout.path)
+    if ctx.attr.allow_root:
+        args.add("--allow-root")
+    if ctx.attr.allow_shell or base.debug:
+        args.add("--allow-shell")
+    if ctx.attr.allow_secrets:
+        args.add("--allow-secrets")
+    for path in ctx.attr.allow_secrets_in:
+        args.add("--allow-secret-in", path)
+    if ctx.attr.allow_permissions:
+        args.add("--allow-permissions")
+    if ctx.attr.max_size:
+        args.add("--max-size", ctx.attr.max_size)
+    args.add("--size-report", size_report)
+    args.add("-o", stamp)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [args],
+        inputs = [layout, base.layout],
+        outputs = [stamp, size_report],
+        mnemonic = "PyociCheck",
+        # Bazel prints this in the error line: it names the attributes, pyoci's findings name
+        # the gates (as pyoci's own flags).
+        progress_message = ("Checking {} against the security gates (opt-out attributes: allow_root, " +
+                            "allow_shell, allow_secrets, allow_secrets_in, allow_permissions, max_size)").format(ctx.label),
+    )
+    return stamp, size_report
+
+def _sbom_action(ctx, pyoci, layout, name):
+    sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
+    args = ctx.actions.args()
+    args.add("sbom")
+    args.add(layout.path)
+    args.add("--name", name)
+    args.add("-o", sbom)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [args],
+        inputs = [layout],
+        outputs = [sbom],
+        mnemonic = "PyociSbom",
+        progress_message = "Writing the SPDX SBOM of {}".format(ctx.label),
+    )
+    return sbom
+
+def image_runfiles_root(binary_label):
+    """Where a binary's runfiles tree sits in the image: `/app/<package>/<binary>.runfiles`."""
+    return "/".join([p for p in [_APP_ROOT, binary_label.package, binary_label.name + ".runfiles"] if p])
+
+def py_image_impl(ctx, service = None):
+    """Builds the image; `service` (from py_service_image) adds a layer, args, env and labels.
+
+    Args:
+      ctx: the rule context (py_image_rule or py_service_image_rule).
+      service: None, or a struct with `cmd` (list), `env` and `labels` (dicts under the
+        user's), `entries` ({image path: layer spec entry}) and `inputs` (Files) of a layer
+        above the application's, `replaced` ({image path: True}: runfiles that layer replaces,
+        left out of the lower layers) and `stamp_defaults` (File or None: a status file read
+        before Bazel's, so that stamped labels never keep a literal `{KEY}`).
+    Returns:
+      The providers of an image rule.
+    """
     pyoci = pyoci_binary(ctx)
     base = ctx.attr.base[OciImageInfo]
     facts = _binary_facts(ctx)
     label = ctx.attr.binary.label
-    runfiles_root = "/".join([p for p in [_APP_ROOT, label.package, label.name + ".runfiles"] if p])
+    runfiles_root = image_runfiles_root(label)
 
     interpreter, runtime_files = _python_runtime(ctx)
     excluded = {f.path: True for f in runtime_files} if interpreter == None else {}
     excluded[ctx.attr.binary[DefaultInfo].files_to_run.executable.path] = True
     interpreter_paths = {f.path: True for f in runtime_files} if interpreter else {}
 
-    groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths)
+    groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths, service.replaced if service else {})
     layers = [
         _layer_action(ctx, pyoci, group, groups[group], inputs[group])
         for group in ["interpreter", "third_party"]
         if groups[group]
     ]
     extra_tars = ctx.files.tars
-    app_layer = _layer_action(ctx, pyoci, "app", groups["app"], inputs["app"])
+    top_layers = [_layer_action(ctx, pyoci, "app", groups["app"], inputs["app"])]
+    if service and service.entries:
+        top_layers.append(_layer_action(ctx, pyoci, "service", service.entries, service.inputs))
 
     config_file = ctx.actions.declare_file(ctx.label.name + ".config.json")
-    ctx.actions.write(config_file, json.encode(_image_config(ctx, base, facts, runfiles_root, interpreter, repos)))
+    ctx.actions.write(config_file, json.encode(_image_config(ctx, base, facts, runfiles_root, interpreter, repos, service)))
 
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
@@ -266,12 +375,16 @@ def _py_image_impl(ctx):
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     for tar in extra_tars:
         args.add("--layer", tar)
-    args.add("--layer", "{}={}".format(app_layer.blob.path, app_layer.descriptor.path))
+    for layer in top_layers:
+        args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     args.add("--config-json", config_file)
     inputs = [base.layout, config_file] + extra_tars
-    for layer in layers + [app_layer]:
+    for layer in layers + top_layers:
         inputs.extend([layer.blob, layer.descriptor])
     if should_stamp(ctx):
+        if service and service.stamp_defaults:
+            args.add("--stamp-info", service.stamp_defaults)
+            inputs.append(service.stamp_defaults)
         args.add("--stamp-info", ctx.info_file)
         args.add("--stamp-info", ctx.version_file)
         inputs.extend([ctx.info_file, ctx.version_file])
@@ -286,30 +399,39 @@ def _py_image_impl(ctx):
         progress_message = "Assembling OCI image {}".format(ctx.label),
     )
 
+    check_stamp, size_report = _check_action(ctx, pyoci, base, layout)
+    repo_tags = ctx.attr.repo_tags or ["localhost/{}:latest".format(label.name)]
+    sbom = _sbom_action(ctx, pyoci, layout, repo_tags[0])
+
     tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
     tar_args = ctx.actions.args()
     tar_args.add("tarball")
     tar_args.add("--image", layout.path)
-    for tag in ctx.attr.repo_tags or ["localhost/{}:latest".format(label.name)]:
+    for tag in repo_tags:
         tar_args.add("--tag", tag)
     tar_args.add("--format", "docker")
     tar_args.add("-o", tarball)
     ctx.actions.run(
         executable = pyoci,
         arguments = [tar_args],
-        inputs = [layout],
+        # The check stamp is not read: it orders the tarball after the gates, so an image that
+        # fails them is never written out for loading, whatever Bazel runs validations for.
+        inputs = [layout, check_stamp],
         outputs = [tarball],
         mnemonic = "PyociTarball",
         progress_message = "Writing the docker-load tarball of {}".format(ctx.label),
     )
 
-    layer_files = [f for layer in layers + [app_layer] for f in [layer.blob, layer.descriptor]]
+    layer_files = [f for layer in layers + top_layers for f in [layer.blob, layer.descriptor]]
     return [
-        DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
+        DefaultInfo(files = depset([layout, check_stamp]), runfiles = ctx.runfiles(files = [layout, digest])),
         OutputGroupInfo(
             digest = depset([digest]),
             tarball = depset([tarball]),
             layers = depset(layer_files),
+            sbom = depset([sbom]),
+            size_report = depset([size_report]),
+            _validation = depset([check_stamp]),
         ),
         OciImageInfo(
             layout = layout,
@@ -319,7 +441,10 @@ def _py_image_impl(ctx):
         ),
     ]
 
-def _toolchains():
+def _py_image_impl(ctx):
+    return py_image_impl(ctx)
+
+def image_toolchains():
     if hasattr(config_common, "toolchain_type"):
         # Bazel 6+: a build without any Python toolchain still gets an image (system python).
         return [
@@ -328,7 +453,8 @@ def _toolchains():
         ]
     return [_PYOCI_TOOLCHAIN, _PY_TOOLCHAIN]
 
-PY_IMAGE_ATTRS = dict({
+# Attributes of both py_image and py_service_image.
+IMAGE_ATTRS = dict({
     "binary": attr.label(
         doc = "The `py_binary` to run. Its runfiles (sources, `deps`, `data`) become the image's " +
               "layers; its main file is what the entrypoint runs. Anything else fails at analysis.",
@@ -337,9 +463,9 @@ PY_IMAGE_ATTRS = dict({
     ),
     "base": attr.label(
         doc = "The base image: `@distroless_python_nonroot` (recommended: runs as uid 65532), " +
-              "`@distroless_python_base` (root), `@distroless_python_debug` / " +
-              "`@distroless_python_debug_nonroot` (busybox shell), or any target providing " +
-              "OciImageInfo (e.g. a pulled image). Anything else fails at analysis.",
+              "`@distroless_python_base` (root: needs `allow_root`), `@distroless_python_debug` / " +
+              "`@distroless_python_debug_nonroot` (busybox shell: for debugging only), or any " +
+              "target providing OciImageInfo (e.g. a pulled image). Anything else fails at analysis.",
         mandatory = True,
         providers = [OciImageInfo],
     ),
@@ -360,9 +486,6 @@ PY_IMAGE_ATTRS = dict({
               "bases the entrypoint is empty and that command is the default `cmd`, so " +
               "`docker run IMAGE sh` opens a shell.",
     ),
-    "cmd": attr.string_list(
-        doc = "Default arguments passed to the program (after the main file); `docker run IMAGE ARGS` replaces them.",
-    ),
     "workdir": attr.string(
         doc = "Working directory. Default: the main repository's directory in the runfiles " +
               "(`/app/<package>/<binary>.runfiles/<workspace>`), so relative paths to `data` " +
@@ -370,7 +493,8 @@ PY_IMAGE_ATTRS = dict({
     ),
     "user": attr.string(
         doc = "User (`uid`, `uid:gid` or name) the container runs as. Default: the base's user " +
-              "(65532 on the nonroot bases). Application files are world-readable either way.",
+              "(65532 on the nonroot bases). Application files are world-readable either way. " +
+              "A user that resolves to uid 0 needs `allow_root`.",
     ),
     "tars": attr.label_list(
         doc = "Extra layer tarballs (.tar, .tar.gz, .tar.zst) added as they are, above the " +
@@ -393,17 +517,56 @@ PY_IMAGE_ATTRS = dict({
         doc = "The signal that stops the container, e.g. `SIGTERM` (default: the engine's).",
     ),
     "healthcheck": attr.string(
-        doc = "Docker healthcheck as JSON (the py_image macro takes a dict): `{\"test\": [\"CMD\", ...], " +
-              "\"interval\": \"30s\", \"timeout\": \"5s\", \"startPeriod\": \"0s\", \"retries\": 3}`.",
+        doc = "Docker healthcheck as JSON (the macros take a dict): `{\"test\": [\"CMD\", ...], " +
+              "\"interval\": \"30s\", \"timeout\": \"5s\", \"startPeriod\": \"0s\", \"retries\": 3}`. " +
+              "Distroless bases have no shell, so `CMD-SHELL` fails at analysis except on debug bases.",
     ),
     "repo_tags": attr.string_list(
-        doc = "Tags written into the `tarball` output group (default `localhost/<binary name>:latest`).",
+        doc = "Tags written into the `tarball` output group (default `localhost/<binary name>:latest`); " +
+              "the first also names the SBOM's document.",
+    ),
+    "allow_root": attr.bool(
+        doc = "Security gate opt-out: let the image run as root (uid 0, e.g. on " +
+              "`@distroless_python_base` or the `debug` base, or with `user = \"0\"`). Without it " +
+              "such an image fails to build: production images run as a non-root user.",
+    ),
+    "allow_shell": attr.bool(
+        doc = "Security gate opt-out: allow a shell (sh, bash, busybox, ...) or a system package " +
+              "manager (dpkg, apt, ...) anywhere in the image. Implied by debug bases, which carry " +
+              "busybox on purpose; any other image with a shell fails to build.",
+    ),
+    "allow_secrets": attr.bool(
+        doc = "Security gate opt-out: skip the secrets scan of env values, labels and every " +
+              "layer's files (private keys, .env and credentials files, cloud and VCS tokens, " +
+              "literal passwords and API keys). Prefer `allow_secrets_in` for one known file.",
+    ),
+    "allow_secrets_in": attr.string_list(
+        doc = "Image paths (files, or directories with everything under them) the secrets scan " +
+              "skips, e.g. a test fixture key; env values and labels are still scanned.",
+    ),
+    "allow_permissions": attr.bool(
+        doc = "Security gate opt-out: allow application files (the layers this rule adds) that " +
+              "are world-writable or that the image user cannot read.",
+    ),
+    "max_size": attr.string(
+        doc = "Fail the build when the image (compressed layers plus config, base included) is " +
+              "larger, e.g. `\"150MB\"` or `\"1.5GiB\"` (K/M/G powers of 1000, Ki/Mi/Gi of 1024). " +
+              "The `size_report` output group shows where the bytes are.",
     ),
 }, **STAMP_ATTRS)
 
+PY_IMAGE_ATTRS = dict(IMAGE_ATTRS, **{
+    "cmd": attr.string_list(
+        doc = "Default arguments passed to the program (after the main file); `docker run IMAGE ARGS` replaces them.",
+    ),
+})
+
 py_image_rule = rule(
     implementation = _py_image_impl,
-    doc = "Builds an OCI image layout running a py_binary on a distroless Python base.",
+    doc = "Builds an OCI image layout running a py_binary on a distroless Python base, checked " +
+          "against the security gates. Outputs: the layout `<name>` and the gate stamp " +
+          "`<name>.check.json`; output groups `digest`, `tarball` (docker-load tar), `layers`, " +
+          "`sbom` (`<name>.spdx.json`, SPDX 2.3) and `size_report` (`<name>.size.json`).",
     attrs = PY_IMAGE_ATTRS,
-    toolchains = _toolchains(),
+    toolchains = image_toolchains(),
 )
