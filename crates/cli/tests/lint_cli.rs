@@ -277,7 +277,7 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     fs::write(
         root.join("svc/BUILD.bazel"),
         format!(
-            "{seed}\nload(\"@rules_pyoci//rules/private:lint_test.bzl\", \"pyoci_lint_test\")\n\n\
+            "{seed}\nload(\"@rules_pyoci//rules:defs.bzl\", \"pyoci_lint_test\")\n\n\
              pyoci_lint_test(\n    name = \"lint\",\n    bzl = [\"//tools/rules:oci_python.bzl\"],\n)\n"
         ),
     )
@@ -285,7 +285,7 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     fs::write(root.join("bad/app.py"), "print('app')\n").unwrap();
     fs::write(
         root.join("bad/BUILD.bazel"),
-        "load(\"@rules_pyoci//rules/private:lint_test.bzl\", \"pyoci_lint_test\")\n\n\
+        "load(\"@rules_pyoci//rules:defs.bzl\", \"pyoci_lint_test\")\n\n\
          py_binary(\n    name = \"app\",\n    srcs = [\"app.py\", \"missing.py\"],\n)\n\n\
          pyoci_lint_test(name = \"lint\")\n\n\
          pyoci_lint_test(\n    name = \"lint_ignoring\",\n    ignore = [\"PYO031\"],\n)\n",

@@ -523,9 +523,12 @@ impl Loader<'_> {
 
 impl FileLoader for Loader<'_> {
     fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
-        let site = self.index.loads.iter().find(|l| l.module == path);
-        let span = site.map_or((0, 0), |s| s.module_span);
-        let symbols: Vec<String> = site.map(|s| s.symbols.iter().map(|(name, _)| name.clone()).collect()).unwrap_or_default();
+        // One file may be loaded by several `load()` statements; the view serves all of them.
+        let sites: Vec<&crate::ast_index::LoadSite> = self.index.loads.iter().filter(|l| l.module == path).collect();
+        let span = sites.first().map_or((0, 0), |s| s.module_span);
+        let mut symbols: Vec<String> = sites.iter().flat_map(|s| s.symbols.iter().map(|(name, _)| name.clone())).collect();
+        symbols.sort();
+        symbols.dedup();
         let key = match self.context.resolve(path) {
             Ok(key) => key,
             Err(reason) => {
@@ -544,8 +547,8 @@ impl FileLoader for Loader<'_> {
                 .push(Finding::new(span, codes::LOAD_FAILED, format!("cannot load {}: {reason}", key.label())));
             return self.stubs(&symbols);
         };
-        if let Some(site) = site {
-            let exported: Vec<String> = module.names().map(|n| n.as_str().to_owned()).collect();
+        let exported: Vec<String> = module.names().map(|n| n.as_str().to_owned()).collect();
+        for site in &sites {
             for (symbol, symbol_span) in &site.symbols {
                 if matches!(module.get_option(symbol), Ok(Some(_))) {
                     continue;

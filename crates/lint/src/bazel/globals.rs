@@ -48,6 +48,8 @@ const BZL_OPAQUE_GLOBALS: &[&str] = &[
     "InstrumentedFilesInfo", "RunEnvironmentInfo", "DebugPackageInfo", "JavaInfo", "ProtoInfo",
     "PackageSpecificationInfo", "config_common", "platform_common", "coverage_common", "testing", "cc_common",
     "java_common", "apple_common", "proto_common_do_not_use", "config", "attr_aspects", "PyWrapCcInfo",
+    "AnalysisTestResultInfo", "CcToolchainInfo", "TemplateVariableInfo", "CcSharedLibraryInfo", "JavaPluginInfo",
+    "PyCcLinkParamsProvider", "ProguardSpecProvider", "proto",
 ];
 
 pub(crate) struct BazelGlobals {
@@ -276,6 +278,19 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
         Ok("@".to_owned())
     }
 
+    fn repo_name() -> starlark::Result<String> {
+        Ok(String::new())
+    }
+
+    fn package_relative_label<'v>(#[starlark(require = pos)] input: Value<'v>) -> starlark::Result<LabelValue> {
+        match input.unpack_str() {
+            Some(text) => LabelValue::parse(text),
+            None => LabelValue::from_value(input)
+                .map(|label| LabelValue::parse(&label.text))
+                .unwrap_or_else(|| Err(fake_error(FakeError::Other(format!("package_relative_label() takes a string, got {}", input.get_type()))))),
+        }
+    }
+
     fn module_name() -> starlark::Result<NoneType> {
         Ok(NoneType)
     }
@@ -381,12 +396,25 @@ fn rule_schema(kwargs: &SmallMap<String, Value<'_>>) -> RuleSchema {
             own.push((name.to_owned(), schema));
         }
     }
-    RuleSchema::with_common(class, own)
+    let mut schema = RuleSchema::with_common(class, own);
+    if let Some(AttrValue::Dict(outputs)) = kwargs.get("outputs").map(|v| AttrValue::from_value(*v)) {
+        schema.implicit_outputs = outputs.iter().filter_map(|(_, template)| template.as_str().map(str::to_owned)).collect();
+    }
+    schema
 }
 
 #[starlark_module]
 fn bzl_functions(builder: &mut GlobalsBuilder) {
     fn rule<'v>(
+        #[starlark(args)] args: UnpackTuple<Value<'v>>,
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<RuleValue> {
+        let _ = args;
+        Ok(RuleValue { schema: Arc::new(rule_schema(&kwargs)), name: Default::default() })
+    }
+
+    /// Bazel 8's symbolic macros: called like rules, with an attribute schema.
+    fn r#macro<'v>(
         #[starlark(args)] args: UnpackTuple<Value<'v>>,
         #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
     ) -> starlark::Result<RuleValue> {

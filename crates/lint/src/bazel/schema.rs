@@ -95,6 +95,9 @@ impl AttrSchema {
 pub(crate) struct RuleSchema {
     pub attrs: BTreeMap<String, AttrSchema>,
     pub open: bool,
+    /// `rule(outputs = {...})` templates such as `%{name}.tar`: files every target of the rule
+    /// declares.
+    pub implicit_outputs: Vec<String>,
 }
 
 /// How a rule is invoked decides which implicit attributes it has.
@@ -155,11 +158,15 @@ impl RuleSchema {
         let mut attrs: BTreeMap<String, AttrSchema> =
             common_attrs(class).into_iter().map(|(name, schema)| (name.to_owned(), schema)).collect();
         attrs.extend(own);
-        RuleSchema { attrs, open: false }
+        RuleSchema { attrs, open: false, implicit_outputs: Vec::new() }
     }
 
     pub fn open() -> RuleSchema {
-        RuleSchema { attrs: common_attrs(RuleClass::Plain).into_iter().map(|(n, s)| (n.to_owned(), s)).collect(), open: true }
+        RuleSchema {
+            attrs: common_attrs(RuleClass::Plain).into_iter().map(|(n, s)| (n.to_owned(), s)).collect(),
+            open: true,
+            implicit_outputs: Vec::new(),
+        }
     }
 
     /// Public attribute names, for suggestions.
@@ -282,7 +289,8 @@ pub(crate) const OPEN_NATIVE_RULES: &[&str] = &[
     "java_toolchain", "objc_import", "objc_library", "platform", "propeller_optimize",
     "proto_lang_toolchain", "proto_library", "py_runtime", "sh_toolchain", "starlark_doc_extract",
     "toolchain", "toolchain_type", "xcode_config", "xcode_version", "label_flag", "label_setting",
-    "action_listener", "extra_action", "android_binary", "android_library",
+    "action_listener", "extra_action", "android_binary", "android_library", "genquery", "py_runtime_pair",
+    "cc_host_toolchain_alias", "cc_libc_top_alias", "java_package_configuration", "java_runtime_alias",
 ];
 
 /// Rules and macros of other repositories that users of these rules commonly load, with the

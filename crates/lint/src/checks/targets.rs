@@ -42,6 +42,7 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             opaque_prefixes.push(name);
         }
         if let Origin::Rule(schema) = &invocation.origin {
+            generated.extend(schema.implicit_outputs.iter().map(|template| template.replace("%{name}", name)));
             for (attr, value) in &invocation.attrs {
                 if matches!(schema.attrs.get(attr).map(|a| a.ty), Some(AttrType::Output | AttrType::OutputList)) {
                     generated.extend(value.label_strings().into_iter().map(str::to_owned));
