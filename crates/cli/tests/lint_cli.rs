@@ -8,11 +8,19 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../lint/tests/fixtures/workspace").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lint/tests/fixtures/workspace")
+        .canonicalize()
+        .unwrap()
 }
 
 fn pyoci_lint(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pyoci")).arg("lint").args(args).current_dir(dir).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_pyoci"))
+        .arg("lint")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -28,7 +36,9 @@ fn text_format_prints_one_line_per_finding_and_exits_1() {
         "pyo060/BUILD:13:9: PYO060 env name \"LOG-LEVEL\" is not a valid variable name (letters, digits and `_`, not starting with a digit)\n\
          pyo060/BUILD:14:9: PYO060 env name \"2FA_MODE\" is not a valid variable name (letters, digits and `_`, not starting with a digit)\n"
     );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("1 files linted: 2 errors, 0 warnings"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("1 files linted: 2 errors, 0 warnings")
+    );
 }
 
 #[test]
@@ -48,19 +58,31 @@ fn json_format_carries_every_field() {
     assert_eq!(diagnostics.len(), 1);
     let d = &diagnostics[0];
     assert_eq!(d["path"], "pyo041/BUILD");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(11), Some(12)));
-    assert_eq!((d["endLine"].as_u64(), d["endColumn"].as_u64()), (Some(11), Some(46)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(11), Some(12))
+    );
+    assert_eq!(
+        (d["endLine"].as_u64(), d["endColumn"].as_u64()),
+        (Some(11), Some(46))
+    );
     assert_eq!(d["code"], "PYO041");
     assert_eq!(d["name"], "debug-base");
     assert_eq!(d["severity"], "warning");
-    assert!(d["message"].as_str().unwrap().contains("@distroless_python_debug_nonroot"));
+    assert!(d["message"]
+        .as_str()
+        .unwrap()
+        .contains("@distroless_python_debug_nonroot"));
 }
 
 /// The parts of SARIF 2.1.0 that the specification makes mandatory, plus what code-scanning
 /// services need to place a result: a relative artifact URI with a base id and a 1-based region.
 fn assert_valid_sarif(document: &Value) {
     assert_eq!(document["version"], "2.1.0");
-    assert!(document["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    assert!(document["$schema"]
+        .as_str()
+        .unwrap()
+        .contains("sarif-2.1.0"));
     let runs = document["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
@@ -70,21 +92,42 @@ fn assert_valid_sarif(document: &Value) {
     assert!(!rules.is_empty());
     for rule in rules {
         assert!(rule["id"].as_str().unwrap().starts_with("PYO"));
-        assert!(!rule["shortDescription"]["text"].as_str().unwrap().is_empty());
+        assert!(!rule["shortDescription"]["text"]
+            .as_str()
+            .unwrap()
+            .is_empty());
         assert!(!rule["fullDescription"]["text"].as_str().unwrap().is_empty());
-        assert!(matches!(rule["defaultConfiguration"]["level"].as_str(), Some("error" | "warning")));
+        assert!(matches!(
+            rule["defaultConfiguration"]["level"].as_str(),
+            Some("error" | "warning")
+        ));
     }
-    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().unwrap().starts_with("file:///"));
-    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().unwrap().ends_with('/'));
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("file:///"));
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap()
+        .ends_with('/'));
     for result in run["results"].as_array().unwrap() {
         let rule_id = result["ruleId"].as_str().unwrap();
         let index = result["ruleIndex"].as_u64().unwrap() as usize;
-        assert_eq!(rules[index]["id"], rule_id, "ruleIndex points at the result's rule");
-        assert!(matches!(result["level"].as_str(), Some("error" | "warning")));
+        assert_eq!(
+            rules[index]["id"], rule_id,
+            "ruleIndex points at the result's rule"
+        );
+        assert!(matches!(
+            result["level"].as_str(),
+            Some("error" | "warning")
+        ));
         assert!(!result["message"]["text"].as_str().unwrap().is_empty());
         let location = &result["locations"][0]["physicalLocation"];
         let uri = location["artifactLocation"]["uri"].as_str().unwrap();
-        assert!(!uri.starts_with('/') && !uri.contains(':'), "relative URI: {uri}");
+        assert!(
+            !uri.starts_with('/') && !uri.contains(':'),
+            "relative URI: {uri}"
+        );
         assert_eq!(location["artifactLocation"]["uriBaseId"], "%SRCROOT%");
         let region = &location["region"];
         assert!(region["startLine"].as_u64().unwrap() >= 1);
@@ -103,9 +146,18 @@ fn sarif_format_is_structurally_valid() {
     assert_eq!(results.len(), 9);
     let first = &results[0];
     assert_eq!(first["ruleId"], "PYO050");
-    assert_eq!(first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "pyo050/BUILD");
-    assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startLine"], 13);
-    assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startColumn"], 24);
+    assert_eq!(
+        first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "pyo050/BUILD"
+    );
+    assert_eq!(
+        first["locations"][0]["physicalLocation"]["region"]["startLine"],
+        13
+    );
+    assert_eq!(
+        first["locations"][0]["physicalLocation"]["region"]["startColumn"],
+        24
+    );
     let clean = pyoci_lint(&fixtures(), &["--format", "sarif", "seed"]);
     assert_eq!(clean.status.code(), Some(0));
     let document: Value = serde_json::from_str(&stdout(&clean)).unwrap();
@@ -117,7 +169,10 @@ fn sarif_format_is_structurally_valid() {
 fn select_and_ignore_filter_by_code_or_prefix() {
     let selected = pyoci_lint(&fixtures(), &["--select", "PYO051", "pyo050", "pyo051"]);
     assert_eq!(selected.status.code(), Some(1));
-    let lines: Vec<&str> = std::str::from_utf8(&selected.stdout).unwrap().lines().collect();
+    let lines: Vec<&str> = std::str::from_utf8(&selected.stdout)
+        .unwrap()
+        .lines()
+        .collect();
     assert_eq!(lines.len(), 4);
     assert!(lines.iter().all(|l| l.contains(" PYO051 ")));
 
@@ -125,15 +180,33 @@ fn select_and_ignore_filter_by_code_or_prefix() {
     assert_eq!(ignored.status.code(), Some(0), "{ignored:?}");
     assert_eq!(stdout(&ignored), "");
 
-    let both = pyoci_lint(&fixtures(), &["--select", "PYO04,PYO05", "--ignore", "pyo040", "pyo040", "pyo041", "pyo050"]);
+    let both = pyoci_lint(
+        &fixtures(),
+        &[
+            "--select",
+            "PYO04,PYO05",
+            "--ignore",
+            "pyo040",
+            "pyo040",
+            "pyo041",
+            "pyo050",
+        ],
+    );
     let text = stdout(&both);
-    assert!(text.contains(" PYO041 ") && text.contains(" PYO050 ") && !text.contains(" PYO040 "), "{text}");
+    assert!(
+        text.contains(" PYO041 ") && text.contains(" PYO050 ") && !text.contains(" PYO040 "),
+        "{text}"
+    );
 }
 
 #[test]
 fn suppression_comments_silence_their_line_only() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("WORKSPACE"), "workspace(name = \"suppressed\")\n").unwrap();
+    fs::write(
+        dir.path().join("WORKSPACE"),
+        "workspace(name = \"suppressed\")\n",
+    )
+    .unwrap();
     fs::write(dir.path().join("app.py"), "print('app')\n").unwrap();
     fs::write(
         dir.path().join("BUILD"),
@@ -168,7 +241,8 @@ py_image(
 fn usage_errors_exit_2() {
     let unknown_code = pyoci_lint(&fixtures(), &["--select", "PYO999", "seed"]);
     assert_eq!(unknown_code.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown_code.stderr).contains("unknown diagnostic code `PYO999` in --select"));
+    assert!(String::from_utf8_lossy(&unknown_code.stderr)
+        .contains("unknown diagnostic code `PYO999` in --select"));
 
     let missing_path = pyoci_lint(&fixtures(), &["no/such/dir"]);
     assert_eq!(missing_path.status.code(), Some(2));
@@ -183,7 +257,9 @@ fn list_codes_names_every_code() {
     let output = pyoci_lint(&fixtures(), &["--list-codes"]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    for code in ["PYO001", "PYO013", "PYO020", "PYO030", "PYO040", "PYO051", "PYO063"] {
+    for code in [
+        "PYO001", "PYO013", "PYO020", "PYO030", "PYO040", "PYO051", "PYO063",
+    ] {
         assert!(text.contains(code), "{code} missing from --list-codes");
     }
 }
@@ -196,23 +272,58 @@ fn hostile_files_get_diagnostics_not_crashes() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("binary", (0..=255u8).cycle().take(70_000).collect()),
         ("nul", b"py_library(name = \"a\0b\")\n".to_vec()),
-        ("deep_parens", format!("X = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000)).into_bytes()),
-        ("deep_unary", format!("X = {}1\n", "-".repeat(100_000)).into_bytes()),
-        ("long_chain", format!("X = 1{}\n", "+1".repeat(200_000)).into_bytes()),
-        ("repeat", b"X = \"x\" * 2000000000\nY = X * 2000000000\n".to_vec()),
-        ("deep_value", format!("X = {}1{}\npy_library(name = \"x\", srcs = X)\n", "[".repeat(60), "]".repeat(60)).into_bytes()),
-        ("loop", b"X = [y for x in range(100000) for y in range(100000)]\n".to_vec()),
-        ("latin1", b"# caf\xe9\nfilegroup(name = \"\xff\")\n".to_vec()),
+        (
+            "deep_parens",
+            format!("X = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000)).into_bytes(),
+        ),
+        (
+            "deep_unary",
+            format!("X = {}1\n", "-".repeat(100_000)).into_bytes(),
+        ),
+        (
+            "long_chain",
+            format!("X = 1{}\n", "+1".repeat(200_000)).into_bytes(),
+        ),
+        (
+            "repeat",
+            b"X = \"x\" * 2000000000\nY = X * 2000000000\n".to_vec(),
+        ),
+        (
+            "deep_value",
+            format!(
+                "X = {}1{}\npy_library(name = \"x\", srcs = X)\n",
+                "[".repeat(60),
+                "]".repeat(60)
+            )
+            .into_bytes(),
+        ),
+        (
+            "loop",
+            b"X = [y for x in range(100000) for y in range(100000)]\n".to_vec(),
+        ),
+        (
+            "latin1",
+            b"# caf\xe9\nfilegroup(name = \"\xff\")\n".to_vec(),
+        ),
     ];
     for (name, bytes) in &cases {
         fs::create_dir(root.join(name)).unwrap();
         fs::write(root.join(name).join("BUILD"), bytes).unwrap();
     }
     let output = pyoci_lint(root, &[]);
-    assert_eq!(output.status.code(), Some(1), "{:?}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = stdout(&output);
     for (name, _) in &cases {
-        assert!(text.lines().any(|l| l.starts_with(&format!("{name}/BUILD:"))), "no diagnostic for {name}: {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{name}/BUILD:"))),
+            "no diagnostic for {name}: {text}"
+        );
     }
 }
 
@@ -220,7 +331,10 @@ fn hostile_files_get_diagnostics_not_crashes() {
 /// a missing source fails with the finding in its log, and `ignore` silences it.
 #[test]
 fn pyoci_lint_test_rule_runs_under_bazel() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("workspace");
     let stand_ins = repo.join("tests/bazel");
@@ -266,10 +380,18 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     .unwrap();
     let fixtures = fixtures();
     for file in ["oci_python.bzl", "BUILD.bazel"] {
-        fs::copy(fixtures.join("tools/rules").join(file), root.join("tools/rules").join(file)).unwrap();
+        fs::copy(
+            fixtures.join("tools/rules").join(file),
+            root.join("tools/rules").join(file),
+        )
+        .unwrap();
     }
     for file in ["main.py", "service.py", "config.yaml"] {
-        fs::copy(fixtures.join("seed").join(file), root.join("svc").join(file)).unwrap();
+        fs::copy(
+            fixtures.join("seed").join(file),
+            root.join("svc").join(file),
+        )
+        .unwrap();
     }
     let seed = fs::read_to_string(fixtures.join("seed/BUILD.bazel")).unwrap();
     // This workspace has no @rules_oci; rules_pyoci's oci_push takes the seed's spelling too.
@@ -293,17 +415,36 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     .unwrap();
 
     let output = Command::new("bazel")
-        .arg(format!("--output_base={}", dir.path().join("output_base").display()))
+        .arg(format!(
+            "--output_base={}",
+            dir.path().join("output_base").display()
+        ))
         .arg("--batch")
-        .args(["test", "--test_output=errors", "//svc:lint", "//bad:lint", "//bad:lint_ignoring"])
+        .args([
+            "test",
+            "--test_output=errors",
+            "//svc:lint",
+            "//bad:lint",
+            "//bad:lint_ignoring",
+        ])
         .current_dir(&root)
         .output()
         .expect("bazel runs (apt-get install bazel-bootstrap)");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let status = |target: &str| {
         text.lines()
             .find(|l| l.starts_with(target) && (l.contains("PASSED") || l.contains("FAILED")))
-            .map(|l| if l.contains("PASSED") { "PASSED" } else { "FAILED" })
+            .map(|l| {
+                if l.contains("PASSED") {
+                    "PASSED"
+                } else {
+                    "FAILED"
+                }
+            })
     };
     assert_eq!(status("//svc:lint "), Some("PASSED"), "{text}");
     assert_eq!(status("//bad:lint_ignoring "), Some("PASSED"), "{text}");
@@ -331,7 +472,11 @@ fn a_file_that_kills_the_worker_gets_pyo005_and_the_rest_is_linted() {
         fs::write(root.join(package).join("BUILD"), build).unwrap();
     }
     let output = Command::new("sh")
-        .args(["-c", "ulimit -v 3000000 && exec \"$0\" lint", env!("CARGO_BIN_EXE_pyoci")])
+        .args([
+            "-c",
+            "ulimit -v 3000000 && exec \"$0\" lint",
+            env!("CARGO_BIN_EXE_pyoci"),
+        ])
         .current_dir(root)
         .output()
         .unwrap();

@@ -91,11 +91,17 @@ impl AstIndex {
             StmtP::Load(load) => self.loads.push(LoadSite {
                 module: load.module.node.clone(),
                 module_span: bytes(load.module.span),
-                symbols: load.args.iter().map(|arg| (arg.their.node.clone(), bytes(arg.their.span))).collect(),
+                symbols: load
+                    .args
+                    .iter()
+                    .map(|arg| (arg.their.node.clone(), bytes(arg.their.span)))
+                    .collect(),
             }),
             StmtP::Def(def) => self.top_level_names.push(def.name.node.ident.clone()),
             StmtP::Assign(assign) => {
-                assign.lhs.visit_lvalue(|ident| self.top_level_names.push(ident.node.ident.clone()));
+                assign
+                    .lhs
+                    .visit_lvalue(|ident| self.top_level_names.push(ident.node.ident.clone()));
             }
             _ => {}
         }
@@ -112,7 +118,9 @@ impl AstIndex {
                 .args
                 .iter()
                 .filter_map(|arg| match &arg.node {
-                    ArgumentP::Named(name, value) => Some(keyword_arg(name.node.clone(), bytes(name.span), value)),
+                    ArgumentP::Named(name, value) => {
+                        Some(keyword_arg(name.node.clone(), bytes(name.span), value))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -120,13 +128,19 @@ impl AstIndex {
                 .args
                 .iter()
                 .filter_map(|arg| match &arg.node {
-                    ArgumentP::Positional(value) => Some(keyword_arg(String::new(), bytes(value.span), value)),
+                    ArgumentP::Positional(value) => {
+                        Some(keyword_arg(String::new(), bytes(value.span), value))
+                    }
                     _ => None,
                 })
                 .collect();
             self.calls.insert(
                 expr.span.begin().get(),
-                CallSite { callee_span: bytes(callee.span), kwargs, positional },
+                CallSite {
+                    callee_span: bytes(callee.span),
+                    kwargs,
+                    positional,
+                },
             );
         }
         expr.visit_expr(|child| self.visit_expr(child));
@@ -135,7 +149,9 @@ impl AstIndex {
 
 fn keyword_arg(name: String, name_span: ByteSpan, value: &AstExpr) -> KeywordArg {
     let elements = match &value.node {
-        ExprP::List(items) | ExprP::Tuple(items) => Some(items.iter().map(|item| bytes(item.span)).collect()),
+        ExprP::List(items) | ExprP::Tuple(items) => {
+            Some(items.iter().map(|item| bytes(item.span)).collect())
+        }
         _ => None,
     };
     let entries = match &value.node {
@@ -151,7 +167,13 @@ fn keyword_arg(name: String, name_span: ByteSpan, value: &AstExpr) -> KeywordArg
         ),
         _ => None,
     };
-    KeywordArg { name, name_span, value_span: bytes(value.span), elements, entries }
+    KeywordArg {
+        name,
+        name_span,
+        value_span: bytes(value.span),
+        elements,
+        entries,
+    }
 }
 
 fn string_literal(expr: &starlark::syntax::ast::AstExprP<AstNoPayload>) -> Option<String> {

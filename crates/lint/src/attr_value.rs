@@ -38,14 +38,23 @@ impl AttrValue {
     /// Back into a Starlark value (for `native.existing_rule()`); opaque parts become None.
     pub fn to_value<'v>(&self, heap: Heap<'v>) -> Value<'v> {
         match self {
-            AttrValue::None | AttrValue::Unknown(_) | AttrValue::Configurable(_) => Value::new_none(),
+            AttrValue::None | AttrValue::Unknown(_) | AttrValue::Configurable(_) => {
+                Value::new_none()
+            }
             AttrValue::Bool(b) => Value::new_bool(*b),
             AttrValue::Int(i) => heap.alloc(*i),
             AttrValue::Str(s) | AttrValue::Label(s) => heap.alloc(s.as_str()),
-            AttrValue::List(items) => heap.alloc(items.iter().map(|item| item.to_value(heap)).collect::<Vec<_>>()),
-            AttrValue::Dict(entries) => {
-                heap.alloc(AllocDict(entries.iter().map(|(k, v)| (k.to_value(heap), v.to_value(heap)))))
-            }
+            AttrValue::List(items) => heap.alloc(
+                items
+                    .iter()
+                    .map(|item| item.to_value(heap))
+                    .collect::<Vec<_>>(),
+            ),
+            AttrValue::Dict(entries) => heap.alloc(AllocDict(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_value(heap), v.to_value(heap))),
+            )),
         }
     }
 
@@ -86,7 +95,9 @@ impl AttrValue {
     /// The alternatives a value may take: itself, or each branch of a `select()`.
     pub fn alternatives(&self) -> Vec<&AttrValue> {
         match self {
-            AttrValue::Configurable(parts) => parts.iter().flat_map(AttrValue::alternatives).collect(),
+            AttrValue::Configurable(parts) => {
+                parts.iter().flat_map(AttrValue::alternatives).collect()
+            }
             other => vec![other],
         }
     }
@@ -115,7 +126,9 @@ impl AttrValue {
 fn collect_strings<'a>(value: &'a AttrValue, out: &mut Vec<&'a str>) {
     match value {
         AttrValue::Str(s) | AttrValue::Label(s) => out.push(s),
-        AttrValue::List(items) | AttrValue::Configurable(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        AttrValue::List(items) | AttrValue::Configurable(items) => {
+            items.iter().for_each(|item| collect_strings(item, out))
+        }
         AttrValue::Dict(entries) => entries.iter().for_each(|(k, v)| {
             collect_strings(k, out);
             collect_strings(v, out);
@@ -150,14 +163,30 @@ fn convert(value: Value<'_>, depth: usize) -> AttrValue {
         return AttrValue::Unknown(value.get_type().to_owned());
     }
     if let Some(list) = ListRef::from_value(value) {
-        return AttrValue::List(list.content().iter().take(MAX_ELEMENTS).map(|v| convert(*v, depth + 1)).collect());
+        return AttrValue::List(
+            list.content()
+                .iter()
+                .take(MAX_ELEMENTS)
+                .map(|v| convert(*v, depth + 1))
+                .collect(),
+        );
     }
     if let Some(tuple) = TupleRef::from_value(value) {
-        return AttrValue::List(tuple.content().iter().take(MAX_ELEMENTS).map(|v| convert(*v, depth + 1)).collect());
+        return AttrValue::List(
+            tuple
+                .content()
+                .iter()
+                .take(MAX_ELEMENTS)
+                .map(|v| convert(*v, depth + 1))
+                .collect(),
+        );
     }
     if let Some(dict) = DictRef::from_value(value) {
         return AttrValue::Dict(
-            dict.iter().take(MAX_ELEMENTS).map(|(k, v)| (convert(k, depth + 1), convert(v, depth + 1))).collect(),
+            dict.iter()
+                .take(MAX_ELEMENTS)
+                .map(|(k, v)| (convert(k, depth + 1), convert(v, depth + 1)))
+                .collect(),
         );
     }
     AttrValue::Unknown(value.get_type().to_owned())

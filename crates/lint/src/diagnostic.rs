@@ -17,18 +17,27 @@ pub struct Diagnostic {
     pub column: u32,
     pub end_line: u32,
     pub end_column: u32,
-    #[serde(serialize_with = "serialize_code", deserialize_with = "deserialize_code")]
+    #[serde(
+        serialize_with = "serialize_code",
+        deserialize_with = "deserialize_code"
+    )]
     pub code: &'static CodeInfo,
     pub message: String,
 }
 
-fn serialize_code<S: Serializer>(code: &&'static CodeInfo, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_code<S: Serializer>(
+    code: &&'static CodeInfo,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(code.code)
 }
 
-fn deserialize_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static CodeInfo, D::Error> {
+fn deserialize_code<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<&'static CodeInfo, D::Error> {
     let code = String::deserialize(deserializer)?;
-    codes::lookup(&code).ok_or_else(|| serde::de::Error::custom(format!("unknown diagnostic code {code}")))
+    codes::lookup(&code)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown diagnostic code {code}")))
 }
 
 impl Diagnostic {
@@ -38,11 +47,20 @@ impl Diagnostic {
 
     /// `path:line:col: CODE message`
     pub fn to_text_line(&self) -> String {
-        format!("{}:{}:{}: {} {}", self.path, self.line, self.column, self.code.code, self.message)
+        format!(
+            "{}:{}:{}: {} {}",
+            self.path, self.line, self.column, self.code.code, self.message
+        )
     }
 
     pub(crate) fn sort_key(&self) -> (&str, u32, u32, &str, &str) {
-        (&self.path, self.line, self.column, self.code.code, &self.message)
+        (
+            &self.path,
+            self.line,
+            self.column,
+            self.code.code,
+            &self.message,
+        )
     }
 }
 
@@ -57,7 +75,12 @@ pub(crate) struct Finding {
 
 impl Finding {
     pub fn new(span: (u32, u32), code: &'static CodeInfo, message: impl Into<String>) -> Finding {
-        Finding { start: span.0, end: span.1.max(span.0), code, message: message.into() }
+        Finding {
+            start: span.0,
+            end: span.1.max(span.0),
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -4,7 +4,10 @@ include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
 /// The embedded file at `path` (e.g. `rules/oci_python.bzl`).
 pub(crate) fn get(path: &str) -> Option<&'static str> {
-    EMBEDDED_RULES.iter().find(|(name, _)| *name == path).map(|(_, text)| *text)
+    EMBEDDED_RULES
+        .iter()
+        .find(|(name, _)| *name == path)
+        .map(|(_, text)| *text)
 }
 
 /// The exported names users load from the rules' public entry points, with the file to load

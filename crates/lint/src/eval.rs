@@ -58,7 +58,11 @@ pub(crate) struct ModuleKey {
 
 impl ModuleKey {
     fn relative_path(&self) -> String {
-        if self.package.is_empty() { self.name.clone() } else { format!("{}/{}", self.package, self.name) }
+        if self.package.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.package, self.name)
+        }
     }
 
     /// The label as a user would write it.
@@ -88,15 +92,23 @@ impl FileContext {
         let repo = match label.repo.as_deref() {
             None => self.repo.clone(),
             Some("") => Repo::Main(self.main_root.clone()),
-            Some(name) if self.main_names.iter().any(|n| n == name) => Repo::Main(self.main_root.clone()),
+            Some(name) if self.main_names.iter().any(|n| n == name) => {
+                Repo::Main(self.main_root.clone())
+            }
             Some("rules_pyoci") => Repo::Embedded,
             Some(name) => Repo::External(name.to_owned()),
         };
         if !label.name.ends_with(".bzl") {
-            return Err(format!("{module:?} is not a .bzl file; load() only reads .bzl files"));
+            return Err(format!(
+                "{module:?} is not a .bzl file; load() only reads .bzl files"
+            ));
         }
         let package = label.package.unwrap_or_else(|| self.package.clone());
-        Ok(ModuleKey { repo, package, name: label.name })
+        Ok(ModuleKey {
+            repo,
+            package,
+            name: label.name,
+        })
     }
 }
 
@@ -127,6 +139,9 @@ pub(crate) struct Evaluated {
     pub build: Option<BuildOutcome>,
 }
 
+/// A module, the symbols a `load()` takes from it, and whether its macros are wrapped.
+type ViewKey = (ModuleKey, Vec<String>, bool);
+
 pub(crate) struct Session {
     globals: &'static BazelGlobals,
     global_names: &'static HashMap<FileKind, HashSet<String>>,
@@ -134,8 +149,8 @@ pub(crate) struct Session {
     pub base: PathBuf,
     modules: RefCell<HashMap<ModuleKey, Rc<ModuleResult>>>,
     loading: RefCell<Vec<ModuleKey>>,
-    stub_views: RefCell<HashMap<(ModuleKey, Vec<String>), FrozenModule>>,
-    views: RefCell<HashMap<(ModuleKey, Vec<String>, bool), FrozenModule>>,
+    stub_views: RefCell<HashMap<ViewKey, FrozenModule>>,
+    views: RefCell<HashMap<ViewKey, FrozenModule>>,
 }
 
 fn dialect(kind: FileKind) -> Dialect {
@@ -171,12 +186,20 @@ pub(crate) fn is_limit_error(message: &str) -> bool {
 }
 
 fn first_line(message: &str) -> String {
-    message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("evaluation failed").to_owned()
+    message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("evaluation failed")
+        .to_owned()
 }
 
 /// A parse error's finding: Bazel's dialect restrictions get their own code.
 fn parse_finding(error: &starlark::Error, kind: FileKind) -> Finding {
-    let span = error.span().map(|s| (s.span.begin().get(), s.span.begin().get())).unwrap_or((0, 0));
+    let span = error
+        .span()
+        .map(|s| (s.span.begin().get(), s.span.begin().get()))
+        .unwrap_or((0, 0));
     let message = first_line(&error.without_diagnostic().to_string());
     if message.contains("in this dialect") {
         let what = match kind {
@@ -196,8 +219,16 @@ fn parse_finding(error: &starlark::Error, kind: FileKind) -> Finding {
         } else {
             "this statement is not allowed in"
         };
-        let advice = if kind == FileKind::Bzl { "; put it inside a function" } else { "; move the logic into a macro in a .bzl file" };
-        return Finding::new(span, codes::BUILD_RESTRICTION, format!("{construct} {what}{advice}"));
+        let advice = if kind == FileKind::Bzl {
+            "; put it inside a function"
+        } else {
+            "; move the logic into a macro in a .bzl file"
+        };
+        return Finding::new(
+            span,
+            codes::BUILD_RESTRICTION,
+            format!("{construct} {what}{advice}"),
+        );
     }
     Finding::new(span, codes::SYNTAX_ERROR, message)
 }
@@ -222,7 +253,8 @@ fn error_span(error: &starlark::Error, filename: &str) -> ByteSpan {
 impl Session {
     pub fn new(base: PathBuf) -> Session {
         // Built once per process: the environments never change.
-        static GLOBALS: OnceLock<(BazelGlobals, HashMap<FileKind, HashSet<String>>)> = OnceLock::new();
+        static GLOBALS: OnceLock<(BazelGlobals, HashMap<FileKind, HashSet<String>>)> =
+            OnceLock::new();
         let (globals, global_names) = GLOBALS.get_or_init(|| {
             let globals = BazelGlobals::new();
             let names = HashMap::from([
@@ -270,8 +302,11 @@ impl Session {
         {
             let loading = self.loading.borrow();
             if let Some(start) = loading.iter().position(|k| k == key) {
-                let cycle: Vec<String> =
-                    loading[start..].iter().chain(std::iter::once(key)).map(ModuleKey::label).collect();
+                let cycle: Vec<String> = loading[start..]
+                    .iter()
+                    .chain(std::iter::once(key))
+                    .map(ModuleKey::label)
+                    .collect();
                 return failure(format!("load cycle: {}", cycle.join(" -> ")));
             }
             if loading.len() >= MAX_LOAD_DEPTH {
@@ -282,8 +317,18 @@ impl Session {
             Repo::Main(root) => {
                 let path = root.join(key.relative_path());
                 match source::read(&path) {
-                    Ok(source) => (source.text, source.findings, source.evaluate, display_path(&self.base, &path)),
-                    Err(error) => return failure(format!("cannot read {}: {error}", display_path(&self.base, &path))),
+                    Ok(source) => (
+                        source.text,
+                        source.findings,
+                        source.evaluate,
+                        display_path(&self.base, &path),
+                    ),
+                    Err(error) => {
+                        return failure(format!(
+                            "cannot read {}: {error}",
+                            display_path(&self.base, &path)
+                        ))
+                    }
                 }
             }
             Repo::Embedded => match embedded::get(&key.relative_path()) {
@@ -300,7 +345,9 @@ impl Session {
                 text,
                 suppressions: Suppressions::default(),
             });
-            self.modules.borrow_mut().insert(key.clone(), result.clone());
+            self.modules
+                .borrow_mut()
+                .insert(key.clone(), result.clone());
             return result;
         }
         let context = FileContext {
@@ -320,7 +367,9 @@ impl Session {
             text,
             suppressions: evaluated.suppressions,
         });
-        self.modules.borrow_mut().insert(key.clone(), result.clone());
+        self.modules
+            .borrow_mut()
+            .insert(key.clone(), result.clone());
         result
     }
 
@@ -340,7 +389,13 @@ impl Session {
                 let finding = parse_finding(&error, kind);
                 let failure = Some(format!("{}: {}", codes::SYNTAX_ERROR.code, finding.message));
                 findings.push(finding);
-                return Evaluated { findings, suppressions: Suppressions::default(), module: None, failure, build: None };
+                return Evaluated {
+                    findings,
+                    suppressions: Suppressions::default(),
+                    module: None,
+                    failure,
+                    build: None,
+                };
             }
         };
         let index = AstIndex::build(&ast, text, kind == FileKind::Build);
@@ -365,7 +420,11 @@ impl Session {
             findings: RefCell::new(Vec::new()),
         };
         let recorder = match (kind, package_dir) {
-            (FileKind::Build, Some(dir)) => Recorder::for_build(filename.to_owned(), context.package.clone(), dir.to_path_buf()),
+            (FileKind::Build, Some(dir)) => Recorder::for_build(
+                filename.to_owned(),
+                context.package.clone(),
+                dir.to_path_buf(),
+            ),
             _ => Recorder::for_other(context.package.clone()),
         };
 
@@ -388,23 +447,47 @@ impl Session {
                 Ok(_) => (None, false),
                 Err(error) => {
                     let message = first_line(&error.without_diagnostic().to_string());
-                    let code = if is_limit_error(&message) { codes::LIMIT_EXCEEDED } else { codes::EVALUATION_ERROR };
-                    findings.push(Finding::new(error_span(&error, filename), code, message.clone()));
+                    let code = if is_limit_error(&message) {
+                        codes::LIMIT_EXCEEDED
+                    } else {
+                        codes::EVALUATION_ERROR
+                    };
+                    findings.push(Finding::new(
+                        error_span(&error, filename),
+                        code,
+                        message.clone(),
+                    ));
                     (Some(format!("{}: {message}", code.code)), true)
                 }
             };
-            let frozen = if kind == FileKind::Bzl && failure.is_none() { module.freeze().ok() } else { None };
+            let frozen = if kind == FileKind::Bzl && failure.is_none() {
+                module.freeze().ok()
+            } else {
+                None
+            };
             (frozen, failure, aborted)
         });
         let load_findings = loader.findings.into_inner();
         // A symbol the loaded file lacks is reported as such, not also as unused.
         findings.retain(|f| {
             f.code != codes::UNUSED_LOAD
-                || !load_findings.iter().any(|l| l.code == codes::LOAD_MISSING_SYMBOL && l.start == f.start)
+                || !load_findings
+                    .iter()
+                    .any(|l| l.code == codes::LOAD_MISSING_SYMBOL && l.start == f.start)
         });
         findings.extend(load_findings);
-        let build = (kind == FileKind::Build).then_some(BuildOutcome { recorder, index, aborted });
-        Evaluated { findings, suppressions, module, failure, build }
+        let build = (kind == FileKind::Build).then_some(BuildOutcome {
+            recorder,
+            index,
+            aborted,
+        });
+        Evaluated {
+            findings,
+            suppressions,
+            module,
+            failure,
+            build,
+        }
     }
 
     /// Unused loads and undefined names. Returns the undefined names, which evaluation then
@@ -419,25 +502,52 @@ impl Session {
     ) -> Vec<String> {
         let mut undefined = Vec::new();
         for lint in ast.lint(Some(global_names)) {
-            let span = (lint.location.span.begin().get(), lint.location.span.end().get());
+            let span = (
+                lint.location.span.begin().get(),
+                lint.location.span.end().get(),
+            );
             match lint.short_name.as_str() {
                 "unused-load" => {
-                    let name = lint.problem.rsplit('`').nth(1).unwrap_or(&lint.original).to_owned();
-                    findings.push(Finding::new(span, codes::UNUSED_LOAD, format!("`{name}` is loaded but never used")))
+                    let name = lint
+                        .problem
+                        .rsplit('`')
+                        .nth(1)
+                        .unwrap_or(&lint.original)
+                        .to_owned();
+                    findings.push(Finding::new(
+                        span,
+                        codes::UNUSED_LOAD,
+                        format!("`{name}` is loaded but never used"),
+                    ))
                 }
                 "using-undefined" => {
                     let name = lint.original.clone();
-                    let mut candidates: Vec<&str> = global_names.iter().map(String::as_str).collect();
+                    let mut candidates: Vec<&str> =
+                        global_names.iter().map(String::as_str).collect();
                     candidates.extend(index.top_level_names.iter().map(String::as_str));
-                    candidates.extend(index.loads.iter().flat_map(|l| l.symbols.iter().map(|(s, _)| s.as_str())));
+                    candidates.extend(
+                        index
+                            .loads
+                            .iter()
+                            .flat_map(|l| l.symbols.iter().map(|(s, _)| s.as_str())),
+                    );
                     if kind == FileKind::Build {
                         candidates.extend(embedded::PUBLIC_SYMBOLS.iter().map(|(s, _)| *s));
                     }
                     let advice = match embedded::PUBLIC_SYMBOLS.iter().find(|(s, _)| *s == name) {
-                        Some((symbol, file)) => format!(" (load it: load(\"{file}\", \"{symbol}\"))"),
-                        None => suggest::hint(&name, candidates.iter().copied().filter(|c| !c.starts_with("__"))),
+                        Some((symbol, file)) => {
+                            format!(" (load it: load(\"{file}\", \"{symbol}\"))")
+                        }
+                        None => suggest::hint(
+                            &name,
+                            candidates.iter().copied().filter(|c| !c.starts_with("__")),
+                        ),
                     };
-                    findings.push(Finding::new(span, codes::UNDEFINED_NAME, format!("`{name}` is not defined{advice}")));
+                    findings.push(Finding::new(
+                        span,
+                        codes::UNDEFINED_NAME,
+                        format!("`{name}` is not defined{advice}"),
+                    ));
                     if !undefined.contains(&name) {
                         undefined.push(name);
                     }
@@ -451,7 +561,7 @@ impl Session {
     /// A module exposing `symbols` of the external file `key`: known rules with their schemas,
     /// everything else opaque.
     fn stub_view(&self, key: &ModuleKey, symbols: &[String]) -> Option<FrozenModule> {
-        let cache_key = (key.clone(), symbols.to_vec());
+        let cache_key = (key.clone(), symbols.to_vec(), false);
         if let Some(view) = self.stub_views.borrow().get(&cache_key) {
             return Some(view.clone());
         }
@@ -462,7 +572,10 @@ impl Session {
         let view = Module::with_temp_heap(|module| {
             for symbol in symbols {
                 let value = match external_schema(&repo, symbol) {
-                    Some(schema) => module.heap().alloc_simple(NativeRule { kind: symbol.clone(), schema }),
+                    Some(schema) => module.heap().alloc_simple(NativeRule {
+                        kind: symbol.clone(),
+                        schema,
+                    }),
                     None => module.heap().alloc_simple(Opaque::new(symbol.as_str())),
                 };
                 module.set(symbol, value);
@@ -475,7 +588,13 @@ impl Session {
 
     /// A module exposing `symbols` of an evaluated module (wrapping macros for BUILD files);
     /// symbols it lacks become stubs.
-    fn view(&self, key: &ModuleKey, source: &FrozenModule, symbols: &[String], wrap_macros: bool) -> Option<FrozenModule> {
+    fn view(
+        &self,
+        key: &ModuleKey,
+        source: &FrozenModule,
+        symbols: &[String],
+        wrap_macros: bool,
+    ) -> Option<FrozenModule> {
         let cache_key = (key.clone(), symbols.to_vec(), wrap_macros);
         if let Some(view) = self.views.borrow().get(&cache_key) {
             return Some(view.clone());
@@ -495,9 +614,16 @@ impl Session {
     }
 }
 
-fn import<'v>(module: &Module<'v>, symbol: &str, owned: OwnedFrozenValue, wrap_macros: bool) -> starlark::values::Value<'v> {
+fn import<'v>(
+    module: &Module<'v>,
+    symbol: &str,
+    owned: OwnedFrozenValue,
+    wrap_macros: bool,
+) -> starlark::values::Value<'v> {
     if wrap_macros && owned.value().get_type() == "function" {
-        return module.heap().alloc_simple(MacroWrapper::new(symbol.to_owned(), owned));
+        return module
+            .heap()
+            .alloc_simple(MacroWrapper::new(symbol.to_owned(), owned));
     }
     module.frozen_heap().add_reference(owned.owner());
     // SAFETY: the module's frozen heap now keeps the value's heap alive.
@@ -514,37 +640,61 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn stubs(&self, symbols: &[String]) -> starlark::Result<FrozenModule> {
-        let key = ModuleKey { repo: Repo::External(String::new()), package: String::new(), name: String::new() };
-        self.session
-            .stub_view(&key, symbols)
-            .ok_or_else(|| starlark::Error::new_other(crate::bazel::values::FakeError::Other("cannot build stub module".to_owned())))
+        let key = ModuleKey {
+            repo: Repo::External(String::new()),
+            package: String::new(),
+            name: String::new(),
+        };
+        self.session.stub_view(&key, symbols).ok_or_else(|| {
+            starlark::Error::new_other(crate::bazel::values::FakeError::Other(
+                "cannot build stub module".to_owned(),
+            ))
+        })
     }
 }
 
 impl FileLoader for Loader<'_> {
     fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
         // One file may be loaded by several `load()` statements; the view serves all of them.
-        let sites: Vec<&crate::ast_index::LoadSite> = self.index.loads.iter().filter(|l| l.module == path).collect();
+        let sites: Vec<&crate::ast_index::LoadSite> = self
+            .index
+            .loads
+            .iter()
+            .filter(|l| l.module == path)
+            .collect();
         let span = sites.first().map_or((0, 0), |s| s.module_span);
-        let mut symbols: Vec<String> = sites.iter().flat_map(|s| s.symbols.iter().map(|(name, _)| name.clone())).collect();
+        let mut symbols: Vec<String> = sites
+            .iter()
+            .flat_map(|s| s.symbols.iter().map(|(name, _)| name.clone()))
+            .collect();
         symbols.sort();
         symbols.dedup();
         let key = match self.context.resolve(path) {
             Ok(key) => key,
             Err(reason) => {
-                self.findings.borrow_mut().push(Finding::new(span, codes::LOAD_FAILED, reason));
+                self.findings
+                    .borrow_mut()
+                    .push(Finding::new(span, codes::LOAD_FAILED, reason));
                 return self.stubs(&symbols);
             }
         };
         if let Repo::External(_) = key.repo {
-            return self.session.stub_view(&key, &symbols).map_or_else(|| self.stubs(&symbols), Ok);
+            return self
+                .session
+                .stub_view(&key, &symbols)
+                .map_or_else(|| self.stubs(&symbols), Ok);
         }
         let result = self.session.load_module(&key, self.context);
         let Some(module) = &result.module else {
-            let reason = result.failure.clone().unwrap_or_else(|| "it does not evaluate".to_owned());
-            self.findings
-                .borrow_mut()
-                .push(Finding::new(span, codes::LOAD_FAILED, format!("cannot load {}: {reason}", key.label())));
+            let reason = result
+                .failure
+                .clone()
+                .unwrap_or_else(|| "it does not evaluate".to_owned());
+            self.findings.borrow_mut().push(Finding::new(
+                span,
+                codes::LOAD_FAILED,
+                format!("cannot load {}: {reason}", key.label()),
+            ));
             return self.stubs(&symbols);
         };
         let exported: Vec<String> = module.names().map(|n| n.as_str().to_owned()).collect();
@@ -556,12 +706,24 @@ impl FileLoader for Loader<'_> {
                 let message = if symbol.starts_with('_') {
                     format!("`{symbol}` is private to {}", key.label())
                 } else {
-                    let hint = suggest::hint(symbol, exported.iter().map(String::as_str).filter(|n| !n.starts_with('_')));
+                    let hint = suggest::hint(
+                        symbol,
+                        exported
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|n| !n.starts_with('_')),
+                    );
                     format!("{} does not export `{symbol}`{hint}", key.label())
                 };
-                self.findings.borrow_mut().push(Finding::new(*symbol_span, codes::LOAD_MISSING_SYMBOL, message));
+                self.findings.borrow_mut().push(Finding::new(
+                    *symbol_span,
+                    codes::LOAD_MISSING_SYMBOL,
+                    message,
+                ));
             }
         }
-        self.session.view(&key, module, &symbols, self.wrap_macros).map_or_else(|| self.stubs(&symbols), Ok)
+        self.session
+            .view(&key, module, &symbols, self.wrap_macros)
+            .map_or_else(|| self.stubs(&symbols), Ok)
     }
 }

@@ -22,7 +22,9 @@ pub(crate) fn is_build_file_name(name: &str) -> bool {
 }
 
 fn is_package_dir(dir: &Path) -> bool {
-    ["BUILD", "BUILD.bazel"].iter().any(|name| dir.join(name).is_file())
+    ["BUILD", "BUILD.bazel"]
+        .iter()
+        .any(|name| dir.join(name).is_file())
 }
 
 pub(crate) fn list_package(dir: &Path) -> Listing {
@@ -34,14 +36,24 @@ pub(crate) fn list_package(dir: &Path) -> Listing {
 }
 
 fn walk(dir: &Path, prefix: &str, depth: usize, listing: &mut Listing) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         if listing.files.len() + listing.dirs.len() >= MAX_ENTRIES {
             return;
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        let relative = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        let Ok(file_type) = entry.file_type() else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let relative = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
         let path = entry.path();
         if file_type.is_dir() {
             if depth < MAX_DEPTH && !is_package_dir(&path) {
@@ -62,14 +74,24 @@ fn walk(dir: &Path, prefix: &str, depth: usize, listing: &mut Listing) {
 }
 
 /// Paths of `listing` matching any of `include` and none of `exclude`, sorted.
-pub(crate) fn glob(listing: &Listing, include: &[String], exclude: &[String], directories: bool) -> Vec<String> {
+pub(crate) fn glob(
+    listing: &Listing,
+    include: &[String],
+    exclude: &[String],
+    directories: bool,
+) -> Vec<String> {
     let include: Vec<Vec<&str>> = include.iter().map(|p| p.split('/').collect()).collect();
     let exclude: Vec<Vec<&str>> = exclude.iter().map(|p| p.split('/').collect()).collect();
-    let candidates = listing.files.iter().chain(if directories { listing.dirs.iter() } else { [].iter() });
+    let candidates = listing.files.iter().chain(if directories {
+        listing.dirs.iter()
+    } else {
+        [].iter()
+    });
     let mut matched: Vec<String> = candidates
         .filter(|path| {
             let segments: Vec<&str> = path.split('/').collect();
-            include.iter().any(|p| matches_path(p, &segments)) && !exclude.iter().any(|p| matches_path(p, &segments))
+            include.iter().any(|p| matches_path(p, &segments))
+                && !exclude.iter().any(|p| matches_path(p, &segments))
         })
         .cloned()
         .collect();
@@ -83,7 +105,9 @@ fn matches_path(pattern: &[&str], path: &[&str]) -> bool {
         None => path.is_empty(),
         Some((&"**", rest)) => (0..=path.len()).any(|skip| matches_path(rest, &path[skip..])),
         Some((segment, rest)) => match path.split_first() {
-            Some((first, path_rest)) => matches_segment(segment, first) && matches_path(rest, path_rest),
+            Some((first, path_rest)) => {
+                matches_segment(segment, first) && matches_path(rest, path_rest)
+            }
             None => false,
         },
     }
@@ -118,15 +142,24 @@ mod tests {
     use super::*;
 
     fn listing(files: &[&str]) -> Listing {
-        Listing { files: files.iter().map(|f| (*f).to_owned()).collect(), dirs: vec![] }
+        Listing {
+            files: files.iter().map(|f| (*f).to_owned()).collect(),
+            dirs: vec![],
+        }
     }
 
     #[test]
     fn star_stays_in_its_segment_and_double_star_crosses() {
         let l = listing(&["a.py", "b.txt", "sub/c.py", "sub/deep/d.py"]);
         assert_eq!(glob(&l, &["*.py".into()], &[], false), vec!["a.py"]);
-        assert_eq!(glob(&l, &["**/*.py".into()], &[], false), vec!["a.py", "sub/c.py", "sub/deep/d.py"]);
-        assert_eq!(glob(&l, &["**/*.py".into()], &["sub/**".into()], false), vec!["a.py"]);
+        assert_eq!(
+            glob(&l, &["**/*.py".into()], &[], false),
+            vec!["a.py", "sub/c.py", "sub/deep/d.py"]
+        );
+        assert_eq!(
+            glob(&l, &["**/*.py".into()], &["sub/**".into()], false),
+            vec!["a.py"]
+        );
         assert_eq!(glob(&l, &["?.txt".into()], &[], false), vec!["b.txt"]);
     }
 }

@@ -25,7 +25,8 @@ pub(crate) enum LabelError {
 }
 
 fn valid_repo(repo: &str) -> bool {
-    repo.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~' | '+'))
+    repo.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~' | '+'))
         && !matches!(repo, "." | "..")
 }
 
@@ -80,7 +81,10 @@ impl Label {
         if let Some(absolute) = rest.strip_prefix("//") {
             let (package, name) = match absolute.split_once(':') {
                 Some((package, name)) => (package, name.to_owned()),
-                None => (absolute, absolute.rsplit('/').next().unwrap_or(absolute).to_owned()),
+                None => (
+                    absolute,
+                    absolute.rsplit('/').next().unwrap_or(absolute).to_owned(),
+                ),
             };
             if !valid_package(package) {
                 return Err(LabelError::Package(package.to_owned()));
@@ -91,7 +95,11 @@ impl Label {
             if !valid_name(&name) {
                 return Err(LabelError::Target(name));
             }
-            return Ok(Label { repo, package: Some(package.to_owned()), name });
+            return Ok(Label {
+                repo,
+                package: Some(package.to_owned()),
+                name,
+            });
         }
         if repo.is_some() {
             return Err(LabelError::Package(rest.to_owned()));
@@ -100,7 +108,11 @@ impl Label {
         if !valid_name(name) {
             return Err(LabelError::Target(name.to_owned()));
         }
-        Ok(Label { repo: None, package: None, name: name.to_owned() })
+        Ok(Label {
+            repo: None,
+            package: None,
+            name: name.to_owned(),
+        })
     }
 
     /// Whether this label names something in `package` of the main repository, as seen from
@@ -146,13 +158,25 @@ mod tests {
         assert_eq!(external.package.as_deref(), Some("requests"));
         let bare = parse("@distroless_python_nonroot");
         assert_eq!(bare.name, "distroless_python_nonroot");
-        assert_eq!(parse("@@canonical~1//p:t").repo.as_deref(), Some("canonical~1"));
+        assert_eq!(
+            parse("@@canonical~1//p:t").repo.as_deref(),
+            Some("canonical~1")
+        );
         assert_eq!(parse("@//p:t").repo.as_deref(), Some(""));
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "//a:b:c", "//a//b", "@bad repo//x", "../x", "//a/", ":", "@x/y"] {
+        for bad in [
+            "",
+            "//a:b:c",
+            "//a//b",
+            "@bad repo//x",
+            "../x",
+            "//a/",
+            ":",
+            "@x/y",
+        ] {
             assert!(Label::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

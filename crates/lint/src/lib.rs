@@ -51,7 +51,11 @@ pub enum LintError {
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
     #[error("unknown diagnostic code `{code}` in {flag}{hint}")]
-    UnknownCode { code: String, flag: &'static str, hint: String },
+    UnknownCode {
+        code: String,
+        flag: &'static str,
+        hint: String,
+    },
     #[error("the linter thread could not be started: {0}")]
     Thread(std::io::Error),
 }
@@ -79,9 +83,14 @@ impl Options {
         for (flag, entries) in [("--select", &self.select), ("--ignore", &self.ignore)] {
             for entry in entries {
                 let entry = entry.trim().to_uppercase();
-                if !codes::ALL.iter().any(|info| info.code.starts_with(&entry)) || entry.is_empty() {
+                if !codes::ALL.iter().any(|info| info.code.starts_with(&entry)) || entry.is_empty()
+                {
                     let hint = suggest::hint(&entry, codes::ALL.iter().map(|info| info.code));
-                    return Err(LintError::UnknownCode { code: entry, flag, hint });
+                    return Err(LintError::UnknownCode {
+                        code: entry,
+                        flag,
+                        hint,
+                    });
                 }
             }
         }
@@ -90,7 +99,8 @@ impl Options {
 
     fn wants(&self, code: &str) -> bool {
         let matches = |entry: &String| code.starts_with(&entry.trim().to_uppercase());
-        (self.select.is_empty() || self.select.iter().any(matches)) && !self.ignore.iter().any(matches)
+        (self.select.is_empty() || self.select.iter().any(matches))
+            && !self.ignore.iter().any(matches)
     }
 }
 
@@ -127,7 +137,9 @@ pub fn lint_each(
                 }
             })
             .map_err(LintError::Thread)?;
-        worker.join().map_err(|_| LintError::Thread(std::io::Error::other("the linter thread panicked")))
+        worker
+            .join()
+            .map_err(|_| LintError::Thread(std::io::Error::other("the linter thread panicked")))
     })
 }
 
@@ -148,7 +160,10 @@ impl Report {
     /// Filters `diagnostics` by `options`, sorts them and drops duplicates.
     pub fn new(mut diagnostics: Vec<Diagnostic>, files_linted: usize, options: &Options) -> Report {
         finish(&mut diagnostics, options);
-        Report { diagnostics, files_linted }
+        Report {
+            diagnostics,
+            files_linted,
+        }
     }
 }
 
@@ -177,7 +192,12 @@ struct Linter {
     workspaces: std::cell::RefCell<HashMap<PathBuf, Arc<Workspace>>>,
 }
 
-fn resolve(text: &str, path: &str, findings: Vec<Finding>, suppressions: &Suppressions) -> Vec<Diagnostic> {
+fn resolve(
+    text: &str,
+    path: &str,
+    findings: Vec<Finding>,
+    suppressions: &Suppressions,
+) -> Vec<Diagnostic> {
     let lines = LineIndex::new(text);
     findings
         .into_iter()
@@ -188,7 +208,10 @@ fn resolve(text: &str, path: &str, findings: Vec<Finding>, suppressions: &Suppre
 
 impl Linter {
     fn new(base: PathBuf) -> Linter {
-        Linter { session: Session::new(base), workspaces: Default::default() }
+        Linter {
+            session: Session::new(base),
+            workspaces: Default::default(),
+        }
     }
 
     fn workspace(&self, dir: &Path) -> Arc<Workspace> {
@@ -197,8 +220,13 @@ impl Linter {
         }
         let root = workspace::workspace_root(dir).unwrap_or_else(|| dir.to_path_buf());
         let names = workspace::repository_names(&root);
-        let found = Arc::new(Workspace { root: Arc::from(root.as_path()), names: Arc::new(names) });
-        self.workspaces.borrow_mut().insert(dir.to_path_buf(), found.clone());
+        let found = Arc::new(Workspace {
+            root: Arc::from(root.as_path()),
+            names: Arc::new(names),
+        });
+        self.workspaces
+            .borrow_mut()
+            .insert(dir.to_path_buf(), found.clone());
         found
     }
 
@@ -208,7 +236,11 @@ impl Linter {
             let finding = match source::read_bytes(path) {
                 Ok(Ok(bytes)) => return self.lint_contents(path, &display, bytes),
                 Ok(Err(too_large)) => too_large,
-                Err(error) => Finding::new((0, 0), codes::UNREADABLE_FILE, format!("cannot read the file: {error}")),
+                Err(error) => Finding::new(
+                    (0, 0),
+                    codes::UNREADABLE_FILE,
+                    format!("cannot read the file: {error}"),
+                ),
             };
             vec![LineIndex::new("").resolve(&display, finding)]
         })
@@ -227,17 +259,31 @@ impl Linter {
         };
         let source = source::from_bytes(bytes);
         if kind == FileKind::Bzl && source.evaluate && path.is_file() {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let key = ModuleKey { repo: Repo::Main(workspace.root.clone()), package, name };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let key = ModuleKey {
+                repo: Repo::Main(workspace.root.clone()),
+                package,
+                name,
+            };
             let result = self.session.load_module(&key, &context);
-            return resolve(&result.text, display, result.findings.clone(), &result.suppressions);
+            return resolve(
+                &result.text,
+                display,
+                result.findings.clone(),
+                &result.suppressions,
+            );
         }
         let mut findings = source.findings;
         if !source.evaluate {
             return resolve(&source.text, display, findings, &Suppressions::default());
         }
         let package_dir = (kind == FileKind::Build).then_some(dir);
-        let evaluated = self.session.evaluate(&source.text, display, kind, &context, package_dir);
+        let evaluated = self
+            .session
+            .evaluate(&source.text, display, kind, &context, package_dir);
         findings.extend(evaluated.findings);
         if let Some(build) = &evaluated.build {
             let lines = LineIndex::new(&source.text);
@@ -271,7 +317,11 @@ fn guarded(display: &str, lint: impl FnOnce() -> Vec<Diagnostic>) -> Vec<Diagnos
                 .unwrap_or_else(|| "unknown panic".to_owned());
             vec![LineIndex::new("").resolve(
                 display,
-                Finding::new((0, 0), codes::INTERNAL_ERROR, format!("the linter failed on this file: {reason}")),
+                Finding::new(
+                    (0, 0),
+                    codes::INTERNAL_ERROR,
+                    format!("the linter failed on this file: {reason}"),
+                ),
             )]
         }
     }
@@ -285,6 +335,9 @@ mod tests {
     fn pyo005_a_panic_becomes_an_internal_error() {
         let diagnostics = guarded("pkg/BUILD", || panic!("simulated linter bug"));
         let lines: Vec<String> = diagnostics.iter().map(Diagnostic::to_text_line).collect();
-        assert_eq!(lines, ["pkg/BUILD:1:1: PYO005 the linter failed on this file: simulated linter bug"]);
+        assert_eq!(
+            lines,
+            ["pkg/BUILD:1:1: PYO005 the linter failed on this file: simulated linter bug"]
+        );
     }
 }

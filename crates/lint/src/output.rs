@@ -9,7 +9,11 @@ use crate::Report;
 
 /// One `path:line:col: CODE message` line per diagnostic.
 pub fn render_text(report: &Report) -> String {
-    report.diagnostics.iter().map(|d| d.to_text_line() + "\n").collect()
+    report
+        .diagnostics
+        .iter()
+        .map(|d| d.to_text_line() + "\n")
+        .collect()
 }
 
 pub fn render_json(report: &Report) -> String {
@@ -38,7 +42,10 @@ fn pascal_case(name: &str) -> String {
     name.split('-')
         .map(|word| {
             let mut chars = word.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -55,7 +62,9 @@ fn encode_uri_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for byte in path.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -80,7 +89,10 @@ pub fn render_sarif(report: &Report, base: &Path) -> String {
         .diagnostics
         .iter()
         .map(|d| {
-            let rule_index = codes::ALL.iter().position(|info| info.code == d.code.code).unwrap_or_default();
+            let rule_index = codes::ALL
+                .iter()
+                .position(|info| info.code == d.code.code)
+                .unwrap_or_default();
             let artifact = if d.path.starts_with('/') {
                 json!({ "uri": format!("file://{}", encode_uri_path(&d.path)) })
             } else {
@@ -105,7 +117,10 @@ pub fn render_sarif(report: &Report, base: &Path) -> String {
             })
         })
         .collect();
-    let base_uri = format!("file://{}/", encode_uri_path(base.to_string_lossy().trim_end_matches('/')));
+    let base_uri = format!(
+        "file://{}/",
+        encode_uri_path(base.to_string_lossy().trim_end_matches('/'))
+    );
     let document = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

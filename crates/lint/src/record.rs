@@ -56,7 +56,10 @@ pub(crate) struct Invocation {
 
 impl Invocation {
     pub fn attr(&self, name: &str) -> Option<&AttrValue> {
-        self.attrs.iter().find(|(attr, _)| attr == name).map(|(_, value)| value)
+        self.attrs
+            .iter()
+            .find(|(attr, _)| attr == name)
+            .map(|(_, value)| value)
     }
 
     pub fn name(&self) -> Option<&str> {
@@ -98,15 +101,20 @@ impl Recorder {
     }
 
     pub fn get<'a>(eval: &'a Evaluator<'_, '_, '_>) -> Option<&'a Recorder> {
-        eval.extra.and_then(|extra| extra.downcast_ref::<Recorder>())
+        eval.extra
+            .and_then(|extra| extra.downcast_ref::<Recorder>())
     }
 
     /// Where the current call comes from: the span of the outermost call in the BUILD file, and
     /// whether the BUILD file itself is the caller.
     pub fn call_site(&self, eval: &Evaluator<'_, '_, '_>) -> (Option<(u32, u32)>, bool) {
-        let Some(build_file) = &self.build_file else { return (None, false) };
+        let Some(build_file) = &self.build_file else {
+            return (None, false);
+        };
         let in_build = |span: &starlark::codemap::FileSpan| span.file.filename() == build_file;
-        let direct = eval.call_stack_top_location().is_some_and(|location| in_build(&location));
+        let direct = eval
+            .call_stack_top_location()
+            .is_some_and(|location| in_build(&location));
         let outermost = eval
             .call_stack()
             .frames
@@ -123,10 +131,11 @@ impl Recorder {
 
     /// Files and directories under the package directory, not descending into subpackages.
     pub fn package_listing(&self) -> &crate::glob::Listing {
-        self.package_listing.get_or_init(|| match &self.package_dir {
-            Some(dir) => crate::glob::list_package(dir),
-            None => crate::glob::Listing::default(),
-        })
+        self.package_listing
+            .get_or_init(|| match &self.package_dir {
+                Some(dir) => crate::glob::list_package(dir),
+                None => crate::glob::Listing::default(),
+            })
     }
 
     pub fn is_build(&self) -> bool {

@@ -25,7 +25,11 @@ pub(crate) struct Source {
 pub(crate) fn read(path: &Path) -> std::io::Result<Source> {
     Ok(match read_bytes(path)? {
         Ok(bytes) => from_bytes(bytes),
-        Err(too_large) => Source { text: String::new(), findings: vec![too_large], evaluate: false },
+        Err(too_large) => Source {
+            text: String::new(),
+            findings: vec![too_large],
+            evaluate: false,
+        },
     })
 }
 
@@ -48,7 +52,10 @@ fn too_large(size: u64) -> Finding {
     Finding::new(
         (0, 0),
         codes::LIMIT_EXCEEDED,
-        format!("file is {size} bytes; files over {} MiB are not linted", MAX_FILE_BYTES >> 20),
+        format!(
+            "file is {size} bytes; files over {} MiB are not linted",
+            MAX_FILE_BYTES >> 20
+        ),
     )
 }
 
@@ -56,13 +63,21 @@ pub(crate) fn from_bytes(bytes: Vec<u8>) -> Source {
     let mut findings = Vec::new();
     if bytes.len() as u64 > MAX_FILE_BYTES {
         findings.push(too_large(bytes.len() as u64));
-        return Source { text: String::new(), findings, evaluate: false };
+        return Source {
+            text: String::new(),
+            findings,
+            evaluate: false,
+        };
     }
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
             let offset = err.utf8_error().valid_up_to() as u32;
-            let bad = err.as_bytes().get(offset as usize).copied().unwrap_or_default();
+            let bad = err
+                .as_bytes()
+                .get(offset as usize)
+                .copied()
+                .unwrap_or_default();
             findings.push(Finding::new(
                 (offset, offset),
                 codes::INVALID_ENCODING,
@@ -80,9 +95,17 @@ pub(crate) fn from_bytes(bytes: Vec<u8>) -> Source {
             codes::LIMIT_EXCEEDED,
             format!("expression nesting is deeper than the linter's limit of {MAX_NESTING}; the file is not evaluated"),
         ));
-        return Source { text, findings, evaluate: false };
+        return Source {
+            text,
+            findings,
+            evaluate: false,
+        };
     }
-    Source { text, findings, evaluate: true }
+    Source {
+        text,
+        findings,
+        evaluate: true,
+    }
 }
 
 /// The byte offset where the estimated syntax depth first exceeds [`MAX_NESTING`].
@@ -99,9 +122,14 @@ fn too_deep(text: &str) -> Option<usize> {
     let mut i = 0;
     while i < bytes.len() {
         if at_line_start && levels.len() == 1 {
-            let width = bytes[i..].iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+            let width = bytes[i..]
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
             let rest = &bytes[i + width..];
-            let blank = rest.first().is_none_or(|b| matches!(b, b'\n' | b'\r' | b'#'));
+            let blank = rest
+                .first()
+                .is_none_or(|b| matches!(b, b'\n' | b'\r' | b'#'));
             if !blank {
                 while indents.last().is_some_and(|&w| w >= width) {
                     indents.pop();
@@ -136,27 +164,33 @@ fn too_deep(text: &str) -> Option<usize> {
                 at_line_start = true;
             }
             b'(' | b'[' | b'{' => levels.push(0),
-            b')' | b']' | b'}' => {
-                if levels.len() > 1 {
-                    operators -= levels.pop().unwrap_or_default();
-                }
-            }
+            b')' | b']' | b'}' if levels.len() > 1 => operators -= levels.pop().unwrap_or_default(),
             b',' | b';' | b':' => reset_level(&mut levels, &mut operators),
-            b'=' if !matches!(bytes.get(i + 1), Some(b'=')) && !matches!(i.checked_sub(1).map(|p| bytes[p]), Some(b'=' | b'!' | b'<' | b'>')) => {
+            b'=' if !matches!(bytes.get(i + 1), Some(b'='))
+                && !matches!(
+                    i.checked_sub(1).map(|p| bytes[p]),
+                    Some(b'=' | b'!' | b'<' | b'>')
+                ) =>
+            {
                 reset_level(&mut levels, &mut operators)
             }
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'~' | b'<' | b'>' | b'.' | b'=' | b'!' => {
-                count_operator(&mut levels, &mut operators)
-            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'~' | b'<' | b'>' | b'.'
+            | b'=' | b'!' => count_operator(&mut levels, &mut operators),
             b if b.is_ascii_alphabetic() || b == b'_' => {
-                let word_len = bytes[i..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+                let word_len = bytes[i..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
                 let word = &bytes[i..i + word_len];
                 // A string prefix (r"...", b'...') is part of the string.
                 if word_len <= 2 && matches!(bytes.get(i + word_len), Some(b'\'' | b'"')) {
                     i = skip_string(bytes, i + word_len);
                     continue;
                 }
-                if matches!(word, b"not" | b"and" | b"or" | b"if" | b"else" | b"lambda" | b"in" | b"for") {
+                if matches!(
+                    word,
+                    b"not" | b"and" | b"or" | b"if" | b"else" | b"lambda" | b"in" | b"for"
+                ) {
                     count_operator(&mut levels, &mut operators);
                 }
                 step = word_len;
@@ -217,7 +251,13 @@ mod tests {
     fn ordinary_files_are_not_too_deep() {
         let build = "py_binary(\n    name = \"x\",\n    srcs = glob([\"*.py\"]) + [\"a.py\"],\n    deps = [\":a\", \"@pip//b:pkg\"],\n)\n";
         assert_eq!(too_deep(build), None);
-        let long_list = format!("X = [{}]\n", (0..100_000).map(|i| format!("\"f{i} + x\"")).collect::<Vec<_>>().join(", "));
+        let long_list = format!(
+            "X = [{}]\n",
+            (0..100_000)
+                .map(|i| format!("\"f{i} + x\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         assert_eq!(too_deep(&long_list), None);
     }
 
@@ -232,7 +272,10 @@ mod tests {
     #[test]
     fn strings_do_not_count() {
         assert_eq!(too_deep(&format!("x = \"{}\"\n", "(".repeat(1000))), None);
-        assert_eq!(too_deep(&format!("x = '''{}'''\n", "[\n".repeat(1000))), None);
+        assert_eq!(
+            too_deep(&format!("x = '''{}'''\n", "[\n".repeat(1000))),
+            None
+        );
         assert_eq!(too_deep(&format!("# {}\n", "{".repeat(1000))), None);
     }
 }

@@ -13,26 +13,40 @@ impl Suppressions {
     /// Reads the directive from one comment (`# ...`) found on 0-based `line`.
     pub fn add_comment(&mut self, line: u32, comment: &str) {
         let body = comment.trim_start_matches('#').trim();
-        let Some(rest) = body.strip_prefix("pyoci:") else { return };
+        let Some(rest) = body.strip_prefix("pyoci:") else {
+            return;
+        };
         let rest = rest.trim_start();
-        let Some(rest) = rest.strip_prefix("ignore") else { return };
+        let Some(rest) = rest.strip_prefix("ignore") else {
+            return;
+        };
         let rest = rest.trim_start();
         let codes = if let Some(list) = rest.strip_prefix('[') {
-            let Some((list, _)) = list.split_once(']') else { return };
-            list.split(',').map(|code| code.trim().to_uppercase()).filter(|code| !code.is_empty()).collect()
+            let Some((list, _)) = list.split_once(']') else {
+                return;
+            };
+            list.split(',')
+                .map(|code| code.trim().to_uppercase())
+                .filter(|code| !code.is_empty())
+                .collect()
         } else if rest.is_empty() || rest.starts_with(char::is_whitespace) {
             Vec::new()
         } else {
             return;
         };
-        self.lines.entry(line).or_default().extend(codes.iter().cloned());
+        self.lines
+            .entry(line)
+            .or_default()
+            .extend(codes.iter().cloned());
         if codes.is_empty() {
             self.lines.insert(line, Vec::new());
         }
     }
 
     pub fn is_suppressed(&self, line: u32, code: &str) -> bool {
-        self.lines.get(&line).is_some_and(|codes| codes.is_empty() || codes.iter().any(|c| c == code))
+        self.lines
+            .get(&line)
+            .is_some_and(|codes| codes.is_empty() || codes.iter().any(|c| c == code))
     }
 }
 

@@ -19,7 +19,10 @@ pub(crate) enum FileKind {
 impl FileKind {
     /// The kind of a file by name; files given explicitly with other names are read as BUILD files.
     pub fn of(path: &Path) -> FileKind {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         match name {
             "WORKSPACE" | "WORKSPACE.bazel" | "WORKSPACE.bzlmod" => FileKind::Workspace,
             "MODULE.bazel" => FileKind::Module,
@@ -31,7 +34,10 @@ impl FileKind {
     fn is_lintable_name(name: &str) -> bool {
         is_build_file_name(name)
             || name.ends_with(".bzl")
-            || matches!(name, "WORKSPACE" | "WORKSPACE.bazel" | "WORKSPACE.bzlmod" | "MODULE.bazel")
+            || matches!(
+                name,
+                "WORKSPACE" | "WORKSPACE.bazel" | "WORKSPACE.bzlmod" | "MODULE.bazel"
+            )
     }
 }
 
@@ -40,7 +46,11 @@ const WORKSPACE_MARKERS: &[&str] = &["WORKSPACE", "WORKSPACE.bazel", "MODULE.baz
 /// `path` made absolute against `base`, with `.` and `..` resolved lexically (symlinks are kept,
 /// as Bazel keeps them).
 pub(crate) fn absolute(base: &Path, path: &Path) -> PathBuf {
-    let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
     let mut out = PathBuf::new();
     for component in joined.components() {
         match component {
@@ -68,20 +78,30 @@ pub(crate) fn display_path(base: &Path, path: &Path) -> String {
 
 /// The nearest directory at or above `dir` with a WORKSPACE/MODULE.bazel/REPO.bazel file.
 pub(crate) fn workspace_root(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors().find(|d| WORKSPACE_MARKERS.iter().any(|m| d.join(m).is_file())).map(Path::to_path_buf)
+    dir.ancestors()
+        .find(|d| WORKSPACE_MARKERS.iter().any(|m| d.join(m).is_file()))
+        .map(Path::to_path_buf)
 }
 
 /// Names the main repository is known by: from `workspace(name = ...)` and `module(name = ...)`.
 pub(crate) fn repository_names(root: &Path) -> Vec<String> {
     static WORKSPACE_NAME: OnceLock<Option<Regex>> = OnceLock::new();
     static MODULE_NAME: OnceLock<Option<Regex>> = OnceLock::new();
-    let workspace_re = WORKSPACE_NAME
-        .get_or_init(|| Regex::new(r#"(?s)\bworkspace\s*\(\s*name\s*=\s*["']([A-Za-z0-9_.\-]+)["']"#).ok());
-    let module_re =
-        MODULE_NAME.get_or_init(|| Regex::new(r#"(?s)\bmodule\s*\([^)]*?\bname\s*=\s*["']([A-Za-z0-9_.\-]+)["']"#).ok());
+    let workspace_re = WORKSPACE_NAME.get_or_init(|| {
+        Regex::new(r#"(?s)\bworkspace\s*\(\s*name\s*=\s*["']([A-Za-z0-9_.\-]+)["']"#).ok()
+    });
+    let module_re = MODULE_NAME.get_or_init(|| {
+        Regex::new(r#"(?s)\bmodule\s*\([^)]*?\bname\s*=\s*["']([A-Za-z0-9_.\-]+)["']"#).ok()
+    });
     let mut names = Vec::new();
-    for (file, re) in [("WORKSPACE", workspace_re), ("WORKSPACE.bazel", workspace_re), ("MODULE.bazel", module_re)] {
-        let (Some(re), Ok(text)) = (re, fs::read_to_string(root.join(file))) else { continue };
+    for (file, re) in [
+        ("WORKSPACE", workspace_re),
+        ("WORKSPACE.bazel", workspace_re),
+        ("MODULE.bazel", module_re),
+    ] {
+        let (Some(re), Ok(text)) = (re, fs::read_to_string(root.join(file))) else {
+            continue;
+        };
         if let Some(captures) = re.captures(&text) {
             names.push(captures[1].to_owned());
         }
@@ -94,7 +114,12 @@ pub(crate) fn repository_names(root: &Path) -> Vec<String> {
 /// The package of a BUILD file: its directory relative to the workspace root.
 pub(crate) fn package_of(root: &Path, dir: &Path) -> String {
     dir.strip_prefix(root)
-        .map(|rel| rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"))
+        .map(|rel| {
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
         .unwrap_or_default()
 }
 
@@ -109,7 +134,8 @@ pub(crate) fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, D
     let mut files = Vec::new();
     for path in paths {
         let path = absolute(base, path);
-        let meta = fs::metadata(&path).map_err(|_| DiscoveryError::NotFound { path: path.clone() })?;
+        let meta =
+            fs::metadata(&path).map_err(|_| DiscoveryError::NotFound { path: path.clone() })?;
         if meta.is_dir() {
             walk(&path, &mut files);
         } else {
@@ -126,16 +152,23 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
     if dir.join("CACHEDIR.TAG").exists() {
         return;
     }
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(file_type) = entry.file_type() else { continue };
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
         if file_type.is_dir() {
             // Hidden directories, and Bazel's output symlinks are never sources.
             if !name.starts_with('.') && !name.starts_with("bazel-") {
                 walk(&entry.path(), files);
             }
-        } else if (file_type.is_file() || file_type.is_symlink()) && FileKind::is_lintable_name(&name) && entry.path().is_file() {
+        } else if (file_type.is_file() || file_type.is_symlink())
+            && FileKind::is_lintable_name(&name)
+            && entry.path().is_file()
+        {
             files.push(entry.path());
         }
     }

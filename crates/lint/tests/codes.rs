@@ -12,8 +12,13 @@ fn fixtures() -> PathBuf {
 }
 
 fn lint_in(base: &Path, path: &str) -> Vec<String> {
-    let report = lint(base, &[PathBuf::from(path)], &Options::default()).expect("the fixture path exists");
-    report.diagnostics.iter().map(Diagnostic::to_text_line).collect()
+    let report =
+        lint(base, &[PathBuf::from(path)], &Options::default()).expect("the fixture path exists");
+    report
+        .diagnostics
+        .iter()
+        .map(Diagnostic::to_text_line)
+        .collect()
 }
 
 fn lint_package(package: &str) -> Vec<String> {
@@ -45,8 +50,15 @@ fn pyo002_evaluation_error() {
 fn pyo003_invalid_encoding() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("WORKSPACE"), "").unwrap();
-    fs::write(dir.path().join("BUILD"), b"filegroup(\n    name = \"caf\xe9\",\n)\n").unwrap();
-    assert_eq!(lint_in(dir.path(), "BUILD"), ["BUILD:2:16: PYO003 file is not valid UTF-8 (byte 0xe9 at offset 26)"]);
+    fs::write(
+        dir.path().join("BUILD"),
+        b"filegroup(\n    name = \"caf\xe9\",\n)\n",
+    )
+    .unwrap();
+    assert_eq!(
+        lint_in(dir.path(), "BUILD"),
+        ["BUILD:2:16: PYO003 file is not valid UTF-8 (byte 0xe9 at offset 26)"]
+    );
 }
 
 #[test]
@@ -54,12 +66,20 @@ fn pyo004_limit_exceeded() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("WORKSPACE"), "").unwrap();
     fs::create_dir(dir.path().join("deep")).unwrap();
-    fs::write(dir.path().join("deep/BUILD"), format!("X = {}1{}\n", "[".repeat(5000), "]".repeat(5000))).unwrap();
+    fs::write(
+        dir.path().join("deep/BUILD"),
+        format!("X = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+    )
+    .unwrap();
     fs::create_dir(dir.path().join("huge")).unwrap();
     let comment_line = format!("# {}\n", "x".repeat(1000));
     fs::write(dir.path().join("huge/BUILD"), comment_line.repeat(9 * 1024)).unwrap();
     fs::create_dir(dir.path().join("slow")).unwrap();
-    fs::write(dir.path().join("slow/BUILD"), "X = [i for i in range(100000000)]\n").unwrap();
+    fs::write(
+        dir.path().join("slow/BUILD"),
+        "X = [i for i in range(100000000)]\n",
+    )
+    .unwrap();
     assert_eq!(
         lint_in(dir.path(), "."),
         [
@@ -108,7 +128,10 @@ fn pyo011_load_missing_symbol() {
 
 #[test]
 fn pyo012_unused_load() {
-    assert_eq!(lint_package("pyo012"), ["pyo012/BUILD:2:38: PYO012 `oci_push` is loaded but never used"]);
+    assert_eq!(
+        lint_package("pyo012"),
+        ["pyo012/BUILD:2:38: PYO012 `oci_push` is loaded but never used"]
+    );
 }
 
 #[test]
@@ -316,8 +339,16 @@ fn every_code_has_a_test_and_documentation() {
     let readme = include_str!("../README.md");
     for info in codes::ALL {
         let test_name = format!("fn {}_", info.code.to_lowercase());
-        assert!(tests.contains(&test_name) || unit_tests.contains(&test_name), "no test for {}", info.code);
-        assert!(readme.contains(&format!("| {} |", info.code)), "README.md does not document {}", info.code);
+        assert!(
+            tests.contains(&test_name) || unit_tests.contains(&test_name),
+            "no test for {}",
+            info.code
+        );
+        assert!(
+            readme.contains(&format!("| {} |", info.code)),
+            "README.md does not document {}",
+            info.code
+        );
     }
 }
 
@@ -325,7 +356,19 @@ fn every_code_has_a_test_and_documentation() {
 fn the_repository_itself_lints_clean() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let repo = repo.canonicalize().unwrap();
-    for tree in ["rules", "examples", "tests", "tools", "MODULE.bazel", "WORKSPACE.bazel", "BUILD.bazel"] {
-        assert_eq!(lint_in(&repo, tree), Vec::<String>::new(), "{tree} should lint clean");
+    for tree in [
+        "rules",
+        "examples",
+        "tests",
+        "tools",
+        "MODULE.bazel",
+        "WORKSPACE.bazel",
+        "BUILD.bazel",
+    ] {
+        assert_eq!(
+            lint_in(&repo, tree),
+            Vec::<String>::new(),
+            "{tree} should lint clean"
+        );
     }
 }

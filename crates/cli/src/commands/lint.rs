@@ -80,14 +80,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     if args.list_codes {
         for info in codes::ALL {
-            writeln!(stdout, "{}  {:<7}  {:<28}  {}", info.code, info.severity, info.name, info.summary)?;
+            writeln!(
+                stdout,
+                "{}  {:<7}  {:<28}  {}",
+                info.code, info.severity, info.name, info.summary
+            )?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     let base = std::env::current_dir().context("cannot determine the current directory")?;
-    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths };
-    let options = Options { select: args.select, ignore: args.ignore };
-    let files = match options.validate().and_then(|()| pyoci_lint::discover(&base, &paths)) {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths
+    };
+    let options = Options {
+        select: args.select,
+        ignore: args.ignore,
+    };
+    let files = match options
+        .validate()
+        .and_then(|()| pyoci_lint::discover(&base, &paths))
+    {
         Ok(files) => files,
         Err(error) => {
             eprintln!("error: {error}");
@@ -101,15 +115,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Json => pyoci_lint::render_json(&report),
         Format::Sarif => pyoci_lint::render_sarif(&report, &base),
     };
-    stdout.write_all(rendered.as_bytes()).context("cannot write the report")?;
+    stdout
+        .write_all(rendered.as_bytes())
+        .context("cannot write the report")?;
     stdout.flush().context("cannot write the report")?;
-    let errors = report.diagnostics.iter().filter(|d| d.severity() == pyoci_lint::Severity::Error).count();
+    let errors = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity() == pyoci_lint::Severity::Error)
+        .count();
     let warnings = report.diagnostics.len() - errors;
     if report.is_clean() {
         eprintln!("{} files linted, no problems", report.files_linted);
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{} files linted: {errors} errors, {warnings} warnings", report.files_linted);
+        eprintln!(
+            "{} files linted: {errors} errors, {warnings} warnings",
+            report.files_linted
+        );
         Ok(ExitCode::FAILURE)
     }
 }
@@ -118,8 +141,8 @@ fn run_worker() -> anyhow::Result<ExitCode> {
     // If a file makes the worker exhaust memory, the kernel should end the worker, not
     // something else on the machine. Raising one's own score needs no privilege.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
-    let request: WorkerRequest =
-        serde_json::from_reader(std::io::stdin().lock()).context("cannot read the worker request")?;
+    let request: WorkerRequest = serde_json::from_reader(std::io::stdin().lock())
+        .context("cannot read the worker request")?;
     let stdout = std::io::stdout();
     let mut write_error = None;
     pyoci_lint::lint_each(&request.base, &request.files, |index, diagnostics| {
@@ -141,7 +164,8 @@ fn run_worker() -> anyhow::Result<ExitCode> {
 /// Lints `files` in worker processes, one file after another; a file that kills its worker gets
 /// a PYO005 finding and the next worker starts after it.
 fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnostic>> {
-    let exe = std::env::current_exe().context("cannot find the pyoci executable to start a lint worker")?;
+    let exe = std::env::current_exe()
+        .context("cannot find the pyoci executable to start a lint worker")?;
     let mut diagnostics = Vec::new();
     let mut start = 0;
     while start < files.len() {
@@ -154,7 +178,10 @@ fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnos
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start a lint worker ({})", exe.display()))?;
-        let request = serde_json::to_vec(&WorkerRequest { base: base.to_path_buf(), files: remaining.to_vec() })?;
+        let request = serde_json::to_vec(&WorkerRequest {
+            base: base.to_path_buf(),
+            files: remaining.to_vec(),
+        })?;
         let mut stdin = child.stdin.take().context("the worker has no stdin")?;
         let writer = std::thread::spawn(move || stdin.write_all(&request));
         let mut stderr = child.stderr.take().context("the worker has no stderr")?;
@@ -167,7 +194,8 @@ fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnos
         let mut done = 0;
         for line in BufReader::new(stdout).lines() {
             let line = line.context("cannot read from the lint worker")?;
-            let result: WorkerResult = serde_json::from_str(&line).context("the lint worker sent a malformed result")?;
+            let result: WorkerResult =
+                serde_json::from_str(&line).context("the lint worker sent a malformed result")?;
             diagnostics.extend(result.diagnostics);
             done = result.index + 1;
         }
@@ -180,10 +208,22 @@ fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnos
         // What the runtime said before dying, e.g. "memory allocation of 2400000000 bytes failed".
         let detail = stderr
             .lines()
-            .find(|l| ["memory allocation of", "has overflowed its stack", "fatal runtime error"].iter().any(|p| l.contains(p)))
+            .find(|l| {
+                [
+                    "memory allocation of",
+                    "has overflowed its stack",
+                    "fatal runtime error",
+                ]
+                .iter()
+                .any(|p| l.contains(p))
+            })
             .map(|l| format!(": {}", l.trim()))
             .unwrap_or_default();
-        diagnostics.push(pyoci_lint::worker_died(base, &remaining[done], &format!("{status}{detail}")));
+        diagnostics.push(pyoci_lint::worker_died(
+            base,
+            &remaining[done],
+            &format!("{status}{detail}"),
+        ));
         start += done + 1;
     }
     Ok(diagnostics)

@@ -9,13 +9,18 @@ use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::values::dict::AllocDict;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
-use starlark::values::tuple::UnpackTuple;
 use starlark::values::none::NoneType;
+use starlark::values::tuple::UnpackTuple;
 use starlark::values::{Heap, UnpackValue, Value};
 
 use crate::attr_value::AttrValue;
-use crate::bazel::schema::{native_schema, AttrSchema, AttrType, RuleClass, RuleSchema, OPEN_NATIVE_RULES};
-use crate::bazel::values::{fake_error, AttrSpec, FakeError, LabelValue, NativeRule, Opaque, ProviderValue, RuleValue, SelectValue};
+use crate::bazel::schema::{
+    native_schema, AttrSchema, AttrType, RuleClass, RuleSchema, OPEN_NATIVE_RULES,
+};
+use crate::bazel::values::{
+    fake_error, AttrSpec, FakeError, LabelValue, NativeRule, Opaque, ProviderValue, RuleValue,
+    SelectValue,
+};
 use crate::record::{Invocation, Origin, Recorder};
 
 /// Strings and lists longer than this may not be built by repetition (`"x" * n`): the linter
@@ -27,29 +32,83 @@ pub(crate) const CHECKED_MUL: &str = "__pyoci_checked_mul";
 
 /// Native rules whose attributes are checked.
 const CHECKED_NATIVE_RULES: &[&str] = &[
-    "py_binary", "py_library", "py_test", "filegroup", "genrule", "sh_binary", "sh_library", "sh_test", "alias",
-    "test_suite", "config_setting",
+    "py_binary",
+    "py_library",
+    "py_test",
+    "filegroup",
+    "genrule",
+    "sh_binary",
+    "sh_library",
+    "sh_test",
+    "alias",
+    "test_suite",
+    "config_setting",
 ];
 
 const WORKSPACE_FUNCTIONS: &[&str] = &[
-    "workspace", "local_repository", "new_local_repository", "bind", "register_toolchains",
-    "register_execution_platforms", "android_sdk_repository", "android_ndk_repository", "local_config_platform",
+    "workspace",
+    "local_repository",
+    "new_local_repository",
+    "bind",
+    "register_toolchains",
+    "register_execution_platforms",
+    "android_sdk_repository",
+    "android_ndk_repository",
+    "local_config_platform",
 ];
 
 const MODULE_FUNCTIONS: &[&str] = &[
-    "module", "bazel_dep", "use_extension", "use_repo", "use_repo_rule", "register_toolchains",
-    "register_execution_platforms", "single_version_override", "multiple_version_override", "archive_override",
-    "git_override", "local_path_override", "include", "inject_repo", "override_repo", "flag_alias",
+    "module",
+    "bazel_dep",
+    "use_extension",
+    "use_repo",
+    "use_repo_rule",
+    "register_toolchains",
+    "register_execution_platforms",
+    "single_version_override",
+    "multiple_version_override",
+    "archive_override",
+    "git_override",
+    "local_path_override",
+    "include",
+    "inject_repo",
+    "override_repo",
+    "flag_alias",
 ];
 
 /// Built-in values of .bzl files that only rule implementations use.
 const BZL_OPAQUE_GLOBALS: &[&str] = &[
-    "DefaultInfo", "OutputGroupInfo", "PyInfo", "PyRuntimeInfo", "CcInfo", "CcToolchainConfigInfo",
-    "InstrumentedFilesInfo", "RunEnvironmentInfo", "DebugPackageInfo", "JavaInfo", "ProtoInfo",
-    "PackageSpecificationInfo", "config_common", "platform_common", "coverage_common", "testing", "cc_common",
-    "java_common", "apple_common", "proto_common_do_not_use", "config", "attr_aspects", "PyWrapCcInfo",
-    "AnalysisTestResultInfo", "CcToolchainInfo", "TemplateVariableInfo", "CcSharedLibraryInfo", "JavaPluginInfo",
-    "PyCcLinkParamsProvider", "ProguardSpecProvider", "proto",
+    "DefaultInfo",
+    "OutputGroupInfo",
+    "PyInfo",
+    "PyRuntimeInfo",
+    "CcInfo",
+    "CcToolchainConfigInfo",
+    "InstrumentedFilesInfo",
+    "RunEnvironmentInfo",
+    "DebugPackageInfo",
+    "JavaInfo",
+    "ProtoInfo",
+    "PackageSpecificationInfo",
+    "config_common",
+    "platform_common",
+    "coverage_common",
+    "testing",
+    "cc_common",
+    "java_common",
+    "apple_common",
+    "proto_common_do_not_use",
+    "config",
+    "attr_aspects",
+    "PyWrapCcInfo",
+    "AnalysisTestResultInfo",
+    "CcToolchainInfo",
+    "TemplateVariableInfo",
+    "CcSharedLibraryInfo",
+    "JavaPluginInfo",
+    "PyCcLinkParamsProvider",
+    "ProguardSpecProvider",
+    "proto",
 ];
 
 pub(crate) struct BazelGlobals {
@@ -60,7 +119,10 @@ pub(crate) struct BazelGlobals {
 }
 
 pub(crate) fn names(globals: &Globals) -> HashSet<String> {
-    globals.names().map(|name| name.as_str().to_owned()).collect()
+    globals
+        .names()
+        .map(|name| name.as_str().to_owned())
+        .collect()
 }
 
 fn base_builder() -> GlobalsBuilder {
@@ -74,7 +136,11 @@ fn base_builder() -> GlobalsBuilder {
 
 impl BazelGlobals {
     pub fn new() -> BazelGlobals {
-        let build = base_builder().with(common_functions).with(package_functions).with(native_rules).build();
+        let build = base_builder()
+            .with(common_functions)
+            .with(package_functions)
+            .with(native_rules)
+            .build();
         let bzl = GlobalsBuilder::extended_by(&[
             LibraryExtension::Json,
             LibraryExtension::Print,
@@ -98,8 +164,15 @@ impl BazelGlobals {
             .with(common_functions)
             .with(|builder| opaque_functions(builder, WORKSPACE_FUNCTIONS))
             .build();
-        let module = base_builder().with(|builder| opaque_functions(builder, MODULE_FUNCTIONS)).build();
-        BazelGlobals { build, bzl, workspace, module }
+        let module = base_builder()
+            .with(|builder| opaque_functions(builder, MODULE_FUNCTIONS))
+            .build();
+        BazelGlobals {
+            build,
+            bzl,
+            workspace,
+            module,
+        }
     }
 }
 
@@ -112,20 +185,37 @@ fn opaque_functions(builder: &mut GlobalsBuilder, names: &[&str]) {
 fn native_rules(builder: &mut GlobalsBuilder) {
     for kind in CHECKED_NATIVE_RULES {
         if let Some(schema) = native_schema(kind) {
-            builder.set(kind, NativeRule { kind: (*kind).to_owned(), schema });
+            builder.set(
+                kind,
+                NativeRule {
+                    kind: (*kind).to_owned(),
+                    schema,
+                },
+            );
         }
     }
     let open = Arc::new(RuleSchema::open());
     for kind in OPEN_NATIVE_RULES {
-        builder.set(kind, NativeRule { kind: (*kind).to_owned(), schema: open.clone() });
+        builder.set(
+            kind,
+            NativeRule {
+                kind: (*kind).to_owned(),
+                schema: open.clone(),
+            },
+        );
     }
 }
 
 fn string_list(value: Option<Value<'_>>, what: &str) -> starlark::Result<Vec<String>> {
-    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(Vec::new()) };
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
     match UnpackListOrTuple::<String>::unpack_value(value) {
         Ok(Some(list)) => Ok(list.items),
-        _ => Err(fake_error(FakeError::Other(format!("{what} must be a list of strings, got {}", value.get_type())))),
+        _ => Err(fake_error(FakeError::Other(format!(
+            "{what} must be a list of strings, got {}",
+            value.get_type()
+        )))),
     }
 }
 
@@ -147,7 +237,9 @@ fn checked_arithmetic(builder: &mut GlobalsBuilder) {
         #[starlark(require = pos)] b: Value<'v>,
         heap: Heap<'v>,
     ) -> starlark::Result<Value<'v>> {
-        let size = repetition_size(a, b).or_else(|| repetition_size(b, a)).unwrap_or(0);
+        let size = repetition_size(a, b)
+            .or_else(|| repetition_size(b, a))
+            .unwrap_or(0);
         if size > MAX_REPETITION_BYTES {
             return Err(fake_error(FakeError::Other(format!(
                 "repetition would build a value of {size} elements or bytes, over the linter's limit of {MAX_REPETITION_BYTES}"
@@ -165,8 +257,13 @@ fn common_functions(builder: &mut GlobalsBuilder) {
     ) -> starlark::Result<SelectValue> {
         let _ = no_match_error;
         match AttrValue::from_value(conditions) {
-            AttrValue::Dict(entries) => Ok(SelectValue { parts: entries.into_iter().map(|(_, v)| v).collect() }),
-            other => Err(fake_error(FakeError::Other(format!("select() takes a dict, got {}", other.describe())))),
+            AttrValue::Dict(entries) => Ok(SelectValue {
+                parts: entries.into_iter().map(|(_, v)| v).collect(),
+            }),
+            other => Err(fake_error(FakeError::Other(format!(
+                "select() takes a dict, got {}",
+                other.describe()
+            )))),
         }
     }
 
@@ -185,7 +282,10 @@ fn common_functions(builder: &mut GlobalsBuilder) {
         }
         match label.unpack_str() {
             Some(text) => LabelValue::parse(text),
-            None => Err(fake_error(FakeError::Other(format!("Label() takes a string, got {}", label.get_type())))),
+            None => Err(fake_error(FakeError::Other(format!(
+                "Label() takes a string, got {}",
+                label.get_type()
+            )))),
         }
     }
 }
@@ -204,12 +304,16 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
         let exclude = string_list(exclude, "glob() exclude")?;
         let directories = exclude_directories.is_some_and(|v| !v.to_bool());
         Ok(match Recorder::get(eval).filter(|r| r.is_build()) {
-            Some(recorder) => crate::glob::glob(recorder.package_listing(), &include, &exclude, directories),
+            Some(recorder) => {
+                crate::glob::glob(recorder.package_listing(), &include, &exclude, directories)
+            }
             None => Vec::new(),
         })
     }
 
-    fn package<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<NoneType> {
+    fn package<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<NoneType> {
         let _ = kwargs;
         Ok(NoneType)
     }
@@ -248,9 +352,13 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
         let heap = eval.heap();
-        let Some(recorder) = Recorder::get(eval) else { return Ok(Value::new_none()) };
+        let Some(recorder) = Recorder::get(eval) else {
+            return Ok(Value::new_none());
+        };
         let invocations = recorder.invocations.borrow();
-        let found = invocations.iter().find(|i| i.creates_target && i.name() == Some(name));
+        let found = invocations
+            .iter()
+            .find(|i| i.creates_target && i.name() == Some(name));
         Ok(match found {
             Some(invocation) => rule_dict(heap, invocation),
             None => Value::new_none(),
@@ -261,7 +369,12 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
         let heap = eval.heap();
         let mut rules = Vec::new();
         if let Some(recorder) = Recorder::get(eval) {
-            for invocation in recorder.invocations.borrow().iter().filter(|i| i.creates_target) {
+            for invocation in recorder
+                .invocations
+                .borrow()
+                .iter()
+                .filter(|i| i.creates_target)
+            {
                 if let Some(name) = invocation.name() {
                     rules.push((name.to_owned(), rule_dict(heap, invocation)));
                 }
@@ -271,7 +384,9 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
     }
 
     fn package_name<'v>(eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<String> {
-        Ok(Recorder::get(eval).map(|r| r.package.clone()).unwrap_or_default())
+        Ok(Recorder::get(eval)
+            .map(|r| r.package.clone())
+            .unwrap_or_default())
     }
 
     fn repository_name() -> starlark::Result<String> {
@@ -282,12 +397,19 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
         Ok(String::new())
     }
 
-    fn package_relative_label<'v>(#[starlark(require = pos)] input: Value<'v>) -> starlark::Result<LabelValue> {
+    fn package_relative_label<'v>(
+        #[starlark(require = pos)] input: Value<'v>,
+    ) -> starlark::Result<LabelValue> {
         match input.unpack_str() {
             Some(text) => LabelValue::parse(text),
             None => LabelValue::from_value(input)
                 .map(|label| LabelValue::parse(&label.text))
-                .unwrap_or_else(|| Err(fake_error(FakeError::Other(format!("package_relative_label() takes a string, got {}", input.get_type()))))),
+                .unwrap_or_else(|| {
+                    Err(fake_error(FakeError::Other(format!(
+                        "package_relative_label() takes a string, got {}",
+                        input.get_type()
+                    ))))
+                }),
         }
     }
 
@@ -299,7 +421,9 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
-    fn subpackages<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<Vec<String>> {
+    fn subpackages<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<Vec<String>> {
         let _ = kwargs;
         Ok(Vec::new())
     }
@@ -307,7 +431,12 @@ fn package_functions_inner(builder: &mut GlobalsBuilder) {
 
 fn rule_dict<'v>(heap: Heap<'v>, invocation: &Invocation) -> Value<'v> {
     let mut entries: Vec<(&str, Value<'v>)> = vec![("kind", heap.alloc(invocation.kind.as_str()))];
-    entries.extend(invocation.attrs.iter().map(|(name, value)| (name.as_str(), value.to_value(heap))));
+    entries.extend(
+        invocation
+            .attrs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_value(heap))),
+    );
     heap.alloc(AllocDict(entries))
 }
 
@@ -328,31 +457,49 @@ fn attr_spec(ty: AttrType, kwargs: &SmallMap<String, Value<'_>>) -> starlark::Re
 
 #[starlark_module]
 fn attr_functions(builder: &mut GlobalsBuilder) {
-    fn string<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn string<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::String, &kwargs)
     }
-    fn int<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn int<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::Int, &kwargs)
     }
-    fn bool<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn bool<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::Bool, &kwargs)
     }
-    fn label<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn label<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::Label, &kwargs)
     }
-    fn label_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn label_list<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::LabelList, &kwargs)
     }
-    fn string_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn string_list<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::StringList, &kwargs)
     }
-    fn int_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn int_list<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::IntList, &kwargs)
     }
-    fn string_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn string_dict<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::StringDict, &kwargs)
     }
-    fn string_list_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn string_list_dict<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::StringListDict, &kwargs)
     }
     fn label_keyed_string_dict<'v>(
@@ -365,13 +512,19 @@ fn attr_functions(builder: &mut GlobalsBuilder) {
     ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::StringKeyedLabelDict, &kwargs)
     }
-    fn output<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn output<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::Output, &kwargs)
     }
-    fn output_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn output_list<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::OutputList, &kwargs)
     }
-    fn license<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<AttrSpec> {
+    fn license<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<AttrSpec> {
         attr_spec(AttrType::Any, &kwargs)
     }
 }
@@ -386,9 +539,14 @@ fn rule_schema(kwargs: &SmallMap<String, Value<'_>>) -> RuleSchema {
         RuleClass::Plain
     };
     let mut own = Vec::new();
-    if let Some(attrs) = kwargs.get("attrs").and_then(|v| starlark::values::dict::DictRef::from_value(*v)) {
+    if let Some(attrs) = kwargs
+        .get("attrs")
+        .and_then(|v| starlark::values::dict::DictRef::from_value(*v))
+    {
         for (name, spec) in attrs.iter() {
-            let Some(name) = name.unpack_str() else { continue };
+            let Some(name) = name.unpack_str() else {
+                continue;
+            };
             let schema = match AttrSpec::from_value(spec) {
                 Some(spec) => spec.schema.clone(),
                 None => AttrSchema::new(AttrType::Any),
@@ -397,8 +555,12 @@ fn rule_schema(kwargs: &SmallMap<String, Value<'_>>) -> RuleSchema {
         }
     }
     let mut schema = RuleSchema::with_common(class, own);
-    if let Some(AttrValue::Dict(outputs)) = kwargs.get("outputs").map(|v| AttrValue::from_value(*v)) {
-        schema.implicit_outputs = outputs.iter().filter_map(|(_, template)| template.as_str().map(str::to_owned)).collect();
+    if let Some(AttrValue::Dict(outputs)) = kwargs.get("outputs").map(|v| AttrValue::from_value(*v))
+    {
+        schema.implicit_outputs = outputs
+            .iter()
+            .filter_map(|(_, template)| template.as_str().map(str::to_owned))
+            .collect();
     }
     schema
 }
@@ -410,7 +572,10 @@ fn bzl_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
     ) -> starlark::Result<RuleValue> {
         let _ = args;
-        Ok(RuleValue { schema: Arc::new(rule_schema(&kwargs)), name: Default::default() })
+        Ok(RuleValue {
+            schema: Arc::new(rule_schema(&kwargs)),
+            name: Default::default(),
+        })
     }
 
     /// Bazel 8's symbolic macros: called like rules, with an attribute schema.
@@ -419,7 +584,10 @@ fn bzl_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
     ) -> starlark::Result<RuleValue> {
         let _ = args;
-        Ok(RuleValue { schema: Arc::new(rule_schema(&kwargs)), name: Default::default() })
+        Ok(RuleValue {
+            schema: Arc::new(rule_schema(&kwargs)),
+            name: Default::default(),
+        })
     }
 
     fn repository_rule<'v>(
@@ -427,7 +595,10 @@ fn bzl_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
     ) -> starlark::Result<RuleValue> {
         let _ = args;
-        Ok(RuleValue { schema: Arc::new(rule_schema(&kwargs)), name: Default::default() })
+        Ok(RuleValue {
+            schema: Arc::new(rule_schema(&kwargs)),
+            name: Default::default(),
+        })
     }
 
     fn provider<'v>(
@@ -436,10 +607,14 @@ fn bzl_functions(builder: &mut GlobalsBuilder) {
         heap: Heap<'v>,
     ) -> starlark::Result<Value<'v>> {
         let _ = args;
-        let provider = heap.alloc_simple(ProviderValue { name: Default::default() });
+        let provider = heap.alloc_simple(ProviderValue {
+            name: Default::default(),
+        });
         // With `init`, Bazel returns the provider and its raw constructor.
         Ok(match kwargs.get("init") {
-            Some(init) if !init.is_none() => heap.alloc((provider, heap.alloc_simple(Opaque::new("raw_constructor")))),
+            Some(init) if !init.is_none() => {
+                heap.alloc((provider, heap.alloc_simple(Opaque::new("raw_constructor"))))
+            }
             _ => provider,
         })
     }
@@ -468,7 +643,9 @@ fn bzl_functions(builder: &mut GlobalsBuilder) {
         Ok(Opaque::new("tag_class"))
     }
 
-    fn transition<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<Opaque> {
+    fn transition<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<Opaque> {
         let _ = kwargs;
         Ok(Opaque::new("transition"))
     }
@@ -480,12 +657,16 @@ fn bzl_functions(builder: &mut GlobalsBuilder) {
         Ok(Opaque::new("transition"))
     }
 
-    fn exec_group<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<Opaque> {
+    fn exec_group<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<Opaque> {
         let _ = kwargs;
         Ok(Opaque::new("exec_group"))
     }
 
-    fn subrule<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> starlark::Result<Opaque> {
+    fn subrule<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+    ) -> starlark::Result<Opaque> {
         let _ = kwargs;
         Ok(Opaque::new("subrule"))
     }

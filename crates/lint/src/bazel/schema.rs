@@ -53,7 +53,10 @@ impl AttrType {
     pub fn holds_labels(self) -> bool {
         matches!(
             self,
-            AttrType::Label | AttrType::LabelList | AttrType::LabelKeyedStringDict | AttrType::StringKeyedLabelDict
+            AttrType::Label
+                | AttrType::LabelList
+                | AttrType::LabelKeyedStringDict
+                | AttrType::StringKeyedLabelDict
         )
     }
 }
@@ -70,7 +73,12 @@ pub(crate) struct AttrSchema {
 
 impl AttrSchema {
     pub fn new(ty: AttrType) -> AttrSchema {
-        AttrSchema { ty, mandatory: false, values: Vec::new(), allows_files: false }
+        AttrSchema {
+            ty,
+            mandatory: false,
+            values: Vec::new(),
+            allows_files: false,
+        }
     }
     fn mandatory(mut self) -> AttrSchema {
         self.mandatory = true;
@@ -81,7 +89,10 @@ impl AttrSchema {
         self
     }
     fn values(mut self, values: &[&str]) -> AttrSchema {
-        self.values = values.iter().map(|v| AttrValue::Str((*v).to_owned())).collect();
+        self.values = values
+            .iter()
+            .map(|v| AttrValue::Str((*v).to_owned()))
+            .collect();
         self
     }
     fn int_values(mut self, values: &[i64]) -> AttrSchema {
@@ -141,8 +152,14 @@ fn common_attrs(class: RuleClass) -> Vec<(&'static str, AttrSchema)> {
     }
     if class == RuleClass::Test {
         attrs.extend([
-            ("size", AttrSchema::new(String).values(&["small", "medium", "large", "enormous"])),
-            ("timeout", AttrSchema::new(String).values(&["short", "moderate", "long", "eternal"])),
+            (
+                "size",
+                AttrSchema::new(String).values(&["small", "medium", "large", "enormous"]),
+            ),
+            (
+                "timeout",
+                AttrSchema::new(String).values(&["short", "moderate", "long", "eternal"]),
+            ),
             ("flaky", AttrSchema::new(Bool)),
             ("shard_count", AttrSchema::new(Int)),
             ("local", AttrSchema::new(Bool)),
@@ -154,16 +171,28 @@ fn common_attrs(class: RuleClass) -> Vec<(&'static str, AttrSchema)> {
 
 impl RuleSchema {
     /// A schema with the common attributes plus `own`.
-    pub fn with_common(class: RuleClass, own: impl IntoIterator<Item = (String, AttrSchema)>) -> RuleSchema {
-        let mut attrs: BTreeMap<String, AttrSchema> =
-            common_attrs(class).into_iter().map(|(name, schema)| (name.to_owned(), schema)).collect();
+    pub fn with_common(
+        class: RuleClass,
+        own: impl IntoIterator<Item = (String, AttrSchema)>,
+    ) -> RuleSchema {
+        let mut attrs: BTreeMap<String, AttrSchema> = common_attrs(class)
+            .into_iter()
+            .map(|(name, schema)| (name.to_owned(), schema))
+            .collect();
         attrs.extend(own);
-        RuleSchema { attrs, open: false, implicit_outputs: Vec::new() }
+        RuleSchema {
+            attrs,
+            open: false,
+            implicit_outputs: Vec::new(),
+        }
     }
 
     pub fn open() -> RuleSchema {
         RuleSchema {
-            attrs: common_attrs(RuleClass::Plain).into_iter().map(|(n, s)| (n.to_owned(), s)).collect(),
+            attrs: common_attrs(RuleClass::Plain)
+                .into_iter()
+                .map(|(n, s)| (n.to_owned(), s))
+                .collect(),
             open: true,
             implicit_outputs: Vec::new(),
         }
@@ -171,12 +200,19 @@ impl RuleSchema {
 
     /// Public attribute names, for suggestions.
     pub fn public_names(&self) -> impl Iterator<Item = &str> {
-        self.attrs.keys().map(String::as_str).filter(|name| !name.starts_with('_'))
+        self.attrs
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !name.starts_with('_'))
     }
 }
 
 fn build(class: RuleClass, own: Vec<(&'static str, AttrSchema)>) -> Arc<RuleSchema> {
-    Arc::new(RuleSchema::with_common(class, own.into_iter().map(|(name, schema)| (name.to_owned(), schema))))
+    Arc::new(RuleSchema::with_common(
+        class,
+        own.into_iter()
+            .map(|(name, schema)| (name.to_owned(), schema)),
+    ))
 }
 
 fn py_attrs(class: RuleClass) -> Vec<(&'static str, AttrSchema)> {
@@ -186,7 +222,10 @@ fn py_attrs(class: RuleClass) -> Vec<(&'static str, AttrSchema)> {
         ("deps", AttrSchema::new(LabelList)),
         ("data", AttrSchema::new(LabelList).files()),
         ("imports", AttrSchema::new(StringList)),
-        ("srcs_version", AttrSchema::new(String).values(&["PY2", "PY3", "PY2AND3", "PY2ONLY", "PY3ONLY"])),
+        (
+            "srcs_version",
+            AttrSchema::new(String).values(&["PY2", "PY3", "PY2AND3", "PY2ONLY", "PY3ONLY"]),
+        ),
         // rules_python's newer attributes; harmless for Bazel's native rules.
         ("pyi_srcs", AttrSchema::new(LabelList).files()),
         ("pyi_deps", AttrSchema::new(LabelList)),
@@ -201,7 +240,10 @@ fn py_attrs(class: RuleClass) -> Vec<(&'static str, AttrSchema)> {
         attrs.extend([
             ("main", AttrSchema::new(Label).files()),
             ("main_module", AttrSchema::new(String)),
-            ("python_version", AttrSchema::new(String).values(&["PY2", "PY3"])),
+            (
+                "python_version",
+                AttrSchema::new(String).values(&["PY2", "PY3"]),
+            ),
             ("stamp", AttrSchema::new(Tristate).int_values(&[-1, 0, 1])),
             ("legacy_create_init", AttrSchema::new(Tristate)),
             ("pyc_collection", AttrSchema::new(String)),
@@ -265,8 +307,14 @@ pub(crate) fn native_schema(kind: &str) -> Option<Arc<RuleSchema>> {
                 ],
             )
         }
-        "alias" => build(RuleClass::Plain, vec![("actual", AttrSchema::new(Label).mandatory())]),
-        "test_suite" => build(RuleClass::Plain, vec![("tests", AttrSchema::new(LabelList))]),
+        "alias" => build(
+            RuleClass::Plain,
+            vec![("actual", AttrSchema::new(Label).mandatory())],
+        ),
+        "test_suite" => build(
+            RuleClass::Plain,
+            vec![("tests", AttrSchema::new(LabelList))],
+        ),
         "config_setting" => build(
             RuleClass::Plain,
             vec![
@@ -282,15 +330,53 @@ pub(crate) fn native_schema(kind: &str) -> Option<Arc<RuleSchema>> {
 
 /// Native rules that exist in Bazel but whose attributes the linter does not check.
 pub(crate) const OPEN_NATIVE_RULES: &[&str] = &[
-    "cc_binary", "cc_import", "cc_library", "cc_proto_library", "cc_shared_library", "cc_test",
-    "cc_toolchain", "cc_toolchain_suite", "constraint_setting", "constraint_value", "environment",
-    "fdo_prefetch_hints", "fdo_profile", "java_binary", "java_import", "java_library",
-    "java_lite_proto_library", "java_plugin", "java_proto_library", "java_runtime", "java_test",
-    "java_toolchain", "objc_import", "objc_library", "platform", "propeller_optimize",
-    "proto_lang_toolchain", "proto_library", "py_runtime", "sh_toolchain", "starlark_doc_extract",
-    "toolchain", "toolchain_type", "xcode_config", "xcode_version", "label_flag", "label_setting",
-    "action_listener", "extra_action", "android_binary", "android_library", "genquery", "py_runtime_pair",
-    "cc_host_toolchain_alias", "cc_libc_top_alias", "java_package_configuration", "java_runtime_alias",
+    "cc_binary",
+    "cc_import",
+    "cc_library",
+    "cc_proto_library",
+    "cc_shared_library",
+    "cc_test",
+    "cc_toolchain",
+    "cc_toolchain_suite",
+    "constraint_setting",
+    "constraint_value",
+    "environment",
+    "fdo_prefetch_hints",
+    "fdo_profile",
+    "java_binary",
+    "java_import",
+    "java_library",
+    "java_lite_proto_library",
+    "java_plugin",
+    "java_proto_library",
+    "java_runtime",
+    "java_test",
+    "java_toolchain",
+    "objc_import",
+    "objc_library",
+    "platform",
+    "propeller_optimize",
+    "proto_lang_toolchain",
+    "proto_library",
+    "py_runtime",
+    "sh_toolchain",
+    "starlark_doc_extract",
+    "toolchain",
+    "toolchain_type",
+    "xcode_config",
+    "xcode_version",
+    "label_flag",
+    "label_setting",
+    "action_listener",
+    "extra_action",
+    "android_binary",
+    "android_library",
+    "genquery",
+    "py_runtime_pair",
+    "cc_host_toolchain_alias",
+    "cc_libc_top_alias",
+    "java_package_configuration",
+    "java_runtime_alias",
 ];
 
 /// Rules and macros of other repositories that users of these rules commonly load, with the
@@ -342,7 +428,10 @@ pub(crate) fn external_schema(repo: &str, symbol: &str) -> Option<Arc<RuleSchema
         )),
         ("rules_oci", "oci_image_index") => Some(build(
             RuleClass::Plain,
-            vec![("images", AttrSchema::new(LabelList)), ("platforms", AttrSchema::new(LabelList))],
+            vec![
+                ("images", AttrSchema::new(LabelList)),
+                ("platforms", AttrSchema::new(LabelList)),
+            ],
         )),
         _ => None,
     }

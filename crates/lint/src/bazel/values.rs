@@ -10,7 +10,9 @@ use starlark::any::ProvidesStaticType;
 use starlark::docs::{DocItem, DocMember};
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_simple_value;
-use starlark::values::{Heap, NoSerialize, OwnedFrozenValue, StarlarkValue, Value, ValueLike, starlark_value};
+use starlark::values::{
+    starlark_value, Heap, NoSerialize, OwnedFrozenValue, StarlarkValue, Value, ValueLike,
+};
 
 use crate::attr_value::AttrValue;
 use crate::bazel::schema::{AttrSchema, AttrType, RuleSchema};
@@ -39,7 +41,9 @@ fn record_call<'v>(
     eval: &mut Evaluator<'v, '_, '_>,
     creates_target: bool,
 ) -> starlark::Result<()> {
-    let Some(recorder) = Recorder::get(eval) else { return Ok(()) };
+    let Some(recorder) = Recorder::get(eval) else {
+        return Ok(());
+    };
     if !recorder.is_build() {
         return Ok(());
     }
@@ -49,7 +53,10 @@ fn record_call<'v>(
         .iter()
         .map(|(name, value)| (name.as_str().to_owned(), AttrValue::from_value(*value)))
         .collect();
-    let positional: Vec<AttrValue> = args.positions(eval.heap())?.map(AttrValue::from_value).collect();
+    let positional: Vec<AttrValue> = args
+        .positions(eval.heap())?
+        .map(AttrValue::from_value)
+        .collect();
     let creates_target = creates_target && attrs.iter().any(|(name, _)| name == "name");
     recorder.record(Invocation {
         kind: kind.to_owned(),
@@ -89,15 +96,30 @@ impl RuleValue {
 
 #[starlark_value(type = "rule")]
 impl<'v> StarlarkValue<'v> for RuleValue {
-    fn invoke(&self, _me: Value<'v>, args: &Arguments<'v, '_>, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<Value<'v>> {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        args: &Arguments<'v, '_>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
         if args.positions(eval.heap())?.next().is_some() {
             return Err(fake_error(FakeError::Positional(self.kind().to_owned())));
         }
-        record_call(self.kind(), Origin::Rule(self.schema.clone()), args, eval, true)?;
+        record_call(
+            self.kind(),
+            Origin::Rule(self.schema.clone()),
+            args,
+            eval,
+            true,
+        )?;
         Ok(Value::new_none())
     }
 
-    fn export_as(&self, variable_name: &str, _eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+    fn export_as(
+        &self,
+        variable_name: &str,
+        _eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<()> {
         let _ = self.name.set(variable_name.to_owned());
         Ok(())
     }
@@ -121,11 +143,22 @@ impl fmt::Display for NativeRule {
 
 #[starlark_value(type = "builtin_function_or_method")]
 impl<'v> StarlarkValue<'v> for NativeRule {
-    fn invoke(&self, _me: Value<'v>, args: &Arguments<'v, '_>, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<Value<'v>> {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        args: &Arguments<'v, '_>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
         if args.positions(eval.heap())?.next().is_some() {
             return Err(fake_error(FakeError::Positional(self.kind.clone())));
         }
-        record_call(&self.kind, Origin::Rule(self.schema.clone()), args, eval, true)?;
+        record_call(
+            &self.kind,
+            Origin::Rule(self.schema.clone()),
+            args,
+            eval,
+            true,
+        )?;
         Ok(Value::new_none())
     }
 }
@@ -148,8 +181,20 @@ impl fmt::Display for AttrSpec {
 impl<'v> StarlarkValue<'v> for AttrSpec {}
 
 impl AttrSpec {
-    pub fn new(ty: AttrType, mandatory: bool, values: Vec<AttrValue>, allows_files: bool) -> AttrSpec {
-        AttrSpec { schema: AttrSchema { ty, mandatory, values, allows_files } }
+    pub fn new(
+        ty: AttrType,
+        mandatory: bool,
+        values: Vec<AttrValue>,
+        allows_files: bool,
+    ) -> AttrSpec {
+        AttrSpec {
+            schema: AttrSchema {
+                ty,
+                mandatory,
+                values,
+                allows_files,
+            },
+        }
     }
 }
 
@@ -170,8 +215,12 @@ impl fmt::Display for LabelValue {
 
 impl LabelValue {
     pub fn parse(text: &str) -> starlark::Result<LabelValue> {
-        let label = Label::parse(text).map_err(|e| fake_error(FakeError::Label(text.to_owned(), e)))?;
-        Ok(LabelValue { text: text.to_owned(), label })
+        let label =
+            Label::parse(text).map_err(|e| fake_error(FakeError::Label(text.to_owned(), e)))?;
+        Ok(LabelValue {
+            text: text.to_owned(),
+            label,
+        })
     }
 }
 
@@ -183,20 +232,37 @@ impl<'v> StarlarkValue<'v> for LabelValue {
             "name" => Some(heap.alloc(self.label.name.as_str())),
             "package" => Some(heap.alloc(self.label.package.as_deref().unwrap_or_default())),
             "workspace_name" | "repo_name" => Some(heap.alloc(repo)),
-            "workspace_root" => Some(heap.alloc(if repo.is_empty() { String::new() } else { format!("external/{repo}") })),
+            "workspace_root" => Some(heap.alloc(if repo.is_empty() {
+                String::new()
+            } else {
+                format!("external/{repo}")
+            })),
             _ => None,
         }
     }
 
     fn dir_attr(&self) -> Vec<String> {
-        ["name", "package", "repo_name", "workspace_name", "workspace_root"].map(String::from).to_vec()
+        [
+            "name",
+            "package",
+            "repo_name",
+            "workspace_name",
+            "workspace_root",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
-        Ok(other.downcast_ref::<LabelValue>().is_some_and(|o| o.label == self.label))
+        Ok(other
+            .downcast_ref::<LabelValue>()
+            .is_some_and(|o| o.label == self.label))
     }
 
-    fn write_hash(&self, hasher: &mut starlark::collections::StarlarkHasher) -> starlark::Result<()> {
+    fn write_hash(
+        &self,
+        hasher: &mut starlark::collections::StarlarkHasher,
+    ) -> starlark::Result<()> {
         use std::hash::Hash;
         self.label.to_string().hash(hasher);
         Ok(())
@@ -254,9 +320,16 @@ impl fmt::Display for Opaque {
 
 #[starlark_value(type = "unknown")]
 impl<'v> StarlarkValue<'v> for Opaque {
-    fn invoke(&self, _me: Value<'v>, args: &Arguments<'v, '_>, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<Value<'v>> {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        args: &Arguments<'v, '_>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
         record_call(&self.name, Origin::Opaque, args, eval, true)?;
-        Ok(eval.heap().alloc_simple(Opaque::new(format!("{}()", self.name))))
+        Ok(eval
+            .heap()
+            .alloc_simple(Opaque::new(format!("{}()", self.name))))
     }
 
     fn get_attr(&self, attribute: &str, heap: Heap<'v>) -> Option<Value<'v>> {
@@ -302,18 +375,31 @@ starlark_simple_value!(ProviderValue);
 
 impl fmt::Display for ProviderValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<provider {}>", self.name.get().map_or("<unexported>", String::as_str))
+        write!(
+            f,
+            "<provider {}>",
+            self.name.get().map_or("<unexported>", String::as_str)
+        )
     }
 }
 
 #[starlark_value(type = "Provider")]
 impl<'v> StarlarkValue<'v> for ProviderValue {
-    fn invoke(&self, _me: Value<'v>, _args: &Arguments<'v, '_>, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<Value<'v>> {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        _args: &Arguments<'v, '_>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
         let name = self.name.get().map_or("provider", String::as_str);
         Ok(eval.heap().alloc_simple(Opaque::new(name)))
     }
 
-    fn export_as(&self, variable_name: &str, _eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+    fn export_as(
+        &self,
+        variable_name: &str,
+        _eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<()> {
         let _ = self.name.set(variable_name.to_owned());
         Ok(())
     }
@@ -357,7 +443,11 @@ impl MacroWrapper {
             }
             _ => None,
         };
-        MacroWrapper { name, inner, signature }
+        MacroWrapper {
+            name,
+            inner,
+            signature,
+        }
     }
 
     fn inner_value<'v>(&self) -> Value<'v> {
@@ -369,23 +459,42 @@ impl MacroWrapper {
 
 #[starlark_value(type = "function")]
 impl<'v> StarlarkValue<'v> for MacroWrapper {
-    fn invoke(&self, _me: Value<'v>, args: &Arguments<'v, '_>, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<Value<'v>> {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        args: &Arguments<'v, '_>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
         let inner = self.inner_value();
-        let site = Recorder::get(eval).filter(|r| r.is_build()).map(|r| r.call_site(eval));
+        let site = Recorder::get(eval)
+            .filter(|r| r.is_build())
+            .map(|r| r.call_site(eval));
         let Some((call, true)) = site else {
             return inner.invoke(args, eval);
         };
-        let named: Vec<(String, Value<'v>)> =
-            args.names_map()?.iter().map(|(name, value)| (name.as_str().to_owned(), *value)).collect();
+        let named: Vec<(String, Value<'v>)> = args
+            .names_map()?
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), *value))
+            .collect();
         let positional: Vec<Value<'v>> = args.positions(eval.heap())?.collect();
         let signature = self.signature.clone();
         let (accepted, missing) = match &signature {
             Some(sig) => {
-                let accepted: Vec<(&str, Value<'v>)> =
-                    named.iter().filter(|(name, _)| sig.accepts(name)).map(|(n, v)| (n.as_str(), *v)).collect();
-                let missing = sig.params.iter().enumerate().any(|(index, (param, has_default))| {
-                    !has_default && index >= positional.len() && !named.iter().any(|(name, _)| name == param)
-                });
+                let accepted: Vec<(&str, Value<'v>)> = named
+                    .iter()
+                    .filter(|(name, _)| sig.accepts(name))
+                    .map(|(n, v)| (n.as_str(), *v))
+                    .collect();
+                let missing = sig
+                    .params
+                    .iter()
+                    .enumerate()
+                    .any(|(index, (param, has_default))| {
+                        !has_default
+                            && index >= positional.len()
+                            && !named.iter().any(|(name, _)| name == param)
+                    });
                 (accepted, missing)
             }
             None => (named.iter().map(|(n, v)| (n.as_str(), *v)).collect(), false),
@@ -393,8 +502,14 @@ impl<'v> StarlarkValue<'v> for MacroWrapper {
         let mut invocation = Invocation {
             kind: self.name.clone(),
             origin: Origin::Macro(signature),
-            attrs: named.iter().map(|(name, value)| (name.clone(), AttrValue::from_value(*value))).collect(),
-            positional: positional.iter().map(|v| AttrValue::from_value(*v)).collect(),
+            attrs: named
+                .iter()
+                .map(|(name, value)| (name.clone(), AttrValue::from_value(*value)))
+                .collect(),
+            positional: positional
+                .iter()
+                .map(|v| AttrValue::from_value(*v))
+                .collect(),
             call,
             direct: true,
             creates_target: false,

@@ -10,7 +10,11 @@ use crate::label::Label;
 use crate::record::{Invocation, Origin, Signature};
 use crate::suggest;
 
-pub(super) fn check(context: &BuildContext<'_>, invocation: &Invocation, findings: &mut Vec<Finding>) {
+pub(super) fn check(
+    context: &BuildContext<'_>,
+    invocation: &Invocation,
+    findings: &mut Vec<Finding>,
+) {
     match &invocation.origin {
         Origin::Macro(signature) => check_macro(context, invocation, signature.as_ref(), findings),
         Origin::Rule(schema) => check_rule(context, invocation, schema, findings),
@@ -18,16 +22,36 @@ pub(super) fn check(context: &BuildContext<'_>, invocation: &Invocation, finding
     }
 }
 
-fn check_macro(context: &BuildContext<'_>, invocation: &Invocation, signature: Option<&Signature>, findings: &mut Vec<Finding>) {
+fn check_macro(
+    context: &BuildContext<'_>,
+    invocation: &Invocation,
+    signature: Option<&Signature>,
+    findings: &mut Vec<Finding>,
+) {
     let kind = &invocation.kind;
     if let Some(error) = &invocation.error {
-        let code = if crate::eval::is_limit_error(error) { codes::LIMIT_EXCEEDED } else { codes::EVALUATION_ERROR };
-        findings.push(Finding::new(context.call_span(invocation), code, format!("`{kind}` failed: {error}")));
+        let code = if crate::eval::is_limit_error(error) {
+            codes::LIMIT_EXCEEDED
+        } else {
+            codes::EVALUATION_ERROR
+        };
+        findings.push(Finding::new(
+            context.call_span(invocation),
+            code,
+            format!("`{kind}` failed: {error}"),
+        ));
     }
     let Some(signature) = signature else { return };
     for (name, _) in &invocation.attrs {
         if !signature.accepts(name) {
-            let hint = suggest::hint(name, signature.params.iter().map(|(p, _)| p.as_str()).filter(|p| !p.starts_with('_')));
+            let hint = suggest::hint(
+                name,
+                signature
+                    .params
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .filter(|p| !p.starts_with('_')),
+            );
             findings.push(Finding::new(
                 context.name_span(invocation, name),
                 codes::UNKNOWN_ATTRIBUTE,
@@ -47,7 +71,12 @@ fn check_macro(context: &BuildContext<'_>, invocation: &Invocation, signature: O
     }
 }
 
-fn check_rule(context: &BuildContext<'_>, invocation: &Invocation, schema: &RuleSchema, findings: &mut Vec<Finding>) {
+fn check_rule(
+    context: &BuildContext<'_>,
+    invocation: &Invocation,
+    schema: &RuleSchema,
+    findings: &mut Vec<Finding>,
+) {
     let kind = context.user_kind(invocation);
     for (name, value) in &invocation.attrs {
         let attr = schema.attrs.get(name).filter(|_| !name.starts_with('_'));
@@ -70,7 +99,11 @@ fn check_rule(context: &BuildContext<'_>, invocation: &Invocation, schema: &Rule
             findings.push(Finding::new(
                 span,
                 codes::WRONG_ATTRIBUTE_TYPE,
-                format!("`{name}` of `{kind}` must be {}; {}", attr.ty.describe(), problem.what),
+                format!(
+                    "`{name}` of `{kind}` must be {}; {}",
+                    attr.ty.describe(),
+                    problem.what
+                ),
             ));
             continue;
         }
@@ -80,7 +113,9 @@ fn check_rule(context: &BuildContext<'_>, invocation: &Invocation, schema: &Rule
                     findings.push(Finding::new(
                         context.value_span(invocation, name),
                         codes::WRONG_ATTRIBUTE_TYPE,
-                        format!("`name` of `{kind}` must be a valid target name; {target:?} {problem}"),
+                        format!(
+                            "`name` of `{kind}` must be a valid target name; {target:?} {problem}"
+                        ),
                     ));
                 }
             }
@@ -111,7 +146,9 @@ fn check_allowed_values(
         return;
     }
     for alternative in value.alternatives() {
-        if matches!(alternative, AttrValue::None | AttrValue::Unknown(_)) || attr.values.contains(alternative) {
+        if matches!(alternative, AttrValue::None | AttrValue::Unknown(_))
+            || attr.values.contains(alternative)
+        {
             continue;
         }
         // Bazel compares bools as ints for int attributes.
@@ -128,7 +165,11 @@ fn check_allowed_values(
         findings.push(Finding::new(
             context.value_span(invocation, name),
             codes::ATTRIBUTE_VALUE_NOT_ALLOWED,
-            format!("`{name}` of `{kind}` must be one of {}; got {}{hint}", allowed.join(", "), alternative.render()),
+            format!(
+                "`{name}` of `{kind}` must be one of {}; got {}{hint}",
+                allowed.join(", "),
+                alternative.render()
+            ),
         ));
     }
 }
@@ -142,7 +183,10 @@ fn target_name_problem(name: &str) -> Option<String> {
     if let Some(bad) = name.chars().find(|c| c.is_control() || *c == ':') {
         return Some(format!("contains {bad:?}"));
     }
-    if name.split('/').any(|segment| matches!(segment, "" | "." | "..")) {
+    if name
+        .split('/')
+        .any(|segment| matches!(segment, "" | "." | ".."))
+    {
         return Some("has an empty, `.` or `..` path segment".to_owned());
     }
     None
@@ -155,13 +199,18 @@ pub(super) struct TypeProblem {
 }
 
 fn problem(what: String) -> Option<TypeProblem> {
-    Some(TypeProblem { what, element: None })
+    Some(TypeProblem {
+        what,
+        element: None,
+    })
 }
 
 fn label_problem(value: &AttrValue) -> Option<String> {
     match value {
         AttrValue::Label(_) | AttrValue::Unknown(_) => None,
-        AttrValue::Str(text) => Label::parse(text).err().map(|e| format!("{text:?} is not a label ({e})")),
+        AttrValue::Str(text) => Label::parse(text)
+            .err()
+            .map(|e| format!("{text:?} is not a label ({e})")),
         other => Some(format!("got {}", other.describe())),
     }
 }
@@ -172,7 +221,9 @@ fn scalar_problem(ty: AttrType, value: &AttrValue) -> Option<String> {
         (AttrType::String | AttrType::Output, AttrValue::Str(_)) => None,
         (AttrType::Int, AttrValue::Int(_)) => None,
         (AttrType::Bool, AttrValue::Bool(_)) | (AttrType::Bool, AttrValue::Int(0 | 1)) => None,
-        (AttrType::Tristate, AttrValue::Bool(_)) | (AttrType::Tristate, AttrValue::Int(-1..=1)) => None,
+        (AttrType::Tristate, AttrValue::Bool(_)) | (AttrType::Tristate, AttrValue::Int(-1..=1)) => {
+            None
+        }
         (AttrType::Label, value) => label_problem(value),
         (_, other) => Some(format!("got {}", other.describe())),
     }
@@ -200,9 +251,14 @@ fn single_type_problem(ty: AttrType, value: &AttrValue) -> Option<TypeProblem> {
         _ => None,
     };
     if let Some(element_type) = element_type {
-        let AttrValue::List(items) = value else { return problem(format!("got {}", value.describe())) };
+        let AttrValue::List(items) = value else {
+            return problem(format!("got {}", value.describe()));
+        };
         return items.iter().enumerate().find_map(|(index, item)| {
-            scalar_problem(element_type, item).map(|what| TypeProblem { what: format!("element {} {}", index + 1, what.replace("got ", "is ")), element: Some(index) })
+            scalar_problem(element_type, item).map(|what| TypeProblem {
+                what: format!("element {} {}", index + 1, what.replace("got ", "is ")),
+                element: Some(index),
+            })
         });
     }
     let entry_types = match ty {
@@ -213,10 +269,16 @@ fn single_type_problem(ty: AttrType, value: &AttrValue) -> Option<TypeProblem> {
         _ => None,
     };
     if let Some((key_type, value_type)) = entry_types {
-        let AttrValue::Dict(entries) = value else { return problem(format!("got {}", value.describe())) };
+        let AttrValue::Dict(entries) = value else {
+            return problem(format!("got {}", value.describe()));
+        };
         for (key, entry) in entries {
             if let Some(what) = scalar_problem(key_type, key) {
-                return problem(format!("key {} {}", key.render(), what.replace("got ", "is ")));
+                return problem(format!(
+                    "key {} {}",
+                    key.render(),
+                    what.replace("got ", "is ")
+                ));
             }
             let entry_problem = if value_type == AttrType::StringList {
                 single_type_problem(value_type, entry).map(|p| p.what)
@@ -224,10 +286,17 @@ fn single_type_problem(ty: AttrType, value: &AttrValue) -> Option<TypeProblem> {
                 scalar_problem(value_type, entry)
             };
             if let Some(what) = entry_problem {
-                return problem(format!("the value of {} {}", key.render(), what.replace("got ", "is ")));
+                return problem(format!(
+                    "the value of {} {}",
+                    key.render(),
+                    what.replace("got ", "is ")
+                ));
             }
         }
         return None;
     }
-    scalar_problem(ty, value).map(|what| TypeProblem { what, element: None })
+    scalar_problem(ty, value).map(|what| TypeProblem {
+        what,
+        element: None,
+    })
 }

@@ -30,30 +30,54 @@ impl<'a> BuildContext<'a> {
 
     /// Where to point for the call as a whole: its callee.
     pub fn call_span(&self, invocation: &Invocation) -> ByteSpan {
-        self.call(invocation).map_or((0, 0), |call| call.callee_span)
+        self.call(invocation)
+            .map_or((0, 0), |call| call.callee_span)
     }
 
     /// The value of keyword `attr` in the BUILD call, or the callee if the BUILD file did not write it.
     pub fn value_span(&self, invocation: &Invocation, attr: &str) -> ByteSpan {
-        self.call(invocation).and_then(|call| call.kwarg(attr)).map_or_else(|| self.call_span(invocation), |k| k.value_span)
+        self.call(invocation)
+            .and_then(|call| call.kwarg(attr))
+            .map_or_else(|| self.call_span(invocation), |k| k.value_span)
     }
 
     pub fn name_span(&self, invocation: &Invocation, attr: &str) -> ByteSpan {
-        self.call(invocation).and_then(|call| call.kwarg(attr)).map_or_else(|| self.call_span(invocation), |k| k.name_span)
+        self.call(invocation)
+            .and_then(|call| call.kwarg(attr))
+            .map_or_else(|| self.call_span(invocation), |k| k.name_span)
     }
 
     /// The `index`th element of a list literal given for `attr`, or the whole value.
     pub fn element_span(&self, invocation: &Invocation, attr: &str, index: usize) -> ByteSpan {
         self.call(invocation)
-            .and_then(|call| call.kwarg(attr).or_else(|| (invocation.kind == "exports_files").then(|| call.positional.first()).flatten()))
-            .and_then(|k| k.elements.as_ref().and_then(|e| e.get(index)).copied().or(Some(k.value_span)))
+            .and_then(|call| {
+                call.kwarg(attr).or_else(|| {
+                    (invocation.kind == "exports_files")
+                        .then(|| call.positional.first())
+                        .flatten()
+                })
+            })
+            .and_then(|k| {
+                k.elements
+                    .as_ref()
+                    .and_then(|e| e.get(index))
+                    .copied()
+                    .or(Some(k.value_span))
+            })
             .unwrap_or_else(|| self.call_span(invocation))
     }
 
     /// `(key span, value span)` of `key` in a dict literal given for `attr`.
-    pub fn entry_spans(&self, invocation: &Invocation, attr: &str, key: &str) -> (ByteSpan, ByteSpan) {
+    pub fn entry_spans(
+        &self,
+        invocation: &Invocation,
+        attr: &str,
+        key: &str,
+    ) -> (ByteSpan, ByteSpan) {
         let kwarg = self.call(invocation).and_then(|call| call.kwarg(attr));
-        let entry = kwarg.and_then(|k| k.entries.as_ref()).and_then(|entries| entries.iter().find(|e| e.key.as_deref() == Some(key)));
+        let entry = kwarg
+            .and_then(|k| k.entries.as_ref())
+            .and_then(|entries| entries.iter().find(|e| e.key.as_deref() == Some(key)));
         match (entry, kwarg) {
             (Some(entry), _) => (entry.key_span, entry.value_span),
             (None, Some(kwarg)) => (kwarg.value_span, kwarg.value_span),

@@ -23,13 +23,19 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
     // names start with theirs (`name + "_tar"`).
     let mut opaque_prefixes: Vec<&str> = Vec::new();
     for invocation in context.invocations.iter().filter(|i| i.creates_target) {
-        let Some(name) = invocation.name() else { continue };
+        let Some(name) = invocation.name() else {
+            continue;
+        };
         if let Some(first) = targets.get(name) {
             if is_seed_style_load(invocation, first.invocation) {
                 continue;
             }
             let first_line = context.line_of(context.value_span(first.invocation, "name"));
-            let span = if invocation.direct { context.value_span(invocation, "name") } else { context.call_span(invocation) };
+            let span = if invocation.direct {
+                context.value_span(invocation, "name")
+            } else {
+                context.call_span(invocation)
+            };
             findings.push(Finding::new(
                 span,
                 codes::DUPLICATE_TARGET,
@@ -42,9 +48,17 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             opaque_prefixes.push(name);
         }
         if let Origin::Rule(schema) = &invocation.origin {
-            generated.extend(schema.implicit_outputs.iter().map(|template| template.replace("%{name}", name)));
+            generated.extend(
+                schema
+                    .implicit_outputs
+                    .iter()
+                    .map(|template| template.replace("%{name}", name)),
+            );
             for (attr, value) in &invocation.attrs {
-                if matches!(schema.attrs.get(attr).map(|a| a.ty), Some(AttrType::Output | AttrType::OutputList)) {
+                if matches!(
+                    schema.attrs.get(attr).map(|a| a.ty),
+                    Some(AttrType::Output | AttrType::OutputList)
+                ) {
                     generated.extend(value.label_strings().into_iter().map(str::to_owned));
                 }
             }
@@ -55,10 +69,18 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
     }
     let listing = (context.listing)();
     let mut exported: BTreeSet<String> = BTreeSet::new();
-    for invocation in context.invocations.iter().filter(|i| matches!(i.origin, Origin::ExportsFiles)) {
-        let Some(srcs) = invocation.attr("srcs") else { continue };
+    for invocation in context
+        .invocations
+        .iter()
+        .filter(|i| matches!(i.origin, Origin::ExportsFiles))
+    {
+        let Some(srcs) = invocation.attr("srcs") else {
+            continue;
+        };
         for (index, file) in list_strings(srcs).into_iter().enumerate() {
-            let Ok(label) = Label::parse(file) else { continue };
+            let Ok(label) = Label::parse(file) else {
+                continue;
+            };
             if !label.is_in_package(context.package, &main_names(context)) {
                 continue;
             }
@@ -67,7 +89,10 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
                 findings.push(Finding::new(
                     context.element_span(invocation, "srcs", index),
                     codes::MISSING_FILE,
-                    format!("exports_files names `{}`, which does not exist in this package{hint}", label.name),
+                    format!(
+                        "exports_files names `{}`, which does not exist in this package{hint}",
+                        label.name
+                    ),
                 ));
             }
             exported.insert(label.name);
@@ -81,22 +106,38 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             || listing.files.iter().any(|f| f == name)
             || listing.dirs.iter().any(|d| d == name)
     };
-    let candidates: Vec<&str> = targets.keys().copied().chain(listing.files.iter().map(String::as_str)).collect();
+    let candidates: Vec<&str> = targets
+        .keys()
+        .copied()
+        .chain(listing.files.iter().map(String::as_str))
+        .collect();
 
     for invocation in context.invocations {
         let image = IMAGE_KINDS.contains(&context.user_kind(invocation));
         if image && invocation.direct {
             check_binary(context, invocation, &targets, findings);
         }
-        let Origin::Rule(schema) = &invocation.origin else { continue };
+        let Origin::Rule(schema) = &invocation.origin else {
+            continue;
+        };
         for (attr, value) in &invocation.attrs {
-            let Some(attr_schema) = schema.attrs.get(attr) else { continue };
-            if !attr_schema.ty.holds_labels() || attr == "visibility" || attr.starts_with('_') || (image && attr == "binary") {
+            let Some(attr_schema) = schema.attrs.get(attr) else {
+                continue;
+            };
+            if !attr_schema.ty.holds_labels()
+                || attr == "visibility"
+                || attr.starts_with('_')
+                || (image && attr == "binary")
+            {
                 continue;
             }
             for (index, text) in label_elements(value) {
-                let Ok(label) = Label::parse(text) else { continue };
-                if !label.is_in_package(context.package, &main_names(context)) || label.name.starts_with("__") {
+                let Ok(label) = Label::parse(text) else {
+                    continue;
+                };
+                if !label.is_in_package(context.package, &main_names(context))
+                    || label.name.starts_with("__")
+                {
                     continue;
                 }
                 let name = label.name.as_str();
@@ -104,7 +145,9 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
                     continue;
                 }
                 let span = match index {
-                    Some(index) if invocation.direct => context.element_span(invocation, attr, index),
+                    Some(index) if invocation.direct => {
+                        context.element_span(invocation, attr, index)
+                    }
                     _ => context.value_span(invocation, attr),
                 };
                 let kind = context.user_kind(invocation);
@@ -133,14 +176,30 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
 /// (loaded from rules_oci) for the loader py_image already creates; rules_pyoci's own oci_push
 /// keeps that existing `oci_load` when it loads the same `R:<tag>`, and so does the linter.
 fn is_seed_style_load(later: &Invocation, first: &Invocation) -> bool {
-    let Some(AttrValue::Str(repository)) = later.attr("repository") else { return false };
-    if later.kind != "oci_push" || later.attr("format").and_then(AttrValue::as_str) != Some("docker") || first.kind != "oci_load" {
+    let Some(AttrValue::Str(repository)) = later.attr("repository") else {
+        return false;
+    };
+    if later.kind != "oci_push"
+        || later.attr("format").and_then(AttrValue::as_str) != Some("docker")
+        || first.kind != "oci_load"
+    {
         return false;
     }
-    let first_tags = first.attr("repo_tags").map(|t| t.label_strings()).unwrap_or_default();
-    let remote_tags = later.attr("remote_tags").map(|t| t.label_strings()).unwrap_or_default();
-    let tags = if remote_tags.is_empty() { vec!["latest"] } else { remote_tags };
-    tags.iter().all(|tag| first_tags.contains(&format!("{repository}:{tag}").as_str()))
+    let first_tags = first
+        .attr("repo_tags")
+        .map(|t| t.label_strings())
+        .unwrap_or_default();
+    let remote_tags = later
+        .attr("remote_tags")
+        .map(|t| t.label_strings())
+        .unwrap_or_default();
+    let tags = if remote_tags.is_empty() {
+        vec!["latest"]
+    } else {
+        remote_tags
+    };
+    tags.iter()
+        .all(|tag| first_tags.contains(&format!("{repository}:{tag}").as_str()))
 }
 
 fn main_names<'a>(context: &BuildContext<'a>) -> Vec<&'a str> {
@@ -166,13 +225,26 @@ fn label_elements(value: &AttrValue) -> Vec<(Option<usize>, &str)> {
                 _ => None,
             })
             .collect(),
-        other => other.label_strings().into_iter().map(|s| (None, s)).collect(),
+        other => other
+            .label_strings()
+            .into_iter()
+            .map(|s| (None, s))
+            .collect(),
     }
 }
 
-fn check_binary(context: &BuildContext<'_>, invocation: &Invocation, targets: &HashMap<&str, Target<'_>>, findings: &mut Vec<Finding>) {
-    let Some(AttrValue::Str(text)) = invocation.attr("binary") else { return };
-    let Ok(label) = Label::parse(text) else { return };
+fn check_binary(
+    context: &BuildContext<'_>,
+    invocation: &Invocation,
+    targets: &HashMap<&str, Target<'_>>,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(AttrValue::Str(text)) = invocation.attr("binary") else {
+        return;
+    };
+    let Ok(label) = Label::parse(text) else {
+        return;
+    };
     if !label.is_in_package(context.package, &main_names(context)) {
         return;
     }
@@ -183,12 +255,18 @@ fn check_binary(context: &BuildContext<'_>, invocation: &Invocation, targets: &H
             if context.aborted {
                 return;
             }
-            let binaries = targets.iter().filter(|(_, t)| t.invocation.kind == "py_binary").map(|(name, _)| *name);
+            let binaries = targets
+                .iter()
+                .filter(|(_, t)| t.invocation.kind == "py_binary")
+                .map(|(name, _)| *name);
             let hint = suggest::hint(&label.name, binaries);
             findings.push(Finding::new(
                 span,
                 codes::BINARY_NOT_PY_BINARY,
-                format!("`binary` of `{kind}` names `:{}`, which is not a target in this package{hint}", label.name),
+                format!(
+                    "`binary` of `{kind}` names `:{}`, which is not a target in this package{hint}",
+                    label.name
+                ),
             ));
         }
         Some(target) => {
@@ -197,7 +275,10 @@ fn check_binary(context: &BuildContext<'_>, invocation: &Invocation, targets: &H
                 findings.push(Finding::new(
                     span,
                     codes::BINARY_NOT_PY_BINARY,
-                    format!("`binary` of `{kind}` must name a py_binary; `:{}` is a {target_kind}", label.name),
+                    format!(
+                        "`binary` of `{kind}` must name a py_binary; `:{}` is a {target_kind}",
+                        label.name
+                    ),
                 ));
             }
         }
