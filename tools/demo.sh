@@ -14,9 +14,10 @@ else
 fi
 
 cd "$root/examples/hello"
+# Debian's /etc/bazel/bazelrc turns on --sandbox_debug, which floods the output.
 echo "demo: bazel build :hello_image" >&2
-bazel build //:hello_image
+bazel build --nosandbox_debug //:hello_image
 echo "demo: bazel run :hello_image_load" >&2
-bazel run //:hello_image_load
+bazel run --nosandbox_debug //:hello_image_load
 echo "demo: docker run --rm localhost/hello" >&2
 docker run --rm localhost/hello

@@ -34,8 +34,8 @@ toolchain(
 )
 """.format(pyoci = pyoci_label, toolchain_type = _TOOLCHAIN_TYPE)
 
-def _execute_or_fail(rctx, args, what, environment = {}, timeout = 600):
-    result = rctx.execute(args, environment = environment, timeout = timeout, quiet = False)
+def _execute_or_fail(rctx, args, what, environment = {}, timeout = 600, quiet = True):
+    result = rctx.execute(args, environment = environment, timeout = timeout, quiet = quiet)
     if result.return_code != 0:
         fail("pyoci toolchain: {} failed (exit {}): {}\n{}\n{}".format(
             what,
@@ -144,6 +144,8 @@ def _build_with_cargo(rctx):
         "cargo build",
         environment = {"CARGO_TARGET_DIR": target_dir},
         timeout = 7200,
+        # A first build compiles for minutes: show cargo's progress.
+        quiet = False,
     )
     _copy_executable(rctx, rctx.path(target_dir + "/release/pyoci"))
 
