@@ -519,7 +519,9 @@ IMAGE_ATTRS = dict({
     "healthcheck": attr.string(
         doc = "Docker healthcheck as JSON (the macros take a dict): `{\"test\": [\"CMD\", ...], " +
               "\"interval\": \"30s\", \"timeout\": \"5s\", \"startPeriod\": \"0s\", \"retries\": 3}`. " +
-              "Distroless bases have no shell, so `CMD-SHELL` fails at analysis except on debug bases.",
+              "Distroless bases have no shell, so `CMD-SHELL` fails at analysis except on debug bases. " +
+              "The Docker Engine runs it; podman reads HEALTHCHECK only from Docker-format images, " +
+              "not from these OCI images (give it `--health-cmd`).",
     ),
     "repo_tags": attr.string_list(
         doc = "Tags written into the `tarball` output group (default `localhost/<binary name>:latest`); " +

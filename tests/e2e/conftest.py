@@ -51,11 +51,12 @@ class BazelError(AssertionError):
 class Bazel:
     """One Bazel server for one workspace, with the offline flags this machine needs."""
 
-    def __init__(self, workspace, output_user_root, repository_cache, repo_env):
+    def __init__(self, workspace, output_user_root, repository_cache, repo_env, extra_flags=()):
         self.workspace = Path(workspace)
         self.output_user_root = Path(output_user_root)
         self.repository_cache = Path(repository_cache)
         self.repo_env = dict(repo_env)
+        self.extra_flags = list(extra_flags)
 
     def startup_flags(self):
         # The workspace and home rc files are skipped so a developer's user.bazelrc or
@@ -77,7 +78,7 @@ class Bazel:
         if PLATFORMS.is_dir():
             flags.append(f"--override_repository=platforms={PLATFORMS}")
         flags += [f"--repo_env={key}={value}" for key, value in sorted(self.repo_env.items())]
-        return flags
+        return flags + self.extra_flags
 
     def run(self, command, *args, check=True, env=None, timeout=3600):
         argv = ["bazel", *self.startup_flags(), command, *self.command_flags(), *args]
@@ -151,12 +152,13 @@ def make_bazel(e2e_tmp, repo_env):
     """Creates Bazel handles; every server started is shut down at the end of the session."""
     started = []
 
-    def make(workspace, output_user_root=None, repository_cache=None, extra_repo_env=None):
+    def make(workspace, output_user_root=None, repository_cache=None, extra_repo_env=None, extra_flags=()):
         bazel = Bazel(
             workspace,
             output_user_root or e2e_tmp / "root",
             repository_cache or e2e_tmp / "repository-cache",
             {**repo_env, **(extra_repo_env or {})},
+            extra_flags,
         )
         started.append(bazel)
         return bazel
@@ -164,6 +166,20 @@ def make_bazel(e2e_tmp, repo_env):
     yield make
     for bazel in started:
         bazel.shutdown()
+
+
+@pytest.fixture(scope="session")
+def test_rule_flags(e2e_tmp):
+    """Flags `bazel test` needs offline: Bazel 4 gives every test rule an implicit dependency on
+    @remote_coverage_tools, which it would download although only `bazel coverage` uses it."""
+    stand_in = e2e_tmp / "remote_coverage_tools"
+    stand_in.mkdir(exist_ok=True)
+    (stand_in / "WORKSPACE").write_text("")
+    (stand_in / "BUILD").write_text(
+        'filegroup(name = "coverage_report_generator", visibility = ["//visibility:public"])\n'
+        'filegroup(name = "lcov_merger", visibility = ["//visibility:public"])\n'
+    )
+    return [f"--override_repository=remote_coverage_tools={stand_in}"]
 
 
 class Podman:
