@@ -468,9 +468,10 @@ impl Session {
             (frozen, failure, aborted)
         });
         let load_findings = loader.findings.into_inner();
-        // A symbol the loaded file lacks is reported as such, not also as unused.
+        // A symbol the loaded file lacks is reported as such, not also as unused, nor as the
+        // evaluation error it caused (a private symbol).
         findings.retain(|f| {
-            f.code != codes::UNUSED_LOAD
+            !(f.code == codes::UNUSED_LOAD || f.code == codes::EVALUATION_ERROR)
                 || !load_findings
                     .iter()
                     .any(|l| l.code == codes::LOAD_MISSING_SYMBOL && l.start == f.start)

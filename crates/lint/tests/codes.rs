@@ -122,7 +122,10 @@ fn pyo010_load_failed() {
 fn pyo011_load_missing_symbol() {
     assert_eq!(
         lint_package("pyo011"),
-        ["pyo011/BUILD:1:44: PYO011 @rules_pyoci//rules:oci_python.bzl does not export `py_imagee` (did you mean `py_image`?)"]
+        [
+            "pyo011/BUILD:1:44: PYO011 @rules_pyoci//rules:oci_python.bzl does not export `py_imagee` (did you mean `py_image`?)",
+            "pyo011/BUILD:2:33: PYO011 `_bundle_impl` is private to //tools/rules:rules.bzl",
+        ]
     );
 }
 
