@@ -450,7 +450,7 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     assert_eq!(status("//bad:lint_ignoring "), Some("PASSED"), "{text}");
     assert_eq!(status("//bad:lint "), Some("FAILED"), "{text}");
     assert!(
-        text.contains("bad/BUILD.bazel:5:23: PYO031 `srcs` of `py_binary` names the file `missing.py`, which does not exist in package `bad`"),
+        text.contains("bad/BUILD.bazel:5:23: PYO031 `srcs` of `py_binary` names the file `missing.py`, which does not exist in package `//bad`"),
         "{text}"
     );
 }
@@ -483,8 +483,8 @@ fn a_file_that_kills_the_worker_gets_pyo005_and_the_rest_is_linted() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert_eq!(
         stdout(&output),
-        "a/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_a`, which package `a` does not define\n\
+        "a/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_a`, which package `//a` does not define\n\
          b/BUILD:1:1: PYO005 the linter was stopped while linting this file (signal: 6 (SIGABRT): memory allocation of 4800000000 bytes failed); it needs more memory or stack than a linter may use\n\
-         c/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_c`, which package `c` does not define\n"
+         c/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_c`, which package `//c` does not define\n"
     );
 }

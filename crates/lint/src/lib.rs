@@ -170,8 +170,10 @@ impl Report {
 /// Lints one file's contents as a BUILD (or, by `name`, .bzl/WORKSPACE/MODULE.bazel) file that
 /// sits alone at a workspace root; nothing is read from disk. For fuzzing and editors.
 pub fn lint_bytes(name: &str, bytes: &[u8]) -> Vec<Diagnostic> {
-    let linter = Linter::new(PathBuf::from("/nonexistent-pyoci-lint-root"));
-    let mut diagnostics = linter.lint_contents(Path::new(name), name, bytes.to_vec());
+    // A root that does not exist, so that nothing on disk (globs, loads) is read.
+    let root = PathBuf::from("/nonexistent-pyoci-lint-root");
+    let linter = Linter::new(root.clone());
+    let mut diagnostics = linter.lint_contents(&root.join(name), name, bytes.to_vec());
     finish(&mut diagnostics, &Options::default());
     diagnostics
 }
@@ -218,7 +220,15 @@ impl Linter {
         if let Some(known) = self.workspaces.borrow().get(dir) {
             return known.clone();
         }
-        let root = workspace::workspace_root(dir).unwrap_or_else(|| dir.to_path_buf());
+        // Without a WORKSPACE/MODULE.bazel above it, a file belongs to the tree being linted.
+        let base = &self.session.base;
+        let root = workspace::workspace_root(dir).unwrap_or_else(|| {
+            if dir.starts_with(base) {
+                base.clone()
+            } else {
+                dir.to_path_buf()
+            }
+        });
         let names = workspace::repository_names(&root);
         let found = Arc::new(Workspace {
             root: Arc::from(root.as_path()),

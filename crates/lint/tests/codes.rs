@@ -227,8 +227,8 @@ fn pyo031_missing_file() {
     assert_eq!(
         lint_package("pyo031"),
         [
-            "pyo031/BUILD:3:23: PYO031 `srcs` of `py_binary` names the file `helpers.py`, which does not exist in package `pyo031`",
-            "pyo031/BUILD:4:13: PYO031 `data` of `py_binary` names the file `config.yml`, which does not exist in package `pyo031` (did you mean `config.yaml`?)",
+            "pyo031/BUILD:3:23: PYO031 `srcs` of `py_binary` names the file `helpers.py`, which does not exist in package `//pyo031`",
+            "pyo031/BUILD:4:13: PYO031 `data` of `py_binary` names the file `config.yml`, which does not exist in package `//pyo031` (did you mean `config.yaml`?)",
             "pyo031/BUILD:7:16: PYO031 exports_files names `schema.json`, which does not exist in this package",
         ]
     );
@@ -239,8 +239,8 @@ fn pyo032_unknown_target() {
     assert_eq!(
         lint_package("pyo032"),
         [
-            "pyo032/BUILD:11:13: PYO032 `deps` of `py_binary` names `:utils`, which package `pyo032` does not define (did you mean `util`?)",
-            "pyo032/BUILD:16:13: PYO032 `image` of `oci_load` names `:app_image`, which package `pyo032` does not define",
+            "pyo032/BUILD:11:13: PYO032 `deps` of `py_binary` names `:utils`, which package `//pyo032` does not define (did you mean `util`?)",
+            "pyo032/BUILD:16:13: PYO032 `image` of `oci_load` names `:app_image`, which package `//pyo032` does not define",
         ]
     );
 }
@@ -374,4 +374,17 @@ fn the_repository_itself_lints_clean() {
             "{tree} should lint clean"
         );
     }
+}
+
+#[test]
+fn lint_bytes_reads_nothing_from_disk() {
+    let diagnostics = pyoci_lint::lint_bytes(
+        "BUILD.bazel",
+        b"filegroup(name = \"all\", srcs = glob([\"**\"]))\nfilegroup(name = \"one\", srcs = [\"a.txt\"])\n",
+    );
+    let lines: Vec<String> = diagnostics.iter().map(Diagnostic::to_text_line).collect();
+    assert_eq!(
+        lines,
+        ["BUILD.bazel:2:33: PYO031 `srcs` of `filegroup` names the file `a.txt`, which does not exist in package `//`"]
+    );
 }

@@ -157,14 +157,14 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
                     findings.push(Finding::new(
                         span,
                         codes::MISSING_FILE,
-                        format!("`{attr}` of `{kind}` names the file `{name}`, which does not exist in package `{}`{hint}", context.package),
+                        format!("`{attr}` of `{kind}` names the file `{name}`, which does not exist in package `//{}`{hint}", context.package),
                     ));
                 } else {
                     let hint = suggest::hint(name, candidates.iter().copied());
                     findings.push(Finding::new(
                         span,
                         codes::UNKNOWN_TARGET,
-                        format!("`{attr}` of `{kind}` names `:{name}`, which package `{}` does not define{hint}", context.package),
+                        format!("`{attr}` of `{kind}` names `:{name}`, which package `//{}` does not define{hint}", context.package),
                     ));
                 }
             }
