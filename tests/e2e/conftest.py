@@ -169,7 +169,7 @@ def make_bazel(e2e_tmp, repo_env):
 
 
 @pytest.fixture(scope="session")
-def test_rule_flags(e2e_tmp):
+def offline_test_flags(e2e_tmp):
     """Flags `bazel test` needs offline: Bazel 4 gives every test rule an implicit dependency on
     @remote_coverage_tools, which it would download although only `bazel coverage` uses it."""
     stand_in = e2e_tmp / "remote_coverage_tools"

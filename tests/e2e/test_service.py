@@ -33,8 +33,8 @@ GET = (
 
 
 @pytest.fixture(scope="module")
-def service(make_bazel, test_rule_flags):
-    bazel = make_bazel(EXAMPLE, extra_flags=test_rule_flags)
+def service(make_bazel, offline_test_flags):
+    bazel = make_bazel(EXAMPLE, extra_flags=offline_test_flags)
     bazel.run("build", f"//:{IMAGE}")
     yield bazel
     bazel.shutdown()
