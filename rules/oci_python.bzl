@@ -51,6 +51,8 @@ def py_image(
     shell or package manager (`allow_shell`; implied by debug bases), carries no secrets in env,
     labels or files (`allow_secrets`, `allow_secrets_in`), has no world-writable or unreadable
     application files (`allow_permissions`), and is not larger than `max_size` if set.
+    (Bazel 4.2 runs them for `bazel run <name>_load` only with --experimental_run_validations;
+    Bazel 5+ always does.)
 
     Args:
       name: target name of the image.

@@ -18,7 +18,9 @@ Every image is checked by `pyoci check` (non-root user, no shell or package mana
 secrets, sane permissions of the application layers, optional size limit). The check's stamp is
 in the `_validation` output group (Bazel 5+ runs validations by default) and also among the
 default outputs, because Bazel 4.2 runs validation actions only with
---experimental_run_validations: `bazel build` of an image fails when a gate fails.
+--experimental_run_validations: `bazel build` of an image fails when a gate fails, and the
+`tarball` output group waits for the gates. (oci_load and oci_push read only OciImageInfo, so on
+Bazel 4.2 `bazel run :<name>_load` checks the gates only with --experimental_run_validations.)
 """
 
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
