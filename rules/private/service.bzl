@@ -131,9 +131,10 @@ SERVICE_ATTRS = dict(IMAGE_ATTRS, **{
     ),
     "writable_dirs": attr.string_list(
         doc = "Absolute directories created empty (0755) and owned by the image user, e.g. " +
-              "`[\"/var/lib/my_service\", \"/tmp\"]`: scratch space on the read-only-by-default " +
-              "nonroot base. Owner: the numeric `user` (or the base's), 65532:65532 for a named " +
-              "or root user. Add them to `volumes` too when their data must outlive the container.",
+              "`[\"/var/lib/my_service\"]`: scratch space on the nonroot base, where the user owns " +
+              "nothing outside /tmp and its home. Owner: the numeric `user` (or the base's), " +
+              "65532:65532 for a named or root user. Add them to `volumes` too when their data " +
+              "must outlive the container.",
     ),
     "stamp_labels": attr.string_dict(
         doc = "Labels added only to stamped builds (`--stamp` or `stamp = 1`), each a template " +
