@@ -18,16 +18,6 @@ def _default_repo_tags(repo_tags, binary):
         return ["localhost/{}:latest".format(_label_name(binary))]
     return repo_tags
 
-def _load_target(name, repo_tags, visibility, tags, testonly):
-    oci_load(
-        name = name + "_load",
-        image = ":" + name,
-        repo_tags = repo_tags,
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-    )
-
 def py_image(
         name,
         binary,
@@ -81,7 +71,14 @@ def py_image(
         testonly = testonly,
         **kwargs
     )
-    _load_target(name, repo_tags, visibility, tags, testonly)
+    oci_load(
+        name = name + "_load",
+        image = ":" + name,
+        repo_tags = repo_tags,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+    )
 
 def py_service_image(
         name,
@@ -135,4 +132,11 @@ def py_service_image(
         testonly = testonly,
         **kwargs
     )
-    _load_target(name, repo_tags, visibility, tags, testonly)
+    oci_load(
+        name = name + "_load",
+        image = ":" + name,
+        repo_tags = repo_tags,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+    )
