@@ -27,6 +27,9 @@ declare -A wanted=(
   [make]=make
   [fuse-overlayfs]=fuse-overlayfs
   [newuidmap]=uidmap
+  [strace]=strace
+  [openssl]=openssl
+  [taskset]=util-linux
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
