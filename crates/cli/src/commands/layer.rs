@@ -80,7 +80,7 @@ pub struct Encoding {
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
 
-    /// Compression level: gzip 0-12 (libdeflate; default 4), zstd 1-22 (default 3).
+    /// Compression level: gzip 0-12 (libdeflate; default 3), zstd 1-22 (default 3).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub level: Option<i32>,
 
