@@ -237,8 +237,6 @@ def _image_config(ctx, base, facts, runfiles_root, interpreter, repos, service):
         "PYTHONPATH": ":".join(python_path),
         "RUNFILES_DIR": runfiles_root,
     }
-    if service:
-        env.update(service.env)
     env.update(ctx.attr.env)
     labels = dict(service.labels) if service else {}
     labels.update(ctx.attr.labels)
@@ -331,12 +329,12 @@ def image_runfiles_root(binary_label):
     return "/".join([p for p in [_APP_ROOT, binary_label.package, binary_label.name + ".runfiles"] if p])
 
 def py_image_impl(ctx, service = None):
-    """Builds the image; `service` (from py_service_image) adds a layer, args, env and labels.
+    """Builds the image; `service` (from py_service_image) adds a layer, args and labels.
 
     Args:
       ctx: the rule context (py_image_rule or py_service_image_rule).
-      service: None, or a struct with `cmd` (list), `env` and `labels` (dicts under the
-        user's), `entries` ({image path: layer spec entry}) and `inputs` (Files) of a layer
+      service: None, or a struct with `cmd` (list), `labels` (a dict under the user's
+        `labels`), `entries` ({image path: layer spec entry}) and `inputs` (Files) of a layer
         above the application's, `replaced` ({image path: True}: runfiles that layer replaces,
         left out of the lower layers) and `stamp_defaults` (File or None: a status file read
         before Bazel's, so that stamped labels never keep a literal `{KEY}`).

@@ -103,7 +103,6 @@ def _py_service_image_impl(ctx):
 
     return py_image_impl(ctx, service = struct(
         cmd = ctx.attr.args,
-        env = {},
         labels = labels,
         entries = entries,
         inputs = ctx.files.config,
