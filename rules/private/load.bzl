@@ -1,6 +1,6 @@
 """oci_load: `bazel run` streams an image into the local Docker Engine, podman or another loader."""
 
-load(":providers.bzl", "OciImageInfo", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "image_checks", "pyoci_binary")
 
 _LOAD_SCRIPT = """\
 #!/usr/bin/env bash
@@ -82,7 +82,7 @@ def _oci_load_impl(ctx):
         DefaultInfo(
             executable = script,
             files = depset([script]),
-            runfiles = ctx.runfiles(files = [tarball]),
+            runfiles = ctx.runfiles(files = [tarball], transitive_files = image_checks(image)),
         ),
         OutputGroupInfo(tarball = depset([tarball])),
     ]

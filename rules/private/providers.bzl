@@ -7,8 +7,14 @@ OciImageInfo = provider(
         "digest": "File: the manifest digest, `sha256:<hex>` with no newline.",
         "user": "string: the config's User, as the image runs (\"\" means root).",
         "debug": "bool: the image carries a shell for debugging (a debug base).",
+        "checks": "depset of Files: stamps of the image's passed security gates. Targets that " +
+                  "ship an image (load, push) depend on them, so a failing gate stops them too.",
     },
 )
+
+def image_checks(info):
+    """The gate stamps of an OciImageInfo (empty for bases and pulled images)."""
+    return getattr(info, "checks", None) or depset()
 
 PYOCI_TOOLCHAIN_TYPE = "@rules_pyoci//rules:toolchain_type"
 

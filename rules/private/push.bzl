@@ -11,7 +11,7 @@ is left out, and so is one whose placeholder is unknown or not stamped.
 """
 
 load(":load.bzl", "oci_load")
-load(":providers.bzl", "OciImageInfo", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "image_checks", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 # Runs in the action that writes the tag file: substitutes {KEY} from the status files
@@ -134,7 +134,10 @@ def _oci_push_impl(ctx):
         DefaultInfo(
             executable = script,
             files = depset([script, tag_file]),
-            runfiles = ctx.runfiles(files = [pyoci, image.layout, tag_file, image.digest]),
+            runfiles = ctx.runfiles(
+                files = [pyoci, image.layout, tag_file, image.digest],
+                transitive_files = image_checks(image),
+            ),
         ),
         OutputGroupInfo(tags = depset([tag_file])),
     ]

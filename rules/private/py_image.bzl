@@ -19,8 +19,8 @@ secrets, sane permissions of the application layers, optional size limit). The c
 in the `_validation` output group (Bazel 5+ runs validations by default) and also among the
 default outputs, because Bazel 4.2 runs validation actions only with
 --experimental_run_validations: `bazel build` of an image fails when a gate fails, and the
-`tarball` output group waits for the gates. (oci_load and oci_push read only OciImageInfo, so on
-Bazel 4.2 `bazel run :<name>_load` checks the gates only with --experimental_run_validations.)
+`tarball` output group waits for the gates. OciImageInfo.checks carries the stamp, so oci_load
+and oci_push cannot ship an image whose gates failed either.
 """
 
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
@@ -438,6 +438,7 @@ def py_image_impl(ctx, service = None):
             digest = digest,
             user = ctx.attr.user or base.user,
             debug = base.debug,
+            checks = depset([check_stamp]),
         ),
     ]
 

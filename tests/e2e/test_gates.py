@@ -185,6 +185,14 @@ def test_failed_gate_blocks_the_tarball(gates):
     assert (gates.bin_dir() / "root_allowed.tar").is_file()
 
 
+def test_failed_gate_blocks_loading(gates):
+    """`bazel run :<name>_load` ships nothing when a gate fails: the loader's runfiles hold the stamp."""
+    result = gates.run("run", "//:root_load", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"//:root_load ran although its image fails a gate:\n{tail(output)}"
+    assert "non-root: the image runs as root" in output, output
+
+
 def test_shell_healthcheck_fails_at_analysis(gates):
     message = build_fails(gates, "shell_healthcheck")
     assert "attribute `healthcheck`: CMD-SHELL runs /bin/sh, which a distroless base does not have" in message, message

@@ -83,7 +83,7 @@ def test_editing_app_code_reruns_only_app_layer_and_image(checkouts, tmp_path):
 
     executed = spawns(log)
     mnemonics = sorted(s.get("mnemonic", "?") for s in executed)
-    assert mnemonics == ["PyociImage", "PyociLayer"], "\n".join(
+    assert mnemonics == ["PyociCheck", "PyociImage", "PyociLayer"], "\n".join(
         f"{s.get('mnemonic')}: {s.get('progressMessage')}" for s in executed
     )
     layer_outputs = [

@@ -242,7 +242,7 @@ def test_pull_pushed_base_by_digest_with_credentials(push_example, make_bazel, e
         blob = bytearray(data.read_bytes())
         blob[len(blob) // 2] ^= 0xFF
         data.write_bytes(bytes(blob))
-        tampered = fresh_workspace(e2e_tmp / "tampered-ws", image, digest)
+        tampered = fresh_workspace(e2e_tmp / "tampered-pull-ws", image, digest)
         bazel = make_bazel(tampered, extra_repo_env=extra_repo_env(DOCKER_CONFIG=str(config)))
         try:
             with pytest.raises(BazelError) as failure:
