@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the linter for a bounded time each (default 60 s), starting from a
-# corpus of the fixture workspace's BUILD files and rules_pyoci's .bzl files.
+# Runs every fuzz target for a bounded time each (default 60 s): the linter's here, starting from
+# a corpus of the fixture workspace's BUILD files and rules_pyoci's .bzl files, then the input
+# formats' (.deb, layer spec, layout JSON) through run_formats.sh.
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # Usage: fuzz/run.sh [SECONDS_PER_TARGET]
 set -euo pipefail
@@ -35,4 +36,5 @@ for target in lint_build lint_bzl; do
     status=1
   fi
 done
+bash "$here/run_formats.sh" "$seconds" || status=1
 exit "$status"
