@@ -18,6 +18,29 @@ def _default_repo_tags(repo_tags, binary):
         return ["localhost/{}:latest".format(_label_name(binary))]
     return repo_tags
 
+def _image_and_load(image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs):
+    """`image_rule` as `name`, and `<name>_load` loading it under `repo_tags`."""
+    repo_tags = _default_repo_tags(repo_tags, binary)
+    image_rule(
+        name = name,
+        binary = binary,
+        base = base,
+        repo_tags = repo_tags,
+        healthcheck = json.encode(healthcheck) if healthcheck else None,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+        **kwargs
+    )
+    oci_load(
+        name = name + "_load",
+        image = ":" + name,
+        repo_tags = repo_tags,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+    )
+
 def py_image(
         name,
         binary,
@@ -59,26 +82,7 @@ def py_image(
         workdir, user, tars, compression, stamp, ports, volumes, stop_signal, allow_root,
         allow_shell, allow_secrets, allow_secrets_in, allow_permissions, max_size.
     """
-    repo_tags = _default_repo_tags(repo_tags, binary)
-    py_image_rule(
-        name = name,
-        binary = binary,
-        base = base,
-        repo_tags = repo_tags,
-        healthcheck = json.encode(healthcheck) if healthcheck else None,
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-        **kwargs
-    )
-    oci_load(
-        name = name + "_load",
-        image = ":" + name,
-        repo_tags = repo_tags,
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-    )
+    _image_and_load(py_image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs)
 
 def py_service_image(
         name,
@@ -120,23 +124,4 @@ def py_service_image(
         opt-outs (allow_root, allow_shell, allow_secrets, allow_secrets_in,
         allow_permissions, max_size).
     """
-    repo_tags = _default_repo_tags(repo_tags, binary)
-    py_service_image_rule(
-        name = name,
-        binary = binary,
-        base = base,
-        repo_tags = repo_tags,
-        healthcheck = json.encode(healthcheck) if healthcheck else None,
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-        **kwargs
-    )
-    oci_load(
-        name = name + "_load",
-        image = ":" + name,
-        repo_tags = repo_tags,
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-    )
+    _image_and_load(py_service_image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs)

@@ -182,10 +182,21 @@ def rules_called_by(macro, mod):
     """Rules a macro instantiates, in order (followed into loaded files)."""
     found = []
     for node in ast.walk(macro):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            hit = find(node.func.id, mod)
-            if hit and hit[1] == "rule" and hit[2] not in [f[2] for f in found]:
-                found.append(hit)
+        if not isinstance(node, ast.Name):
+            continue
+        hit = find(node.id, mod)
+        if hit is None:
+            continue
+        if hit[1] == "rule":
+            candidates = [hit]
+        elif node.id.startswith("_") and hit[2] != macro.name:
+            # A private helper macro: the rules it creates are this macro's too.
+            candidates = rules_called_by(hit[0].macros[hit[2]], hit[0])
+        else:
+            candidates = []
+        for candidate in candidates:
+            if candidate[2] not in [f[2] for f in found]:
+                found.append(candidate)
     return found
 
 
