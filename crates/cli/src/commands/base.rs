@@ -118,7 +118,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         created: resolve_created(None, None)?,
         mtime: source_date_epoch()?,
     };
-    let built = build_base(&debs, &options, output)?;
+    let built = build_base(&debs, &options, output)
+        .with_context(|| format!("writing base image layout {}", output.display()))?;
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, built.image.digest.as_bytes())?;
     }

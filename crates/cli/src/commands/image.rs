@@ -178,7 +178,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         created,
         ref_name: args.ref_name,
     };
-    let written = build_image(&spec, &args.output)?;
+    let written = build_image(&spec, &args.output)
+        .with_context(|| format!("writing image layout {}", args.output.display()))?;
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, written.digest.as_bytes())?;
     }
