@@ -59,6 +59,20 @@ runfile() {{
 pyoci="$(runfile "{pyoci}")"
 """
 
+# After a script's own flag parsing: `--tag`s given at run time replace the target's tags, then
+# relative paths the user passes (--report, --digest-out) mean the directory `bazel run` was
+# started from.
+_TAG_ARGS_AND_CWD = """\
+tag_args=()
+if [[ ${{#tags[@]}} -gt 0 ]]; then
+  for tag in "${{tags[@]}}"; do tag_args+=(--tag "$tag"); done
+else
+  tag_args=(--tag-file "$tag_file")
+fi
+{insecure}
+cd "${{BUILD_WORKING_DIRECTORY:-.}}"
+"""
+
 _PUSH_SCRIPT = _RUNFILES_PRELUDE + """\
 layout="$(runfile "{layout}")"
 tag_file="$(runfile "{tag_file}")"
@@ -80,16 +94,7 @@ while [[ $# -gt 0 ]]; do
     *) passthrough+=("$1"); shift ;;
   esac
 done
-tag_args=()
-if [[ ${{#tags[@]}} -gt 0 ]]; then
-  for tag in "${{tags[@]}}"; do tag_args+=(--tag "$tag"); done
-else
-  tag_args=(--tag-file "$tag_file")
-fi
-{insecure}
-# Relative paths the user passes (--report, --digest-out) mean the directory `bazel run` was
-# started from.
-cd "${{BUILD_WORKING_DIRECTORY:-.}}"
+""" + _TAG_ARGS_AND_CWD + """\
 exec "$pyoci" push "$layout" "$repository" "${{tag_args[@]}}" "${{passthrough[@]+"${{passthrough[@]}}"}}"
 """
 
@@ -251,14 +256,7 @@ while [[ $# -gt 0 ]]; do
     *) passthrough+=("$1"); shift ;;
   esac
 done
-tag_args=()
-if [[ ${{#tags[@]}} -gt 0 ]]; then
-  for tag in "${{tags[@]}}"; do tag_args+=(--tag "$tag"); done
-else
-  tag_args=(--tag-file "$tag_file")
-fi
-{insecure}
-cd "${{BUILD_WORKING_DIRECTORY:-.}}"
+""" + _TAG_ARGS_AND_CWD + """\
 exec "$pyoci" copy "$source_repository@$digest" "$destination" "${{tag_args[@]}}" "${{passthrough[@]+"${{passthrough[@]}}"}}"
 """
 
