@@ -7,6 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
 
+use rayon::prelude::*;
+
 use crate::entry::{archive_name, display_name};
 use crate::{Entry, EntryKind, Error};
 
@@ -94,8 +96,9 @@ fn sort_key(name: &[u8]) -> Vec<u8> {
 impl Plan {
     pub(crate) fn build(entries: Vec<Entry>) -> Result<Plan, Error> {
         let mut members: BTreeMap<Vec<u8>, Item> = BTreeMap::new();
-        for entry in entries {
-            let item = resolve(entry)?;
+        let stats = stat_sources(&entries);
+        for (entry, stat) in entries.into_iter().zip(stats) {
+            let item = resolve(entry, stat)?;
             match members.entry(sort_key(&item.name)) {
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(item);
@@ -113,12 +116,29 @@ impl Plan {
     }
 }
 
-fn resolve(entry: Entry) -> Result<Item, Error> {
+/// `fs::metadata` of every file entry's source (None for other kinds), in
+/// entry order, spread over the cores: on a pip tree of 7,000 files the stats
+/// are a third of the time before the first byte of tar, when the compression
+/// threads have nothing to do yet.
+fn stat_sources(entries: &[Entry]) -> Vec<Option<io::Result<fs::Metadata>>> {
+    entries
+        .par_iter()
+        .with_min_len(64)
+        .map(|entry| match &entry.kind {
+            EntryKind::File(source) => Some(fs::metadata(source)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn resolve(entry: Entry, stat: Option<io::Result<fs::Metadata>>) -> Result<Item, Error> {
     let name = archive_name(&entry.path)?;
     let origin = entry.describe();
     let (kind, default_mode) = match entry.kind {
         EntryKind::File(source) => {
-            let metadata = fs::metadata(&source).map_err(|e| Error::Source { path: source.clone(), error: e })?;
+            let metadata = stat
+                .unwrap_or_else(|| fs::metadata(&source))
+                .map_err(|e| Error::Source { path: source.clone(), error: e })?;
             let file_type = metadata.file_type();
             if file_type.is_dir() {
                 return Err(Error::Source {

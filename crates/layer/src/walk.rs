@@ -1,8 +1,10 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use crate::plan::special_kind;
 use crate::{Entry, Error};
@@ -19,7 +21,7 @@ use crate::{Entry, Error};
 /// as a directory unless it is `/`. A fifo, socket or device fails with
 /// its path.
 pub fn from_dir(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
-    Walker::new(false).run(dir, prefix)
+    walk_tree(dir, prefix, false)
 }
 
 /// Like [`from_dir`], but every symlink below `dir` is replaced by what it
@@ -28,79 +30,118 @@ pub fn from_dir(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
 /// a symlink to the real file somewhere outside the tree. A dangling
 /// symlink or a directory loop fails with its path.
 pub fn from_dir_following_symlinks(dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
-    Walker::new(true).run(dir, prefix)
+    walk_tree(dir, prefix, true)
 }
 
-struct Walker {
-    follow: bool,
-    entries: Vec<Entry>,
-    inodes: HashMap<(u64, u64), PathBuf>,
-    /// Directories on the current path (device, inode), to stop loops when following links.
-    ancestors: HashSet<(u64, u64)>,
+/// A directory on the path from the walk's root, to stop loops when following links.
+struct Ancestor<'a> {
+    id: (u64, u64),
+    parent: Option<&'a Ancestor<'a>>,
+}
+
+impl Ancestor<'_> {
+    fn contains(&self, id: (u64, u64)) -> bool {
+        self.id == id || self.parent.is_some_and(|parent| parent.contains(id))
+    }
+}
+
+/// An entry, and for a file with more than one link (when not following
+/// links) its (device, inode), so the files sharing one can become hard links.
+struct Found {
+    entry: Entry,
+    shared_inode: Option<(u64, u64)>,
 }
 
 fn read_error(path: &Path, error: std::io::Error) -> Error {
     Error::Source { path: path.to_path_buf(), error }
 }
 
-impl Walker {
-    fn new(follow: bool) -> Walker {
-        Walker { follow, entries: Vec::new(), inodes: HashMap::new(), ancestors: HashSet::new() }
+fn walk_tree(dir: &Path, prefix: &Path, follow: bool) -> Result<Vec<Entry>, Error> {
+    let metadata = fs::metadata(dir).map_err(|e| read_error(dir, e))?;
+    if !metadata.is_dir() {
+        return Err(read_error(dir, std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory")));
     }
+    let mut found = Vec::new();
+    if prefix.components().any(|c| matches!(c, std::path::Component::Normal(_))) {
+        found.push(Found { entry: Entry::dir(prefix), shared_inode: None });
+    }
+    let root = Ancestor { id: (metadata.dev(), metadata.ino()), parent: None };
+    found.extend(walk_dir(dir, prefix, follow, &root)?);
+    Ok(link_shared_inodes(found))
+}
 
-    fn run(mut self, dir: &Path, prefix: &Path) -> Result<Vec<Entry>, Error> {
-        let metadata = fs::metadata(dir).map_err(|e| read_error(dir, e))?;
-        if !metadata.is_dir() {
-            return Err(read_error(dir, std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory")));
-        }
-        if prefix.components().any(|c| matches!(c, std::path::Component::Normal(_))) {
-            self.entries.push(Entry::dir(prefix));
-        }
-        self.ancestors.insert((metadata.dev(), metadata.ino()));
-        self.walk(dir, prefix)?;
-        Ok(self.entries)
+/// The entries below `dir`, in sorted order. Subdirectories are walked in
+/// parallel: on a pip tree of 7,000 files the walk is half of the time before
+/// the first byte of tar, when the compression threads have nothing to do yet.
+/// When several children fail, the first in sorted order is reported, as a
+/// sequential walk would.
+fn walk_dir(dir: &Path, dest: &Path, follow: bool, ancestors: &Ancestor<'_>) -> Result<Vec<Found>, Error> {
+    let mut children = Vec::new();
+    for child in fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
+        let child = child.map_err(|e| read_error(dir, e))?;
+        children.push((child.file_name(), child));
     }
+    children.sort_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
+    let visited: Vec<Result<Vec<Found>, Error>> = children
+        .into_par_iter()
+        .map(|(name, child)| visit(&dir.join(&name), &dest.join(&name), &child, follow, ancestors))
+        .collect();
+    let mut found = Vec::new();
+    for result in visited {
+        found.extend(result?);
+    }
+    Ok(found)
+}
 
-    fn walk(&mut self, dir: &Path, dest: &Path) -> Result<(), Error> {
-        let mut names = Vec::new();
-        for child in fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
-            names.push(child.map_err(|e| read_error(dir, e))?.file_name());
+fn visit(
+    path: &Path,
+    target: &Path,
+    child: &fs::DirEntry,
+    follow: bool,
+    ancestors: &Ancestor<'_>,
+) -> Result<Vec<Found>, Error> {
+    // A directory entry stats relative to its open directory (fstatat), which skips
+    // resolving the whole path again.
+    let metadata = if follow { fs::metadata(path) } else { child.metadata() }.map_err(|e| read_error(path, e))?;
+    let file_type = metadata.file_type();
+    let single = |entry: Entry| Ok(vec![Found { entry, shared_inode: None }]);
+    if file_type.is_dir() {
+        let id = (metadata.dev(), metadata.ino());
+        if ancestors.contains(id) {
+            return Err(read_error(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "it links back to a directory above it"),
+            ));
         }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        for name in names {
-            let path = dir.join(&name);
-            let target = dest.join(&name);
-            let metadata = if self.follow { fs::metadata(&path) } else { fs::symlink_metadata(&path) }
-                .map_err(|e| read_error(&path, e))?;
-            let file_type = metadata.file_type();
-            if file_type.is_dir() {
-                let id = (metadata.dev(), metadata.ino());
-                if !self.ancestors.insert(id) {
-                    return Err(read_error(
-                        &path,
-                        std::io::Error::new(std::io::ErrorKind::InvalidInput, "it links back to a directory above it"),
-                    ));
-                }
-                self.entries.push(Entry::dir(&target));
-                self.walk(&path, &target)?;
-                self.ancestors.remove(&id);
-            } else if file_type.is_symlink() {
-                let link = fs::read_link(&path).map_err(|e| read_error(&path, e))?;
-                self.entries.push(Entry::symlink(target, link));
-            } else if file_type.is_file() {
-                if !self.follow && metadata.nlink() > 1 {
-                    let id = (metadata.dev(), metadata.ino());
-                    if let Some(first) = self.inodes.get(&id) {
-                        self.entries.push(Entry::hardlink(target, first.clone()));
-                        continue;
-                    }
-                    self.inodes.insert(id, target.clone());
-                }
-                self.entries.push(Entry::file(target, path));
-            } else {
-                return Err(Error::UnsupportedFileType { path, kind: special_kind(&file_type) });
-            }
-        }
-        Ok(())
+        let mut found = vec![Found { entry: Entry::dir(target), shared_inode: None }];
+        found.extend(walk_dir(path, target, follow, &Ancestor { id, parent: Some(ancestors) })?);
+        Ok(found)
+    } else if file_type.is_symlink() {
+        let link = fs::read_link(path).map_err(|e| read_error(path, e))?;
+        single(Entry::symlink(target, link))
+    } else if file_type.is_file() {
+        let shared_inode = (!follow && metadata.nlink() > 1).then(|| (metadata.dev(), metadata.ino()));
+        Ok(vec![Found { entry: Entry::file(target, path), shared_inode }])
+    } else {
+        Err(Error::UnsupportedFileType { path: path.to_path_buf(), kind: special_kind(&file_type) })
     }
+}
+
+/// Every file whose inode an earlier file (in walk order) already has becomes
+/// a hard link to that file.
+fn link_shared_inodes(found: Vec<Found>) -> Vec<Entry> {
+    let mut first_paths: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    found
+        .into_iter()
+        .map(|Found { entry, shared_inode }| match shared_inode {
+            Some(id) => match first_paths.get(&id) {
+                Some(first) => Entry::hardlink(entry.path, first.clone()),
+                None => {
+                    first_paths.insert(id, entry.path.clone());
+                    entry
+                }
+            },
+            None => entry,
+        })
+        .collect()
 }

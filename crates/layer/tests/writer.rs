@@ -182,6 +182,42 @@ fn from_dir_keeps_symlinks_and_sorts() {
     assert_eq!(summary[4], ("/srv/c".to_string(), &EntryKind::Symlink(PathBuf::from("/etc/passwd"))));
 }
 
+/// Subdirectories are walked in parallel; the result must still be the sorted
+/// tree, and of two bad files the first in sorted order is the one reported.
+#[test]
+fn parallel_walk_is_sorted_and_reports_the_first_error() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("tree");
+    let mut expected = vec!["/srv".to_string()];
+    for package in ["alpha", "beta", "gamma", "delta"] {
+        for module in 0..40 {
+            let dir = root.join(package).join(format!("m{module:02}"));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("__init__.py"), package).unwrap();
+        }
+    }
+    for package in ["alpha", "beta", "delta", "gamma"] {
+        expected.push(format!("/srv/{package}"));
+        for module in 0..40 {
+            expected.push(format!("/srv/{package}/m{module:02}"));
+            expected.push(format!("/srv/{package}/m{module:02}/__init__.py"));
+        }
+    }
+    let walked: Vec<String> =
+        from_dir(&root, Path::new("/srv")).unwrap().iter().map(|e| e.path.display().to_string()).collect();
+    assert_eq!(walked, expected);
+
+    let socket_at = |path: PathBuf| std::os::unix::net::UnixListener::bind(path).unwrap();
+    let _late = socket_at(root.join("gamma/m39/late.sock"));
+    let _early = socket_at(root.join("beta/m00/early.sock"));
+    for _ in 0..20 {
+        match from_dir(&root, Path::new("/srv")) {
+            Err(Error::UnsupportedFileType { path, .. }) => assert!(path.ends_with("beta/m00/early.sock"), "{path:?}"),
+            other => panic!("expected an unsupported file type, got {other:?}"),
+        }
+    }
+}
+
 fn debs() -> PathBuf {
     std::env::var_os("PYOCI_TEST_DEBS")
         .map(PathBuf::from)

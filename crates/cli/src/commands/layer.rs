@@ -89,8 +89,8 @@ pub struct Encoding {
     #[arg(long, value_name = "SECS")]
     pub mtime: Option<u64>,
 
-    /// Compression threads. Default: one per available core. The blob is byte-identical for
-    /// any value.
+    /// Compression threads. Default: one per available core plus one (the file reader and
+    /// the hasher leave gaps it fills). The blob is byte-identical for any value.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
 }
