@@ -18,6 +18,7 @@ declare -A wanted=(
   [docker-registry]=docker-registry
   [htpasswd]=apache2-utils
   [pigz]=pigz
+  [igzip]=isal
   [zstd]=zstd
   [docker]=docker.io
   [python3]=python3
