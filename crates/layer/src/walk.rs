@@ -45,11 +45,41 @@ impl Ancestor<'_> {
     }
 }
 
-/// An entry, and for a file with more than one link (when not following
-/// links) its (device, inode), so the files sharing one can become hard links.
-struct Found {
-    entry: Entry,
-    shared_inode: Option<(u64, u64)>,
+/// Entries in walk order, and the positions among them of files with more
+/// than one link (when not following links) with their (device, inode), so
+/// the files sharing an inode can become hard links once the walk is done.
+#[derive(Default)]
+struct Walked {
+    entries: Vec<Entry>,
+    shared_inodes: Vec<(usize, (u64, u64))>,
+}
+
+impl Walked {
+    fn one(entry: Entry) -> Walked {
+        Walked { entries: vec![entry], shared_inodes: Vec::new() }
+    }
+
+    fn append(&mut self, other: Walked) {
+        let offset = self.entries.len();
+        self.entries.extend(other.entries);
+        self.shared_inodes.extend(other.shared_inodes.into_iter().map(|(index, id)| (index + offset, id)));
+    }
+
+    /// Every file whose inode an earlier file (in walk order) already has
+    /// becomes a hard link to that file.
+    fn into_entries(mut self) -> Vec<Entry> {
+        let mut first_paths: HashMap<(u64, u64), PathBuf> = HashMap::new();
+        for (index, id) in self.shared_inodes {
+            let entry = &mut self.entries[index];
+            match first_paths.get(&id) {
+                Some(first) => *entry = Entry::hardlink(std::mem::take(&mut entry.path), first.clone()),
+                None => {
+                    first_paths.insert(id, entry.path.clone());
+                }
+            }
+        }
+        self.entries
+    }
 }
 
 fn read_error(path: &Path, error: std::io::Error) -> Error {
@@ -61,13 +91,13 @@ fn walk_tree(dir: &Path, prefix: &Path, follow: bool) -> Result<Vec<Entry>, Erro
     if !metadata.is_dir() {
         return Err(read_error(dir, std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a directory")));
     }
-    let mut found = Vec::new();
+    let mut walked = Walked::default();
     if prefix.components().any(|c| matches!(c, std::path::Component::Normal(_))) {
-        found.push(Found { entry: Entry::dir(prefix), shared_inode: None });
+        walked.entries.push(Entry::dir(prefix));
     }
     let root = Ancestor { id: (metadata.dev(), metadata.ino()), parent: None };
-    found.extend(walk_dir(dir, prefix, follow, &root)?);
-    Ok(link_shared_inodes(found))
+    walked.append(walk_dir(dir, prefix, follow, &root)?);
+    Ok(walked.into_entries())
 }
 
 /// The entries below `dir`, in sorted order. Subdirectories are walked in
@@ -75,22 +105,23 @@ fn walk_tree(dir: &Path, prefix: &Path, follow: bool) -> Result<Vec<Entry>, Erro
 /// the first byte of tar, when the compression threads have nothing to do yet.
 /// When several children fail, the first in sorted order is reported, as a
 /// sequential walk would.
-fn walk_dir(dir: &Path, dest: &Path, follow: bool, ancestors: &Ancestor<'_>) -> Result<Vec<Found>, Error> {
+fn walk_dir(dir: &Path, dest: &Path, follow: bool, ancestors: &Ancestor<'_>) -> Result<Walked, Error> {
     let mut children = Vec::new();
     for child in fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
         let child = child.map_err(|e| read_error(dir, e))?;
         children.push((child.file_name(), child));
     }
     children.sort_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
-    let visited: Vec<Result<Vec<Found>, Error>> = children
+    let visited: Vec<Result<Walked, Error>> = children
         .into_par_iter()
         .map(|(name, child)| visit(&dir.join(&name), &dest.join(&name), &child, follow, ancestors))
         .collect();
-    let mut found = Vec::new();
+    let mut walked = Walked::default();
+    walked.entries.reserve(visited.iter().map(|v| v.as_ref().map_or(0, |w| w.entries.len())).sum());
     for result in visited {
-        found.extend(result?);
+        walked.append(result?);
     }
-    Ok(found)
+    Ok(walked)
 }
 
 fn visit(
@@ -99,12 +130,11 @@ fn visit(
     child: &fs::DirEntry,
     follow: bool,
     ancestors: &Ancestor<'_>,
-) -> Result<Vec<Found>, Error> {
+) -> Result<Walked, Error> {
     // A directory entry stats relative to its open directory (fstatat), which skips
     // resolving the whole path again.
     let metadata = if follow { fs::metadata(path) } else { child.metadata() }.map_err(|e| read_error(path, e))?;
     let file_type = metadata.file_type();
-    let single = |entry: Entry| Ok(vec![Found { entry, shared_inode: None }]);
     if file_type.is_dir() {
         let id = (metadata.dev(), metadata.ino());
         if ancestors.contains(id) {
@@ -113,35 +143,19 @@ fn visit(
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "it links back to a directory above it"),
             ));
         }
-        let mut found = vec![Found { entry: Entry::dir(target), shared_inode: None }];
-        found.extend(walk_dir(path, target, follow, &Ancestor { id, parent: Some(ancestors) })?);
-        Ok(found)
+        let mut walked = Walked::one(Entry::dir(target));
+        walked.append(walk_dir(path, target, follow, &Ancestor { id, parent: Some(ancestors) })?);
+        Ok(walked)
     } else if file_type.is_symlink() {
         let link = fs::read_link(path).map_err(|e| read_error(path, e))?;
-        single(Entry::symlink(target, link))
+        Ok(Walked::one(Entry::symlink(target, link)))
     } else if file_type.is_file() {
-        let shared_inode = (!follow && metadata.nlink() > 1).then(|| (metadata.dev(), metadata.ino()));
-        Ok(vec![Found { entry: Entry::file(target, path), shared_inode }])
+        let mut walked = Walked::one(Entry::file(target, path));
+        if !follow && metadata.nlink() > 1 {
+            walked.shared_inodes.push((0, (metadata.dev(), metadata.ino())));
+        }
+        Ok(walked)
     } else {
         Err(Error::UnsupportedFileType { path: path.to_path_buf(), kind: special_kind(&file_type) })
     }
-}
-
-/// Every file whose inode an earlier file (in walk order) already has becomes
-/// a hard link to that file.
-fn link_shared_inodes(found: Vec<Found>) -> Vec<Entry> {
-    let mut first_paths: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    found
-        .into_iter()
-        .map(|Found { entry, shared_inode }| match shared_inode {
-            Some(id) => match first_paths.get(&id) {
-                Some(first) => Entry::hardlink(entry.path, first.clone()),
-                None => {
-                    first_paths.insert(id, entry.path.clone());
-                    entry
-                }
-            },
-            None => entry,
-        })
-        .collect()
 }
