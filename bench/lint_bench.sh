@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark of `pyoci lint`: generates a workspace of N packages (default 2000), each with a
 # BUILD file written the way the seed document writes them (py_binary, py_library, py_image
-# loaded from rules_pyoci, oci_push), lints it on one core and prints files per second.
+# loaded from rules_pyoci, oci_push) whose library also depends on the next package's, so every
+# file has a label into another package to check; lints it on one core and prints files per
+# second.
 #
 # Usage: bench/lint_bench.sh [PACKAGES]   (target: at least 1000 files/s)
 set -euo pipefail
 
 packages="${1:-2000}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-pyoci="${PYOCI:-$repo/target/release/pyoci}"
+pyoci="$(realpath -m "${PYOCI:-$repo/target/release/pyoci}")"
 if [[ ! -x "$pyoci" ]]; then
   (cd "$repo" && cargo build --release -p pyoci)
 fi
@@ -19,6 +21,7 @@ trap 'rm -rf "$work"' EXIT
 echo 'workspace(name = "bench")' > "$work/WORKSPACE"
 for ((i = 0; i < packages; i++)); do
   dir="$work/services/svc$i"
+  next=$(((i + 1) % packages))
   mkdir -p "$dir"
   : > "$dir/main.py"
   : > "$dir/service.py"
@@ -31,6 +34,7 @@ py_library(
     name = "svc${i}_lib",
     srcs = ["service.py"],
     deps = [
+        "//services/svc${next}:svc${next}_lib",
         "@pip//requests:pkg",
         "@pip//pydantic:pkg",
     ],

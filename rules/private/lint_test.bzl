@@ -8,6 +8,8 @@ The linter evaluates the files for real, so the test's runfiles hold everything 
 linted files, the package's other files (`srcs`/`data` must exist), the .bzl files they load from
 other packages (`bzl`), and a WORKSPACE marker that tells the linter where the workspace root is
 and what the main repository is called. rules_pyoci's own .bzl files are built into pyoci.
+Other packages' BUILD files are not inputs, so labels are checked within the package only
+(`pyoci lint --labels=package`); `pyoci lint` on a checkout also checks labels across packages.
 """
 
 load(":providers.bzl", "pyoci_binary")
@@ -17,7 +19,7 @@ def _shell_quote(text):
 
 def _pyoci_lint_test_impl(ctx):
     pyoci = pyoci_binary(ctx)
-    arguments = ["lint"]
+    arguments = ["lint", "--labels=package"]
     if ctx.attr.select:
         arguments.append("--select=" + ",".join(ctx.attr.select))
     if ctx.attr.ignore:

@@ -238,6 +238,20 @@ py_image(
 }
 
 #[test]
+fn labels_into_other_packages_are_checked_unless_scoped_to_the_package() {
+    let default = pyoci_lint(&fixtures(), &["--select", "PYO03", "pyo032"]);
+    assert_eq!(default.status.code(), Some(1), "{default:?}");
+    let findings = stdout(&default);
+    assert!(findings.contains("names `//pyo032/lib:helper`, which package `//pyo032/lib` does not define (did you mean `helpers`?)"), "{findings}");
+    assert!(findings.contains("there is no package `//other/package`"), "{findings}");
+
+    let scoped = pyoci_lint(&fixtures(), &["--select", "PYO03", "--labels", "package", "pyo032"]);
+    let findings = stdout(&scoped);
+    assert!(!findings.contains("//pyo032/lib") && !findings.contains("//other/package"), "{findings}");
+    assert!(findings.contains("names `:utils`"), "labels into the package itself are still checked: {findings}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let unknown_code = pyoci_lint(&fixtures(), &["--select", "PYO999", "seed"]);
     assert_eq!(unknown_code.status.code(), Some(2));

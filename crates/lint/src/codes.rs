@@ -97,10 +97,10 @@ codes! {
         "An image's `binary` does not name a py_binary defined in the package.",
         "py_image runs a py_binary's runfiles; point `binary` at one.");
     MISSING_FILE = ("PYO031", "missing-file", Error,
-        "A source or data file named in the package does not exist on disk.",
+        "A source or data file a label names (in this package or another) does not exist on disk.",
         "Bazel fails when the target is built. Add the file or fix the name.");
     UNKNOWN_TARGET = ("PYO032", "unknown-target", Error,
-        "A label points at a target that the package does not define.",
+        "A label points at a target its package does not define, or at a package that does not exist.",
         "Bazel fails when the target is built. Fix the name or define the target.");
     ROOT_IMAGE = ("PYO040", "root-image", Warning,
         "A production image runs as root (a root base, or `user` set to root).",

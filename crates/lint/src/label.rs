@@ -118,11 +118,20 @@ impl Label {
     /// Whether this label names something in `package` of the main repository, as seen from
     /// a BUILD file of that package.
     pub fn is_in_package(&self, package: &str, main_repo_names: &[&str]) -> bool {
-        let repo_is_main = match &self.repo {
+        self.is_in_main_repo(main_repo_names) && self.package.as_deref().is_none_or(|p| p == package)
+    }
+
+    /// The package of the main repository this label names explicitly (`//pkg:name`,
+    /// `@//pkg:name`), if any.
+    pub fn main_repo_package(&self, main_repo_names: &[&str]) -> Option<&str> {
+        self.package.as_deref().filter(|_| self.is_in_main_repo(main_repo_names))
+    }
+
+    fn is_in_main_repo(&self, main_repo_names: &[&str]) -> bool {
+        match &self.repo {
             None => true,
             Some(repo) => repo.is_empty() || main_repo_names.contains(&repo.as_str()),
-        };
-        repo_is_main && self.package.as_deref().is_none_or(|p| p == package)
+        }
     }
 }
 

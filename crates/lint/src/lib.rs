@@ -33,6 +33,7 @@ pub use diagnostic::Diagnostic;
 pub use output::{render_json, render_sarif, render_text};
 pub use workspace::DiscoveryError;
 
+use checks::{PackageLookup, PackageNames};
 use diagnostic::{Finding, LineIndex};
 use eval::{FileContext, ModuleKey, Repo, Session};
 use suppress::Suppressions;
@@ -44,6 +45,19 @@ use workspace::{display_path, FileKind};
 pub struct Options {
     pub select: Vec<String>,
     pub ignore: Vec<String>,
+    pub labels: LabelScope,
+}
+
+/// Which labels are checked against the targets they name (PYO031, PYO032).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelScope {
+    /// Labels into any package of the main repository; the BUILD files of other packages are
+    /// read from disk and evaluated.
+    #[default]
+    Workspace,
+    /// Only labels into the linted file's own package: for a build sandbox, where other
+    /// packages' BUILD files are not there.
+    Package,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +124,7 @@ pub fn lint(base: &Path, paths: &[PathBuf], options: &Options) -> Result<Report,
     options.validate()?;
     let files = discover(base, paths)?;
     let mut diagnostics = Vec::new();
-    lint_each(base, &files, |_, found| diagnostics.extend(found))?;
+    lint_each(base, &files, options.labels, |_, found| diagnostics.extend(found))?;
     Ok(Report::new(diagnostics, files.len(), options))
 }
 
@@ -124,6 +138,7 @@ pub fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintErro
 pub fn lint_each(
     base: &Path,
     files: &[PathBuf],
+    labels: LabelScope,
     mut on_file: impl FnMut(usize, Vec<Diagnostic>) + Send,
 ) -> Result<(), LintError> {
     std::thread::scope(|scope| {
@@ -131,7 +146,7 @@ pub fn lint_each(
             .name("pyoci-lint".to_owned())
             .stack_size(STACK_BYTES)
             .spawn_scoped(scope, || {
-                let linter = Linter::new(base.to_path_buf());
+                let linter = Linter::new(base.to_path_buf(), labels);
                 for (index, file) in files.iter().enumerate() {
                     on_file(index, linter.lint_file(file));
                 }
@@ -172,7 +187,7 @@ impl Report {
 pub fn lint_bytes(name: &str, bytes: &[u8]) -> Vec<Diagnostic> {
     // A root that does not exist, so that nothing on disk (globs, loads) is read.
     let root = PathBuf::from("/nonexistent-pyoci-lint-root");
-    let linter = Linter::new(root.clone());
+    let linter = Linter::new(root.clone(), LabelScope::Package);
     let mut diagnostics = linter.lint_contents(&root.join(name), name, bytes.to_vec());
     finish(&mut diagnostics, &Options::default());
     diagnostics
@@ -191,7 +206,11 @@ struct Workspace {
 
 struct Linter {
     session: Session,
+    labels: LabelScope,
     workspaces: std::cell::RefCell<HashMap<PathBuf, Arc<Workspace>>>,
+    /// Packages named by labels, keyed by workspace root and package: each BUILD file is
+    /// evaluated once however many labels point into it.
+    packages: std::cell::RefCell<HashMap<(Arc<Path>, String), PackageLookup>>,
 }
 
 fn resolve(
@@ -209,10 +228,65 @@ fn resolve(
 }
 
 impl Linter {
-    fn new(base: PathBuf) -> Linter {
+    fn new(base: PathBuf, labels: LabelScope) -> Linter {
         Linter {
             session: Session::new(base),
+            labels,
             workspaces: Default::default(),
+            packages: Default::default(),
+        }
+    }
+
+    fn other_package(&self, workspace: &Workspace, package: &str) -> PackageLookup {
+        let key = (workspace.root.clone(), package.to_owned());
+        if let Some(known) = self.packages.borrow().get(&key) {
+            return known.clone();
+        }
+        let lookup = self.evaluate_package(workspace, package);
+        self.packages.borrow_mut().insert(key, lookup.clone());
+        lookup
+    }
+
+    /// Evaluates the BUILD file of `package` for the names it defines; its own diagnostics
+    /// are reported when that file is linted.
+    fn evaluate_package(&self, workspace: &Workspace, package: &str) -> PackageLookup {
+        if self.labels == LabelScope::Package || !workspace.root.is_dir() {
+            return PackageLookup::Unknown;
+        }
+        let dir = workspace.root.join(package);
+        // Bazel reads BUILD.bazel when a package has both.
+        let Some(build_file) = ["BUILD.bazel", "BUILD"]
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.is_file())
+        else {
+            return PackageLookup::Missing;
+        };
+        let Ok(Ok(bytes)) = source::read_bytes(&build_file) else {
+            return PackageLookup::Unknown;
+        };
+        let source = source::from_bytes(bytes);
+        if !source.evaluate {
+            return PackageLookup::Unknown;
+        }
+        let context = FileContext {
+            repo: Repo::Main(workspace.root.clone()),
+            package: package.to_owned(),
+            main_root: workspace.root.clone(),
+            main_names: workspace.names.clone(),
+        };
+        let display = display_path(&self.session.base, &build_file);
+        let evaluated = self
+            .session
+            .evaluate(&source.text, &display, FileKind::Build, &context, Some(&dir));
+        match &evaluated.build {
+            Some(build) if !build.aborted => {
+                let invocations = build.recorder.invocations.borrow();
+                let main_names: Vec<&str> = workspace.names.iter().map(String::as_str).collect();
+                let names = PackageNames::collect(&invocations, build.recorder.package_listing(), package, &main_names);
+                PackageLookup::Found(std::rc::Rc::new(names))
+            }
+            _ => PackageLookup::Unknown,
         }
     }
 
@@ -307,6 +381,7 @@ impl Linter {
                 main_names: &workspace.names,
                 listing: &listing,
                 aborted: build.aborted,
+                other_package: &|package| self.other_package(&workspace, package),
             };
             findings.extend(checks::check_build(&check_context));
         }

@@ -240,7 +240,13 @@ fn pyo032_unknown_target() {
         lint_package("pyo032"),
         [
             "pyo032/BUILD:11:13: PYO032 `deps` of `py_binary` names `:utils`, which package `//pyo032` does not define (did you mean `util`?)",
+            "pyo032/BUILD:11:23: PYO032 `deps` of `py_binary` names `//other/package:lib`, but there is no package `//other/package`: `other/package/` has no BUILD or BUILD.bazel file",
             "pyo032/BUILD:16:13: PYO032 `image` of `oci_load` names `:app_image`, which package `//pyo032` does not define",
+            // Labels into other packages of the workspace are checked against what their BUILD
+            // files define and what is on disk there.
+            "pyo032/BUILD:22:41: PYO031 `data` of `py_binary` names the file `config.json`, which does not exist in package `//pyo032/lib`",
+            "pyo032/BUILD:23:37: PYO032 `deps` of `py_binary` names `//pyo032/lib:helper`, which package `//pyo032/lib` does not define (did you mean `helpers`?)",
+            "pyo032/BUILD:23:60: PYO032 `deps` of `py_binary` names `//pyo032/lib:lib`, which package `//pyo032/lib` does not define",
         ]
     );
 }

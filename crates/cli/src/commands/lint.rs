@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
-use pyoci_lint::{codes, Diagnostic, Options, Report};
+use pyoci_lint::{codes, Diagnostic, LabelScope, Options, Report};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -21,6 +21,21 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0 (for GitHub code scanning and other SARIF consumers); paths relative to the current directory.
     Sarif,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, Serialize, Deserialize)]
+pub enum Labels {
+    Workspace,
+    Package,
+}
+
+impl From<Labels> for LabelScope {
+    fn from(labels: Labels) -> LabelScope {
+        match labels {
+            Labels::Workspace => LabelScope::Workspace,
+            Labels::Package => LabelScope::Package,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -48,6 +63,12 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub ignore: Vec<String>,
 
+    /// Which labels are checked against what they name: `workspace` also reads and evaluates
+    /// the BUILD files of the other packages labels point into; `package` checks only labels
+    /// into each file's own package (what a sandboxed `pyoci_lint_test` can see).
+    #[arg(long, value_enum, default_value_t = Labels::Workspace)]
+    pub labels: Labels,
+
     /// Print every diagnostic code with its severity and meaning, then exit.
     #[arg(long)]
     pub list_codes: bool,
@@ -62,6 +83,7 @@ pub struct Args {
 struct WorkerRequest {
     base: PathBuf,
     files: Vec<PathBuf>,
+    labels: Labels,
 }
 
 /// One line of a worker's output: the diagnostics of `files[index]`.
@@ -97,6 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = Options {
         select: args.select,
         ignore: args.ignore,
+        labels: args.labels.into(),
     };
     let files = match options
         .validate()
@@ -108,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(USAGE_ERROR));
         }
     };
-    let diagnostics = lint_in_workers(&base, &files)?;
+    let diagnostics = lint_in_workers(&base, &files, args.labels)?;
     let report = Report::new(diagnostics, files.len(), &options);
     let rendered = match args.format {
         Format::Text => pyoci_lint::render_text(&report),
@@ -145,7 +168,7 @@ fn run_worker() -> anyhow::Result<ExitCode> {
         .context("cannot read the worker request")?;
     let stdout = std::io::stdout();
     let mut write_error = None;
-    pyoci_lint::lint_each(&request.base, &request.files, |index, diagnostics| {
+    pyoci_lint::lint_each(&request.base, &request.files, request.labels.into(), |index, diagnostics| {
         if write_error.is_some() {
             return;
         }
@@ -163,7 +186,7 @@ fn run_worker() -> anyhow::Result<ExitCode> {
 
 /// Lints `files` in worker processes, one file after another; a file that kills its worker gets
 /// a PYO005 finding and the next worker starts after it.
-fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnostic>> {
+fn lint_in_workers(base: &Path, files: &[PathBuf], labels: Labels) -> anyhow::Result<Vec<Diagnostic>> {
     let exe = std::env::current_exe()
         .context("cannot find the pyoci executable to start a lint worker")?;
     let mut diagnostics = Vec::new();
@@ -181,6 +204,7 @@ fn lint_in_workers(base: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<Diagnos
         let request = serde_json::to_vec(&WorkerRequest {
             base: base.to_path_buf(),
             files: remaining.to_vec(),
+            labels,
         })?;
         let mut stdin = child.stdin.take().context("the worker has no stdin")?;
         let writer = std::thread::spawn(move || stdin.write_all(&request));

@@ -9,6 +9,8 @@ use crate::diagnostic::{Finding, LineIndex};
 use crate::glob::Listing;
 use crate::record::Invocation;
 
+pub(crate) use targets::PackageNames;
+
 /// Macros and rules that build an image from a py_binary.
 pub(crate) const IMAGE_KINDS: &[&str] = &["py_image", "py_service_image"];
 
@@ -21,6 +23,18 @@ pub(crate) struct BuildContext<'a> {
     pub listing: &'a dyn Fn() -> &'a Listing,
     /// Evaluation stopped early, so targets defined later are unknown.
     pub aborted: bool,
+    /// What another package of the main repository defines, for labels into it.
+    pub other_package: &'a dyn Fn(&str) -> PackageLookup,
+}
+
+/// What the linter found for a package named by a label.
+#[derive(Clone)]
+pub(crate) enum PackageLookup {
+    /// The directory has no BUILD or BUILD.bazel file, so Bazel has no such package.
+    Missing,
+    Found(std::rc::Rc<PackageNames>),
+    /// Its BUILD file could not be evaluated to the end; nothing is reported.
+    Unknown,
 }
 
 impl<'a> BuildContext<'a> {

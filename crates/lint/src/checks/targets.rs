@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{BuildContext, IMAGE_KINDS};
+use super::{BuildContext, PackageLookup, IMAGE_KINDS};
+use crate::ast_index::ByteSpan;
+use crate::glob::Listing;
 use crate::attr_value::AttrValue;
 use crate::bazel::schema::AttrType;
 use crate::codes;
@@ -16,12 +18,92 @@ struct Target<'a> {
     invocation: &'a Invocation,
 }
 
+/// What labels into a package can name: its targets and the outputs they declare, the files
+/// it exports, its files and directories on disk, and any name that starts with a target made
+/// by code the linter cannot see (such macros may define more targets, `name + "_tar"`).
+pub(crate) struct PackageNames {
+    targets: BTreeSet<String>,
+    generated: BTreeSet<String>,
+    exported: BTreeSet<String>,
+    files: BTreeSet<String>,
+    dirs: BTreeSet<String>,
+    opaque_prefixes: Vec<String>,
+}
+
+impl PackageNames {
+    pub(crate) fn collect(
+        invocations: &[Invocation],
+        listing: &Listing,
+        package: &str,
+        main_names: &[&str],
+    ) -> PackageNames {
+        let mut names = PackageNames {
+            targets: BTreeSet::new(),
+            generated: BTreeSet::new(),
+            exported: BTreeSet::new(),
+            files: listing.files.iter().cloned().collect(),
+            dirs: listing.dirs.iter().cloned().collect(),
+            opaque_prefixes: Vec::new(),
+        };
+        for invocation in invocations {
+            if matches!(invocation.origin, Origin::ExportsFiles) {
+                let srcs = invocation.attr("srcs").map(list_strings).unwrap_or_default();
+                names.exported.extend(
+                    srcs.into_iter()
+                        .filter_map(|file| Label::parse(file).ok())
+                        .filter(|label| label.is_in_package(package, main_names))
+                        .map(|label| label.name),
+                );
+            }
+            if !invocation.creates_target {
+                continue;
+            }
+            let Some(name) = invocation.name() else {
+                continue;
+            };
+            names.targets.insert(name.to_owned());
+            match &invocation.origin {
+                Origin::Opaque => names.opaque_prefixes.push(name.to_owned()),
+                Origin::Rule(schema) => {
+                    names.generated.extend(
+                        schema.implicit_outputs.iter().map(|template| template.replace("%{name}", name)),
+                    );
+                    for (attr, value) in &invocation.attrs {
+                        if matches!(
+                            schema.attrs.get(attr).map(|a| a.ty),
+                            Some(AttrType::Output | AttrType::OutputList)
+                        ) {
+                            names.generated.extend(value.label_strings().into_iter().map(str::to_owned));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+
+    fn defines(&self, name: &str) -> bool {
+        self.targets.contains(name)
+            || self.generated.contains(name)
+            || self.exported.contains(name)
+            || self.files.contains(name)
+            || self.dirs.contains(name)
+            || self.opaque_prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+    }
+
+    fn files(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(String::as_str)
+    }
+
+    /// Names worth suggesting for a mistyped target.
+    fn candidates(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(String::as_str).chain(self.files())
+    }
+}
+
 pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
     let mut targets: HashMap<&str, Target<'_>> = HashMap::new();
-    let mut generated: BTreeSet<String> = BTreeSet::new();
-    // Names of targets made by code the linter cannot see: they may define more targets whose
-    // names start with theirs (`name + "_tar"`).
-    let mut opaque_prefixes: Vec<&str> = Vec::new();
     for invocation in context.invocations.iter().filter(|i| i.creates_target) {
         let Some(name) = invocation.name() else {
             continue;
@@ -44,31 +126,12 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             continue;
         }
         targets.insert(name, Target { invocation });
-        if let Origin::Opaque = invocation.origin {
-            opaque_prefixes.push(name);
-        }
-        if let Origin::Rule(schema) = &invocation.origin {
-            generated.extend(
-                schema
-                    .implicit_outputs
-                    .iter()
-                    .map(|template| template.replace("%{name}", name)),
-            );
-            for (attr, value) in &invocation.attrs {
-                if matches!(
-                    schema.attrs.get(attr).map(|a| a.ty),
-                    Some(AttrType::Output | AttrType::OutputList)
-                ) {
-                    generated.extend(value.label_strings().into_iter().map(str::to_owned));
-                }
-            }
-        }
     }
     if context.aborted {
         return;
     }
+    let main_names = main_names(context);
     let listing = (context.listing)();
-    let mut exported: BTreeSet<String> = BTreeSet::new();
     for invocation in context
         .invocations
         .iter()
@@ -81,10 +144,10 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             let Ok(label) = Label::parse(file) else {
                 continue;
             };
-            if !label.is_in_package(context.package, &main_names(context)) {
-                continue;
-            }
-            if !listing.files.contains(&label.name) && !listing.dirs.contains(&label.name) {
+            if label.is_in_package(context.package, &main_names)
+                && !listing.files.contains(&label.name)
+                && !listing.dirs.contains(&label.name)
+            {
                 let hint = suggest::hint(&label.name, listing.files.iter().map(String::as_str));
                 findings.push(Finding::new(
                     context.element_span(invocation, "srcs", index),
@@ -95,22 +158,9 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
                     ),
                 ));
             }
-            exported.insert(label.name);
         }
     }
-
-    let known = |name: &str| {
-        targets.contains_key(name)
-            || generated.contains(name)
-            || exported.contains(name)
-            || listing.files.iter().any(|f| f == name)
-            || listing.dirs.iter().any(|d| d == name)
-    };
-    let candidates: Vec<&str> = targets
-        .keys()
-        .copied()
-        .chain(listing.files.iter().map(String::as_str))
-        .collect();
+    let own = PackageNames::collect(context.invocations, listing, context.package, &main_names);
 
     for invocation in context.invocations {
         let image = IMAGE_KINDS.contains(&context.user_kind(invocation));
@@ -124,51 +174,78 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             let Some(attr_schema) = schema.attrs.get(attr) else {
                 continue;
             };
-            if !attr_schema.ty.holds_labels()
-                || attr == "visibility"
-                || attr.starts_with('_')
-                || (image && attr == "binary")
-            {
+            if !attr_schema.ty.holds_labels() || attr == "visibility" || attr.starts_with('_') {
                 continue;
             }
             for (index, text) in label_elements(value) {
                 let Ok(label) = Label::parse(text) else {
                     continue;
                 };
-                if !label.is_in_package(context.package, &main_names(context))
-                    || label.name.starts_with("__")
-                {
+                if label.name.starts_with("__") {
                     continue;
                 }
-                let name = label.name.as_str();
-                if known(name) || opaque_prefixes.iter().any(|p| name.starts_with(p)) {
+                let in_package = label.is_in_package(context.package, &main_names);
+                // check_binary says more about an image's own-package binary.
+                if in_package && image && attr == "binary" {
                     continue;
                 }
-                let span = match index {
-                    Some(index) if invocation.direct => {
-                        context.element_span(invocation, attr, index)
+                let lookup;
+                let (package, names) = if in_package {
+                    (context.package, &own)
+                } else {
+                    let Some(package) = label.main_repo_package(&main_names) else {
+                        continue;
+                    };
+                    lookup = (context.other_package)(package);
+                    match &lookup {
+                        PackageLookup::Found(names) => (package, names.as_ref()),
+                        PackageLookup::Unknown => continue,
+                        PackageLookup::Missing => {
+                            let span = label_span(context, invocation, attr, index);
+                            let kind = context.user_kind(invocation);
+                            findings.push(Finding::new(
+                                span,
+                                codes::UNKNOWN_TARGET,
+                                format!("`{attr}` of `{kind}` names `{label}`, but there is no package `//{package}`: `{package}/` has no BUILD or BUILD.bazel file"),
+                            ));
+                            continue;
+                        }
                     }
-                    _ => context.value_span(invocation, attr),
                 };
+                let name = label.name.as_str();
+                if names.defines(name) {
+                    continue;
+                }
+                let span = label_span(context, invocation, attr, index);
                 let kind = context.user_kind(invocation);
                 let looks_like_file = name.contains('.') || name.contains('/');
+                let shown = if in_package { format!(":{name}") } else { format!("//{package}:{name}") };
                 if attr_schema.allows_files && looks_like_file {
-                    let hint = suggest::hint(name, listing.files.iter().map(String::as_str));
+                    let hint = suggest::hint(name, names.files());
                     findings.push(Finding::new(
                         span,
                         codes::MISSING_FILE,
-                        format!("`{attr}` of `{kind}` names the file `{name}`, which does not exist in package `//{}`{hint}", context.package),
+                        format!("`{attr}` of `{kind}` names the file `{name}`, which does not exist in package `//{package}`{hint}"),
                     ));
                 } else {
-                    let hint = suggest::hint(name, candidates.iter().copied());
+                    let hint = suggest::hint(name, names.candidates());
                     findings.push(Finding::new(
                         span,
                         codes::UNKNOWN_TARGET,
-                        format!("`{attr}` of `{kind}` names `:{name}`, which package `//{}` does not define{hint}", context.package),
+                        format!("`{attr}` of `{kind}` names `{shown}`, which package `//{package}` does not define{hint}"),
                     ));
                 }
             }
         }
+    }
+}
+
+/// Where to point for the `index`th label of `attr`: the element when the BUILD file wrote
+/// the list, else the whole value.
+fn label_span(context: &BuildContext<'_>, invocation: &Invocation, attr: &str, index: Option<usize>) -> ByteSpan {
+    match index {
+        Some(index) if invocation.direct => context.element_span(invocation, attr, index),
+        _ => context.value_span(invocation, attr),
     }
 }
 
