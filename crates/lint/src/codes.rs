@@ -94,7 +94,7 @@ codes! {
         "Two targets in one package have the same name.",
         "Bazel fails the package. Rename one of them (macros may create extra targets named after theirs).");
     BINARY_NOT_PY_BINARY = ("PYO030", "binary-not-py-binary", Error,
-        "An image's `binary` does not name a py_binary defined in the package.",
+        "An image's `binary` does not name a py_binary (in its own package or the one the label names).",
         "py_image runs a py_binary's runfiles; point `binary` at one.");
     MISSING_FILE = ("PYO031", "missing-file", Error,
         "A source or data file a label names (in this package or another) does not exist on disk.",

@@ -218,6 +218,7 @@ fn pyo030_binary_not_py_binary() {
         [
             "pyo030/BUILD:16:14: PYO030 `binary` of `py_image` must name a py_binary; `:lib` is a py_library",
             "pyo030/BUILD:22:14: PYO030 `binary` of `py_service_image` names `:servr`, which is not a target in this package (did you mean `server`?)",
+            "pyo030/BUILD:33:14: PYO030 `binary` of `py_image` must name a py_binary; `//pyo030/other:shared` is a py_library",
         ]
     );
 }

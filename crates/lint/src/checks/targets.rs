@@ -1,7 +1,7 @@
 //! Targets of a package: duplicate names, labels that name nothing, files that are not there,
 //! and images whose `binary` is not a py_binary.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{BuildContext, PackageLookup, IMAGE_KINDS};
 use crate::ast_index::ByteSpan;
@@ -22,7 +22,9 @@ struct Target<'a> {
 /// it exports, its files and directories on disk, and any name that starts with a target made
 /// by code the linter cannot see (such macros may define more targets, `name + "_tar"`).
 pub(crate) struct PackageNames {
-    targets: BTreeSet<String>,
+    /// Target name -> the kind of rule that makes it, None when made by code the linter
+    /// cannot see.
+    targets: BTreeMap<String, Option<String>>,
     generated: BTreeSet<String>,
     exported: BTreeSet<String>,
     files: BTreeSet<String>,
@@ -38,7 +40,7 @@ impl PackageNames {
         main_names: &[&str],
     ) -> PackageNames {
         let mut names = PackageNames {
-            targets: BTreeSet::new(),
+            targets: BTreeMap::new(),
             generated: BTreeSet::new(),
             exported: BTreeSet::new(),
             files: listing.files.iter().cloned().collect(),
@@ -61,7 +63,8 @@ impl PackageNames {
             let Some(name) = invocation.name() else {
                 continue;
             };
-            names.targets.insert(name.to_owned());
+            let opaque = matches!(invocation.origin, Origin::Opaque);
+            names.targets.entry(name.to_owned()).or_insert_with(|| (!opaque).then(|| invocation.kind.clone()));
             match &invocation.origin {
                 Origin::Opaque => names.opaque_prefixes.push(name.to_owned()),
                 Origin::Rule(schema) => {
@@ -84,7 +87,7 @@ impl PackageNames {
     }
 
     fn defines(&self, name: &str) -> bool {
-        self.targets.contains(name)
+        self.targets.contains_key(name)
             || self.generated.contains(name)
             || self.exported.contains(name)
             || self.files.contains(name)
@@ -98,7 +101,12 @@ impl PackageNames {
 
     /// Names worth suggesting for a mistyped target.
     fn candidates(&self) -> impl Iterator<Item = &str> {
-        self.targets.iter().map(String::as_str).chain(self.files())
+        self.targets.keys().map(String::as_str).chain(self.files())
+    }
+
+    /// The rule kind of target `name`, when it is a target the linter can see the rule of.
+    fn rule_kind(&self, name: &str) -> Option<&str> {
+        self.targets.get(name).and_then(Option::as_deref)
     }
 }
 
@@ -322,11 +330,24 @@ fn check_binary(
     let Ok(label) = Label::parse(text) else {
         return;
     };
-    if !label.is_in_package(context.package, &main_names(context)) {
-        return;
-    }
     let kind = &invocation.kind;
     let span = context.value_span(invocation, "binary");
+    if !label.is_in_package(context.package, &main_names(context)) {
+        // A missing target in another package is a PYO032 of the label check.
+        let Some(package) = label.main_repo_package(&main_names(context)) else {
+            return;
+        };
+        if let PackageLookup::Found(names) = (context.other_package)(package) {
+            if let Some(target_kind) = names.rule_kind(&label.name).filter(|k| *k != "py_binary") {
+                findings.push(Finding::new(
+                    span,
+                    codes::BINARY_NOT_PY_BINARY,
+                    format!("`binary` of `{kind}` must name a py_binary; `//{package}:{}` is a {target_kind}", label.name),
+                ));
+            }
+        }
+        return;
+    }
     match targets.get(label.name.as_str()) {
         None => {
             if context.aborted {
