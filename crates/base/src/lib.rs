@@ -248,7 +248,8 @@ pub fn build_base(debs: &[PathBuf], options: &BaseOptions, output: &Path) -> Res
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let scratch = tempfile::Builder::new()
-        .prefix(".pyoci-base-")
+        // `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging by this name.
+        .prefix(&format!(".pyoci-base-{}-", std::process::id()))
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     let layer_options = LayerOptions {

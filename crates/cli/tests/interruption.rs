@@ -1,7 +1,8 @@
 //! `pyoci` killed with SIGKILL at random (seeded) moments while it writes a layer, an image and
 //! a tarball leaves nothing at the output path, and the next run succeeds with the same bytes.
 //! A full disk (a small tmpfs this test mounts) fails with an error naming the output and
-//! leaves nothing behind. Set PYOCI_INTERRUPTION_SEED to replay other kill times.
+//! leaves nothing behind. SIGINT, SIGTERM and SIGHUP also leave no staging entries beside the
+//! output. Set PYOCI_INTERRUPTION_SEED to replay other kill times.
 
 #[path = "../../../tests/support/tools.rs"]
 mod tools;
@@ -125,26 +126,45 @@ fn kill_at_random_points(what: &str, salt: u64, output: &Path, command: &dyn Fn(
     left
 }
 
-#[test]
-fn killed_layer_image_and_tarball_writes_leave_no_output() {
+/// A directory tree of incompressible files and the `out` directory layers go to.
+fn random_tree_and_out(files: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = temp_dir();
-    let tree = random_tree(dir.path(), 4, 24 << 20);
+    let tree = random_tree(dir.path(), files, 24 << 20);
     let out = dir.path().join("out");
     fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+    (dir, tree, out)
+}
 
+/// `pyoci layer` of `tree` at /data into `blob`, its descriptor at `descriptor`.
+fn layer_command(tree: &Path, blob: &Path, descriptor: &Path, level: &str) -> Command {
+    let mut c = pyoci();
+    c.arg("layer").arg("--dir").arg(tree).args(["--prefix", "/data", "--level", level, "-o"]).arg(blob);
+    c.arg("--descriptor-out").arg(descriptor);
+    c
+}
+
+/// `pyoci tarball` of the layout `image` into `tarball`.
+fn tarball_command(image: &Path, tarball: &Path) -> Command {
+    let mut c = pyoci();
+    c.args(["tarball", "--image"]).arg(image).args(["--tag", "localhost/interrupted:v1", "-o"]).arg(tarball);
+    c
+}
+
+/// A new directory `name` under `dir`, for one output kind, so each has its own neighbours.
+fn output_dir(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+#[test]
+fn killed_layer_image_and_tarball_writes_leave_no_output() {
+    let (dir, tree, out) = random_tree_and_out(4);
     let blob = out.join("layer.tar.gz");
     let descriptor = out.join("layer.json");
-    let layer_command = || {
-        let mut c = pyoci();
-        c.arg("layer").arg("--dir").arg(&tree).args(["--prefix", "/data", "-o"]).arg(&blob);
-        c.arg("--descriptor-out").arg(&descriptor);
-        c
-    };
-    let layer_left = kill_at_random_points("layer", 1, &blob, &layer_command);
+    let layer_left = kill_at_random_points("layer", 1, &blob, &|| layer_command(&tree, &blob, &descriptor, "3"));
 
-    let images = dir.path().join("images");
-    fs::create_dir_all(&images).unwrap_or_else(|e| panic!("{e}"));
-    let image = images.join("image");
+    let image = output_dir(dir.path(), "images").join("image");
     let layer_arg = format!("{}={}", blob.display(), descriptor.display());
     let image_command = || {
         let mut c = pyoci();
@@ -153,21 +173,70 @@ fn killed_layer_image_and_tarball_writes_leave_no_output() {
     };
     let image_left = kill_at_random_points("image", 2, &image, &image_command);
 
-    let tarballs = dir.path().join("tarballs");
-    fs::create_dir_all(&tarballs).unwrap_or_else(|e| panic!("{e}"));
-    let tarball = tarballs.join("image.tar");
-    let tarball_command = || {
-        let mut c = pyoci();
-        c.args(["tarball", "--image"]).arg(&image).args(["--tag", "localhost/interrupted:v1", "-o"]).arg(&tarball);
-        c
-    };
-    let tarball_left = kill_at_random_points("tarball", 3, &tarball, &tarball_command);
+    let tarball = output_dir(dir.path(), "tarballs").join("image.tar");
+    let tarball_left = kill_at_random_points("tarball", 3, &tarball, &|| tarball_command(&image, &tarball));
 
     // Leftovers are only ever hidden staging names, never anything a reader could take for
     // an output; a later successful run ignores them (checked above).
     for name in layer_left.iter().chain(&image_left).chain(&tarball_left) {
         assert!(name.starts_with(".pyoci-"), "unexpected leftover {name}");
     }
+}
+
+/// Sends `signal` (`TERM`, `INT`, `HUP`) to a run of `command` once its staging entry shows
+/// beside `output`. The run must then remove its staging entries, leave nothing at `output`
+/// and exit with 128 + the signal number. A run that finishes before it is caught is retried.
+fn interrupt_while_staging(what: &str, output: &Path, signal: &str, exit_code: i32, command: &dyn Fn() -> Command) {
+    let dir = output.parent().unwrap_or(Path::new("."));
+    for _ in 0..5 {
+        remove(output);
+        assert_eq!(leftovers(dir), Vec::<String>::new(), "{what}: staging entries before the run");
+        let mut child = command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn pyoci {what}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut staging = false;
+        while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+            if leftovers(dir).iter().any(|name| name.starts_with(".pyoci-")) {
+                staging = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if staging {
+            run_ok(Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()));
+        }
+        let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+        if !staging || status.success() {
+            continue;
+        }
+        assert_eq!(status.code(), Some(exit_code), "{what}: exit status after SIG{signal}");
+        assert_eq!(leftovers(dir), Vec::<String>::new(), "{what}: staging entries left after SIG{signal}");
+        assert!(fs::symlink_metadata(output).is_err(), "{what}: {} exists after SIG{signal}", output.display());
+        return;
+    }
+    panic!("{what}: five runs finished before SIG{signal} could reach them while staging");
+}
+
+/// Ctrl-C, `kill` and Bazel's interrupt (SIGINT, SIGTERM, SIGHUP) end a run without debris:
+/// unlike SIGKILL above, pyoci removes its own staging entries before it exits.
+#[test]
+fn interrupting_signals_remove_the_staging_entries() {
+    let (dir, tree, out) = random_tree_and_out(2);
+    let blob = out.join("layer.tar.gz");
+    let descriptor = out.join("layer.json");
+    // Level 12 on incompressible bytes takes seconds, so the signal lands mid-stream.
+    let slow_layer = || layer_command(&tree, &blob, &descriptor, "12");
+    interrupt_while_staging("layer", &blob, "TERM", 143, &slow_layer);
+    interrupt_while_staging("layer", &blob, "HUP", 129, &slow_layer);
+
+    pyoci_ok(&mut layer_command(&tree, &blob, &descriptor, "0"));
+    let image = dir.path().join("image");
+    pyoci_ok(pyoci().args(["image", "--layer", &format!("{}={}", blob.display(), descriptor.display()), "-o"]).arg(&image));
+    let tarball = output_dir(dir.path(), "tarballs").join("image.tar");
+    interrupt_while_staging("tarball", &tarball, "INT", 130, &|| tarball_command(&image, &tarball));
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped (also when the test fails).

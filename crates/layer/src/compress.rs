@@ -257,7 +257,9 @@ pub(crate) fn write_blob(
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let temp = tempfile::Builder::new().prefix(".pyoci-layer-").tempfile_in(dir).map_err(output_error)?;
+    // `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging files by this name.
+    let prefix = format!(".pyoci-layer-{}-", std::process::id());
+    let temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(output_error)?;
     let file = temp.as_file();
 
     let (chunk, pool) = match compression {

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-const STAGING_PREFIX: &str = ".pyoci-staging-";
+/// `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging entries by this name.
+fn staging_prefix(what: &str) -> String {
+    format!(".pyoci-{what}-{}-", std::process::id())
+}
 
 /// The parent directory an output is staged in (created if missing, as Bazel would have).
 fn staging_parent(dest: &Path) -> Result<PathBuf> {
@@ -30,7 +33,7 @@ impl StagedDir {
     pub(crate) fn new(dest: &Path) -> Result<Self> {
         let parent = staging_parent(dest)?;
         let temp = tempfile::Builder::new()
-            .prefix(STAGING_PREFIX)
+            .prefix(&staging_prefix("staging"))
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
         Ok(StagedDir {
@@ -72,7 +75,7 @@ impl StagedDir {
 pub(crate) fn write_file_atomically(dest: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
     let parent = staging_parent(dest)?;
     let mut temp = tempfile::Builder::new()
-        .prefix(STAGING_PREFIX)
+        .prefix(&staging_prefix("staging"))
         .tempfile_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     write(temp.as_file_mut())?;
@@ -118,7 +121,7 @@ fn replace_path(staged: &Path, dest: &Path) -> Result<()> {
     }
     let parent = staging_parent(dest)?;
     let aside = tempfile::Builder::new()
-        .prefix(".pyoci-replaced-")
+        .prefix(&staging_prefix("replaced"))
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     let old = aside.path().join("old");

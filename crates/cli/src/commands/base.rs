@@ -118,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         created: resolve_created(None, None)?,
         mtime: source_date_epoch()?,
     };
+    crate::interrupt::clean_up_on_signal(&[output])?;
     let built = build_base(&debs, &options, output)
         .with_context(|| format!("writing base image layout {}", output.display()))?;
     if let Some(path) = &args.digest_out {

@@ -178,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         created,
         ref_name: args.ref_name,
     };
+    crate::interrupt::clean_up_on_signal(&[&args.output])?;
     let written = build_image(&spec, &args.output)
         .with_context(|| format!("writing image layout {}", args.output.display()))?;
     if let Some(path) = &args.digest_out {

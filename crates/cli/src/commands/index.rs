@@ -47,6 +47,7 @@ pub(crate) fn split_layout_ref(arg: &str) -> (PathBuf, Option<String>) {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let images: Vec<_> = args.images.iter().map(|arg| split_layout_ref(arg)).collect();
+    crate::interrupt::clean_up_on_signal(&[&args.output])?;
     let written = build_index(&images, &args.ref_name, &args.output)?;
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, written.digest.as_bytes())?;

@@ -140,6 +140,8 @@ impl Output {
     /// Writes the blob with `layer`, then the descriptor; if the descriptor
     /// cannot be written the blob is removed again.
     pub fn write(&self, layer: LayerWriter) -> anyhow::Result<ExitCode> {
+        let outputs: Vec<&Path> = std::iter::once(self.blob.as_path()).chain(self.descriptor_out.as_deref()).collect();
+        crate::interrupt::clean_up_on_signal(&outputs)?;
         let descriptor =
             layer.write(&self.blob).with_context(|| format!("writing layer {}", self.blob.display()))?;
         let json = serde_json::to_string(&descriptor)?;
@@ -165,9 +167,8 @@ fn print_descriptor(json: &str) -> anyhow::Result<()> {
 /// readers never see it half-written.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let name = path.file_name().with_context(|| "the path has no file name".to_string())?;
-    let mut temp_name = std::ffi::OsString::from(".");
+    let mut temp_name = std::ffi::OsString::from(format!(".pyoci-descriptor-{}-", std::process::id()));
     temp_name.push(name);
-    temp_name.push(format!(".tmp{}", std::process::id()));
     let temp = path.with_file_name(temp_name);
     let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {

@@ -43,6 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let platform = Platform::parse(&args.platform)?;
     let client = args.registry.client()?;
+    crate::interrupt::clean_up_on_signal(&[&args.output])?;
     let pulled = pyoci_registry::pull(&client, &reference, &platform, &args.output)
         .with_context(|| format!("pulling {reference}"))?;
     if reference.digest.is_none() {

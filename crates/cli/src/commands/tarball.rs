@@ -69,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Oci => TarballFormat::Oci,
     };
     let (layout, ref_name) = split_layout_ref(&args.image);
+    crate::interrupt::clean_up_on_signal(&[&args.output])?;
     let summary = write_tarball(&layout, ref_name.as_deref(), &tags, format, &args.output)?;
     if !summary.zstd_layers.is_empty() && format == TarballFormat::Docker {
         eprintln!(
