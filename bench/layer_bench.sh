@@ -13,6 +13,10 @@
 #        PYOCI_BENCH_CACHE=DIR     where the pip tree is cached
 #                                  (default ~/.cache/pyoci-bench, outside the repo)
 #        PYOCI_BENCH_LEVEL=N       pyoci gzip level to measure (default: pyoci's default)
+#        PYOCI_BENCH_FRONTIER=1    also print every gzip encoder and level this machine has
+#                                  (libdeflate and zlib-rs 1-9 in pyoci's 1 MiB members, igzip
+#                                  1-3) on one core, against gzip -6's size: where the speed
+#                                  and size targets meet, if they do
 #
 # On a machine shared with other jobs, run it under `nice -n -15` (as root) so they skew the
 # wall times less; CPU times are printed too.
@@ -137,3 +141,19 @@ printf '  (frontier: pyoci gzip -2 %.2fx faster than umoci at %.3fx of gzip -6; 
   "$(ratio "${sizes[pyoci gzip -2]}" "${sizes[tar | gzip -6]}")" \
   "$(ratio "${wall_of[umoci insert]}" "${wall_of[tar | igzip -3 -T2]}")" \
   "$(ratio "${sizes[tar | igzip -3 -T2]}" "${sizes[tar | gzip -6]}")"
+
+if [[ "${PYOCI_BENCH_FRONTIER:-}" == 1 ]]; then
+  echo
+  echo "frontier (one core, size against tar | gzip -6 = ${sizes[tar | gzip -6]} bytes):"
+  (cd "$repo" && cargo build --quiet --release -p pyoci-layer --example deflate_frontier >&2)
+  frontier="$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/deflate_frontier"
+  eval "$tar_cmd" > "$work/layer.tar"
+  "$frontier" "$work/layer.tar" "${sizes[tar | gzip -6]}"
+  for level in 1 2 3; do
+    /usr/bin/time -f "%U %S" -o "$work/time" igzip "-$level" -T 1 -c "$work/layer.tar" > "$work/out"
+    read -r user sys <"$work/time"
+    printf '%-12s %5d %12d %9.3f %9.3fx\n' igzip "$level" "$(stat -c %s "$work/out")" \
+      "$(calc "$user + $sys")" "$(calc "$(stat -c %s "$work/out") / ${sizes[tar | gzip -6]}")"
+  done
+fi
