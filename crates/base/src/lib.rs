@@ -248,8 +248,7 @@ pub fn build_base(debs: &[PathBuf], options: &BaseOptions, output: &Path) -> Res
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let scratch = tempfile::Builder::new()
-        // `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging by this name.
-        .prefix(&format!(".pyoci-base-{}-", std::process::id()))
+        .prefix(&pyoci_manifest::staging_prefix("base"))
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     let layer_options = LayerOptions {

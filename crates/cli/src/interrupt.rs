@@ -1,16 +1,17 @@
 //! Interrupted runs leave no staging debris.
 //!
-//! Every output is staged beside its destination under a name `.pyoci-<what>-<pid>-...` and
-//! renamed into place at the end. Ctrl-C, `kill` and Bazel's interrupt stop a run with SIGINT,
-//! SIGTERM or SIGHUP; then this process's staging entries in the directories of its outputs
-//! are removed before it exits with 128 + the signal number, as a shell reports a killed
-//! command. SIGKILL cannot be caught: its staging entries stay, still never at an output path.
+//! Every output is staged beside its destination under a name `.pyoci-<what>-<pid>-...`
+//! (`pyoci_manifest::staging_prefix`) and renamed into place at the end. Ctrl-C, `kill` and
+//! Bazel's interrupt stop a run with SIGINT, SIGTERM or SIGHUP; then this process's staging
+//! entries in the directories of its outputs are removed before it exits with 128 + the signal
+//! number, as a shell reports a killed command. SIGKILL cannot be caught: its staging entries stay, still never at an output path.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use pyoci_manifest::is_own_staging_name;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -52,17 +53,11 @@ fn parent_dir(output: &Path) -> PathBuf {
 }
 
 fn remove_own_staging(dir: &Path) {
-    let infix = format!("-{}-", std::process::id());
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let Some(rest) = name.strip_prefix(".pyoci-") else {
-            continue;
-        };
-        if !rest.contains(&infix) {
+        if !is_own_staging_name(&entry.file_name().to_string_lossy()) {
             continue;
         }
         let path = entry.path();

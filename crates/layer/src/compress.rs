@@ -257,7 +257,8 @@ pub(crate) fn write_blob(
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    // `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging files by this name.
+    // The shape of pyoci_manifest::staging_prefix (this crate depends on none of ours), by which
+    // pyoci's signal handler removes its own staging files.
     let prefix = format!(".pyoci-layer-{}-", std::process::id());
     let temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(output_error)?;
     let file = temp.as_file();

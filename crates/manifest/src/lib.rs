@@ -31,7 +31,7 @@ pub use image::{
 pub use index::build_index;
 pub use inspect::{human_size, inspect, ImageReport, LayerReport, RuntimeConfig};
 pub use json::to_canonical_json;
-pub use output::write_file_atomic;
+pub use output::{is_own_staging_name, staging_prefix, write_file_atomic};
 pub use layout::{ref_name_of, Image, Layout, DEFAULT_ARCHITECTURE, DEFAULT_OS, REF_NAME_ANNOTATION};
 pub use tarball::{write_tarball, ImageTag, TarballFormat, TarballSummary, CONTAINERD_NAME_ANNOTATION};
 pub use writer::WrittenImage;

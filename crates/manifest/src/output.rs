@@ -8,9 +8,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging entries by this name.
-fn staging_prefix(what: &str) -> String {
+/// Name prefix of this process's staging entries beside outputs: `.pyoci-<what>-<pid>-`.
+/// pyoci's signal handler finds its own by [`is_own_staging_name`]. (pyoci-layer, which depends
+/// on no crate of ours, writes the same shape itself.)
+pub fn staging_prefix(what: &str) -> String {
     format!(".pyoci-{what}-{}-", std::process::id())
+}
+
+/// Whether a directory entry's name is one of this process's staging entries.
+pub fn is_own_staging_name(name: &str) -> bool {
+    name.strip_prefix(".pyoci-").is_some_and(|rest| rest.contains(&format!("-{}-", std::process::id())))
 }
 
 /// The parent directory an output is staged in (created if missing, as Bazel would have).

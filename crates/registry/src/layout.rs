@@ -70,8 +70,7 @@ impl LayoutWriter {
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         let staging = tempfile::Builder::new()
-            // `.pyoci-<what>-<pid>-`: pyoci's signal handler removes its own staging by this name.
-            .prefix(&format!(".pyoci-pull-{}-", std::process::id()))
+            .prefix(&pyoci_manifest::staging_prefix("pull"))
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
         for algorithm in ["sha256", "sha512"] {
@@ -126,7 +125,7 @@ impl LayoutWriter {
         if destination.exists() {
             let parent = staged.parent().unwrap_or(Path::new("."));
             let old = tempfile::Builder::new()
-                .prefix(&format!(".pyoci-old-{}-", std::process::id()))
+                .prefix(&pyoci_manifest::staging_prefix("old"))
                 .tempdir_in(parent)
                 .map_err(|e| Error::io(parent, e))?;
             let old_path = old.path().join("layout");

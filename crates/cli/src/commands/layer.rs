@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pyoci_layer::{from_dir, from_dir_following_symlinks, spec, Compression, LayerOptions, LayerWriter};
+use pyoci_manifest::write_file_atomic;
 
 const SPEC_HELP: &str = "\
 SPEC FILE (--spec):
@@ -146,9 +147,9 @@ impl Output {
             layer.write(&self.blob).with_context(|| format!("writing layer {}", self.blob.display()))?;
         let json = serde_json::to_string(&descriptor)?;
         if let Some(path) = &self.descriptor_out {
-            if let Err(error) = write_atomically(path, json.as_bytes()) {
+            if let Err(error) = write_file_atomic(path, json.as_bytes()) {
                 let _ = std::fs::remove_file(&self.blob);
-                return Err(error.context(format!("writing descriptor {}", path.display())));
+                return Err(anyhow::Error::new(error).context(format!("writing descriptor {}", path.display())));
             }
         }
         print_descriptor(&json)?;
@@ -161,20 +162,6 @@ fn print_descriptor(json: &str) -> anyhow::Result<()> {
     writeln!(stdout, "{json}")?;
     stdout.flush()?;
     Ok(())
-}
-
-/// Writes a small file through a temporary sibling and a rename, so
-/// readers never see it half-written.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().with_context(|| "the path has no file name".to_string())?;
-    let mut temp_name = std::ffi::OsString::from(format!(".pyoci-descriptor-{}-", std::process::id()));
-    temp_name.push(name);
-    let temp = path.with_file_name(temp_name);
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    Ok(result?)
 }
 
 fn parse_owner(text: &str) -> Result<(u64, u64), String> {
