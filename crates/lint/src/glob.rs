@@ -22,9 +22,16 @@ pub(crate) fn is_build_file_name(name: &str) -> bool {
 }
 
 fn is_package_dir(dir: &Path) -> bool {
-    ["BUILD", "BUILD.bazel"]
+    build_file(dir).is_some()
+}
+
+/// The BUILD file that makes `dir` a package: BUILD.bazel, which Bazel reads when a package
+/// has both, else BUILD.
+pub(crate) fn build_file(dir: &Path) -> Option<std::path::PathBuf> {
+    ["BUILD.bazel", "BUILD"]
         .iter()
-        .any(|name| dir.join(name).is_file())
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
 }
 
 pub(crate) fn list_package(dir: &Path) -> Listing {

@@ -204,6 +204,18 @@ struct Workspace {
     names: Arc<Vec<String>>,
 }
 
+impl Workspace {
+    /// How a file of `package` in this workspace is evaluated.
+    fn file_context(&self, package: String) -> FileContext {
+        FileContext {
+            repo: Repo::Main(self.root.clone()),
+            package,
+            main_root: self.root.clone(),
+            main_names: self.names.clone(),
+        }
+    }
+}
+
 struct Linter {
     session: Session,
     labels: LabelScope,
@@ -254,12 +266,7 @@ impl Linter {
             return PackageLookup::Unknown;
         }
         let dir = workspace.root.join(package);
-        // Bazel reads BUILD.bazel when a package has both.
-        let Some(build_file) = ["BUILD.bazel", "BUILD"]
-            .iter()
-            .map(|name| dir.join(name))
-            .find(|path| path.is_file())
-        else {
+        let Some(build_file) = glob::build_file(&dir) else {
             return PackageLookup::Missing;
         };
         let Ok(Ok(bytes)) = source::read_bytes(&build_file) else {
@@ -269,12 +276,7 @@ impl Linter {
         if !source.evaluate {
             return PackageLookup::Unknown;
         }
-        let context = FileContext {
-            repo: Repo::Main(workspace.root.clone()),
-            package: package.to_owned(),
-            main_root: workspace.root.clone(),
-            main_names: workspace.names.clone(),
-        };
+        let context = workspace.file_context(package.to_owned());
         let display = display_path(&self.session.base, &build_file);
         let evaluated = self
             .session
@@ -335,12 +337,7 @@ impl Linter {
         let dir = path.parent().unwrap_or(Path::new("/"));
         let workspace = self.workspace(dir);
         let package = workspace::package_of(&workspace.root, dir);
-        let context = FileContext {
-            repo: Repo::Main(workspace.root.clone()),
-            package: package.clone(),
-            main_root: workspace.root.clone(),
-            main_names: workspace.names.clone(),
-        };
+        let context = workspace.file_context(package.clone());
         let source = source::from_bytes(bytes);
         if kind == FileKind::Bzl && source.evaluate && path.is_file() {
             let name = path
