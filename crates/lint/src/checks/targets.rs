@@ -14,10 +14,6 @@ use crate::label::Label;
 use crate::record::{Invocation, Origin};
 use crate::suggest;
 
-struct Target<'a> {
-    invocation: &'a Invocation,
-}
-
 /// What labels into a package can name: its targets and the outputs they declare, the files
 /// it exports, its files and directories on disk, and any name that starts with a target made
 /// by code the linter cannot see (such macros may define more targets, `name + "_tar"`).
@@ -104,23 +100,20 @@ impl PackageNames {
         self.targets.keys().map(String::as_str).chain(self.files())
     }
 
-    /// The rule kind of target `name`, when it is a target the linter can see the rule of.
-    fn rule_kind(&self, name: &str) -> Option<&str> {
-        self.targets.get(name).and_then(Option::as_deref)
-    }
 }
 
 pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
-    let mut targets: HashMap<&str, Target<'_>> = HashMap::new();
+    // The first invocation of each target name, to report later ones as duplicates.
+    let mut first_of: HashMap<&str, &Invocation> = HashMap::new();
     for invocation in context.invocations.iter().filter(|i| i.creates_target) {
         let Some(name) = invocation.name() else {
             continue;
         };
-        if let Some(first) = targets.get(name) {
-            if is_seed_style_load(invocation, first.invocation) {
+        if let Some(first) = first_of.get(name) {
+            if is_seed_style_load(invocation, first) {
                 continue;
             }
-            let first_line = context.line_of(context.value_span(first.invocation, "name"));
+            let first_line = context.line_of(context.value_span(first, "name"));
             let span = if invocation.direct {
                 context.value_span(invocation, "name")
             } else {
@@ -133,7 +126,7 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             ));
             continue;
         }
-        targets.insert(name, Target { invocation });
+        first_of.insert(name, invocation);
     }
     if context.aborted {
         return;
@@ -173,7 +166,7 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
     for invocation in context.invocations {
         let image = IMAGE_KINDS.contains(&context.user_kind(invocation));
         if image && invocation.direct {
-            check_binary(context, invocation, &targets, findings);
+            check_binary(context, invocation, &own, findings);
         }
         let Origin::Rule(schema) = &invocation.origin else {
             continue;
@@ -318,67 +311,52 @@ fn label_elements(value: &AttrValue) -> Vec<(Option<usize>, &str)> {
     }
 }
 
-fn check_binary(
-    context: &BuildContext<'_>,
-    invocation: &Invocation,
-    targets: &HashMap<&str, Target<'_>>,
-    findings: &mut Vec<Finding>,
-) {
+fn check_binary(context: &BuildContext<'_>, invocation: &Invocation, own: &PackageNames, findings: &mut Vec<Finding>) {
     let Some(AttrValue::Str(text)) = invocation.attr("binary") else {
         return;
     };
     let Ok(label) = Label::parse(text) else {
         return;
     };
-    let kind = &invocation.kind;
-    let span = context.value_span(invocation, "binary");
-    if !label.is_in_package(context.package, &main_names(context)) {
-        // A missing target in another package is a PYO032 of the label check.
-        let Some(package) = label.main_repo_package(&main_names(context)) else {
+    let main_names = main_names(context);
+    let in_package = label.is_in_package(context.package, &main_names);
+    let lookup;
+    let (shown, names) = if in_package {
+        (format!(":{}", label.name), own)
+    } else {
+        let Some(package) = label.main_repo_package(&main_names) else {
             return;
         };
-        if let PackageLookup::Found(names) = (context.other_package)(package) {
-            if let Some(target_kind) = names.rule_kind(&label.name).filter(|k| *k != "py_binary") {
-                findings.push(Finding::new(
-                    span,
-                    codes::BINARY_NOT_PY_BINARY,
-                    format!("`binary` of `{kind}` must name a py_binary; `//{package}:{}` is a {target_kind}", label.name),
-                ));
-            }
-        }
-        return;
-    }
-    match targets.get(label.name.as_str()) {
-        None => {
-            if context.aborted {
-                return;
-            }
-            let binaries = targets
+        lookup = (context.other_package)(package);
+        let PackageLookup::Found(names) = &lookup else {
+            return;
+        };
+        (format!("//{package}:{}", label.name), names.as_ref())
+    };
+    let kind = &invocation.kind;
+    let span = context.value_span(invocation, "binary");
+    match names.targets.get(&label.name) {
+        // A missing target in another package is a PYO032 of the label check.
+        None if in_package => {
+            let binaries = names
+                .targets
                 .iter()
-                .filter(|(_, t)| t.invocation.kind == "py_binary")
-                .map(|(name, _)| *name);
+                .filter(|(_, rule)| rule.as_deref() == Some("py_binary"))
+                .map(|(name, _)| name.as_str());
             let hint = suggest::hint(&label.name, binaries);
             findings.push(Finding::new(
                 span,
                 codes::BINARY_NOT_PY_BINARY,
-                format!(
-                    "`binary` of `{kind}` names `:{}`, which is not a target in this package{hint}",
-                    label.name
-                ),
+                format!("`binary` of `{kind}` names `{shown}`, which is not a target in this package{hint}"),
             ));
         }
-        Some(target) => {
-            let target_kind = target.invocation.kind.as_str();
-            if target_kind != "py_binary" && !matches!(target.invocation.origin, Origin::Opaque) {
-                findings.push(Finding::new(
-                    span,
-                    codes::BINARY_NOT_PY_BINARY,
-                    format!(
-                        "`binary` of `{kind}` must name a py_binary; `:{}` is a {target_kind}",
-                        label.name
-                    ),
-                ));
-            }
+        Some(Some(target_kind)) if target_kind != "py_binary" => {
+            findings.push(Finding::new(
+                span,
+                codes::BINARY_NOT_PY_BINARY,
+                format!("`binary` of `{kind}` must name a py_binary; `{shown}` is a {target_kind}"),
+            ));
         }
+        _ => {}
     }
 }
