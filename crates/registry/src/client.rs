@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use ureq::http::{self, Method};
@@ -25,7 +25,7 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Manifests and configs are small; anything larger is not what it claims to be.
-const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
 
 pub struct Options {
     /// Reach any registry over plain HTTP (loopback registries always are).
@@ -42,6 +42,11 @@ pub struct Options {
     pub progress: Arc<dyn Progress>,
     /// Credentials; `None` reads the docker CLI's configuration.
     pub docker_config: Option<DockerConfig>,
+    /// Deadline for all of the command's network work, retries included.
+    pub timeout: Duration,
+    /// Longest wait for any progress: connecting, a response, or the next bytes of a body.
+    /// Requests that move no blob (manifests, tokens, HEADs) must finish within it.
+    pub stall_timeout: Duration,
 }
 
 impl Default for Options {
@@ -54,6 +59,8 @@ impl Default for Options {
             chunk_size: 64 * 1024 * 1024,
             progress: Arc::new(Quiet),
             docker_config: None,
+            timeout: Duration::from_secs(3600),
+            stall_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -64,15 +71,82 @@ pub struct Client {
     pub(crate) options: Options,
     config: DockerConfig,
     registries: Mutex<HashMap<String, Arc<RegistryState>>>,
+    /// Hosts the user marked insecure (`--insecure` applies to the registries the command
+    /// names, never to hosts a registry hands us).
+    insecure_hosts: Mutex<std::collections::HashSet<String>>,
+    deadline: Instant,
 }
 
 struct RegistryState {
     /// As written in references, for messages and credential lookup.
     name: String,
     base_url: String,
+    /// Where the registry's credentials and tokens may go.
+    origin: Origin,
     credential: Option<Credential>,
     auth: Mutex<AuthState>,
 }
+
+/// scheme://host:port, the unit credentials are scoped to (as browsers and containerd do).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    pub(crate) fn of(url: &str) -> Result<Origin> {
+        let bad = |reason: &str| Error::BadUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let uri: http::Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
+        let scheme = uri
+            .scheme_str()
+            .ok_or_else(|| bad("no scheme"))?
+            .to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return Err(bad("only http and https URLs are followed")),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| bad("no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        Ok(Origin {
+            port: uri.port_u16().unwrap_or(default_port),
+            scheme,
+            host,
+        })
+    }
+
+    fn is_tls(&self) -> bool {
+        self.scheme == "https"
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+/// An `Authorization` value and the only origin it may be sent to.
+pub(crate) struct Scoped<'a> {
+    value: &'a str,
+    origin: &'a Origin,
+}
+
+/// Redirects followed for one request before giving up.
+const MAX_REDIRECTS: usize = 8;
 
 #[derive(Default)]
 struct AuthState {
@@ -98,6 +172,8 @@ pub(crate) struct Call<'a> {
     headers: Vec<(&'static str, String)>,
     body: Body<'a>,
     scopes: Vec<String>,
+    /// Moves a blob, so only the stall timeout and the deadline bound it.
+    bulk: bool,
 }
 
 impl<'a> Call<'a> {
@@ -108,7 +184,13 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             body: Body::Empty,
             scopes,
+            bulk: false,
         }
+    }
+
+    fn bulk(mut self) -> Self {
+        self.bulk = true;
+        self
     }
 
     fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -133,19 +215,25 @@ impl Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("pyoci/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_connect(Some(options.stall_timeout))
+            .timeout_recv_response(Some(options.stall_timeout))
             // A registry that stops sending mid-blob is a dropped connection, not a slow one.
-            .timeout_per_read(Some(Duration::from_secs(120)))
-            .max_redirects(8)
+            .timeout_per_read(Some(options.stall_timeout))
+            .timeout_per_write(Some(options.stall_timeout))
+            // Redirects are followed by `send_raw`, which decides per hop whether the
+            // Authorization header may go along and whether plain HTTP is acceptable.
+            .max_redirects(0)
             .build()
             .new_agent();
         options.jobs = options.jobs.max(1);
+        let deadline = Instant::now() + options.timeout;
         Ok(Client {
+            deadline,
             agent,
             options,
             config,
             registries: Mutex::new(HashMap::new()),
+            insecure_hosts: Mutex::new(Default::default()),
         })
     }
 
@@ -173,9 +261,18 @@ impl Client {
         } else {
             "https"
         };
+        let base_url = format!("{scheme}://{}", api_host(registry));
+        let origin = Origin::of(&base_url)?;
+        if self.options.insecure {
+            self.insecure_hosts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(origin.host.clone());
+        }
         let state = Arc::new(RegistryState {
             name: registry.to_string(),
-            base_url: format!("{scheme}://{}", api_host(registry)),
+            base_url,
+            origin,
             credential: self.config.credential_for(registry)?,
             auth: Mutex::new(AuthState::default()),
         });
@@ -204,39 +301,159 @@ impl Client {
         }
     }
 
-    fn send_raw(&self, call: &Call<'_>, authorization: Option<&str>) -> Result<Response> {
-        let method_name = method_str(&call.method);
-        let transport = |source: ureq::Error| Error::Transport {
-            method: method_name,
+    /// A small body (manifest, token, tag list), at most `limit` bytes.
+    fn read_limited(
+        &self,
+        response: Response,
+        method: &'static str,
+        url: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        read_capped(response, limit).map_err(|e| self.network_error(method, url, e))
+    }
+
+    /// A transport failure, with timeouts told apart: the command's deadline is final, a
+    /// stall is worth a retry. Both name the host and the request.
+    pub(crate) fn network_error(&self, method: &'static str, url: &str, source: ureq::Error) -> Error {
+        let host = Origin::of(url)
+            .map(|o| format!("{}:{}", o.host, o.port))
+            .unwrap_or_else(|_| url.to_string());
+        let what = format!("{method} {url}");
+        match source {
+            ureq::Error::Timeout(ureq::Timeout::Global) => Error::DeadlineExceeded {
+                host,
+                what,
+                limit: self.options.timeout,
+            },
+            ureq::Error::Timeout(phase) => Error::Stalled {
+                host,
+                what,
+                phase: stall_phase(phase),
+                limit: self.options.stall_timeout,
+            },
+            ureq::Error::Io(io) if timeout_inside(&io).is_some() => {
+                let phase = timeout_inside(&io).unwrap_or(ureq::Timeout::PerRead);
+                self.network_error(method, url, ureq::Error::Timeout(phase))
+            }
+            source => Error::Transport {
+                method,
+                url: url.to_string(),
+                source: Box::new(source),
+            },
+        }
+    }
+
+    /// Plain HTTP only to loopback or to a host the user marked insecure; this holds for
+    /// every URL, including realms, upload locations and redirects a registry hands us.
+    fn check_transport(&self, url: &str) -> Result<Origin> {
+        let origin = Origin::of(url)?;
+        if origin.is_tls() || is_loopback(&origin.host) {
+            return Ok(origin);
+        }
+        let marked = self
+            .insecure_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&origin.host);
+        if marked {
+            Ok(origin)
+        } else {
+            Err(Error::PlainHttpRefused {
+                url: url.to_string(),
+            })
+        }
+    }
+
+    /// Sends one request, following redirects itself: each hop must pass the plain-HTTP
+    /// policy, and `authorization` goes only to the origin it is scoped to, so a redirect
+    /// to a CDN or another host never carries a password or token.
+    fn send_raw(&self, call: &Call<'_>, authorization: Option<Scoped<'_>>) -> Result<Response> {
+        let mut url = call.url.clone();
+        let mut method = call.method.clone();
+        let mut body = &call.body;
+        for _ in 0..=MAX_REDIRECTS {
+            let origin = self.check_transport(&url)?;
+            let sent_authorization = authorization
+                .as_ref()
+                .filter(|scoped| *scoped.origin == origin)
+                .map(|scoped| scoped.value);
+            let bulk = call.bulk || matches!(body, Body::FileRange { .. });
+            let response =
+                self.send_once(&method, &url, &call.headers, body, sent_authorization, bulk)?;
+            let status = response.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Ok(response);
+            }
+            let Some(location) = header(&response, "Location") else {
+                return Ok(response);
+            };
+            url = resolve_against(&url, &location);
+            // 303, and 301/302 after anything but GET/HEAD, become a GET without body
+            // (what browsers and Go's client do); 307/308 repeat the request as it was.
+            let keep_method = matches!(status, 307 | 308)
+                || matches!(method, Method::GET | Method::HEAD) && status != 303;
+            if !keep_method {
+                method = Method::GET;
+                body = &Body::Empty;
+            }
+        }
+        Err(Error::Status {
+            method: method_str(&call.method),
             url: call.url.clone(),
-            source: Box::new(source),
+            status: 310,
+            detail: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: &Body<'_>,
+        authorization: Option<&str>,
+        bulk: bool,
+    ) -> Result<Response> {
+        let method_name = method_str(method);
+        let transport = |source: ureq::Error| self.network_error(method_name, url, source);
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(self.network_error(
+                method_name,
+                url,
+                ureq::Error::Timeout(ureq::Timeout::Global),
+            ));
+        }
+        let per_call = (!bulk).then_some(self.options.stall_timeout);
+        let limits = Limits {
+            agent: &self.agent,
+            remaining,
+            per_call,
         };
-        let mut builder = http::Request::builder()
-            .method(call.method.clone())
-            .uri(&call.url);
-        for (name, value) in &call.headers {
+        let mut builder = http::Request::builder().method(method.clone()).uri(url);
+        for (name, value) in headers {
             builder = builder.header(*name, value);
         }
         if let Some(value) = authorization {
             builder = builder.header("Authorization", value);
         }
         let http_error = |e: http::Error| transport(ureq::Error::Http(e));
-        match &call.body {
+        match body {
             Body::Empty => {
-                let needs_length =
-                    matches!(call.method, Method::PUT | Method::POST | Method::PATCH);
+                let needs_length = matches!(*method, Method::PUT | Method::POST | Method::PATCH);
                 if needs_length {
                     builder = builder.header("Content-Length", "0");
                 }
                 let request = builder.body(ureq::SendBody::none()).map_err(http_error)?;
-                self.agent.run(request).map_err(transport)
+                self.agent.run(limits.apply(request)).map_err(transport)
             }
             Body::Bytes(bytes) => {
+                let mut slice: &[u8] = bytes;
                 let request = builder
                     .header("Content-Length", bytes.len().to_string())
-                    .body(*bytes)
+                    .body(ureq::SendBody::from_reader(&mut slice))
                     .map_err(http_error)?;
-                self.agent.run(request).map_err(transport)
+                self.agent.run(limits.apply(request)).map_err(transport)
             }
             Body::FileRange {
                 path,
@@ -258,10 +475,71 @@ impl Client {
                     .header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_owned_reader(reader))
                     .map_err(http_error)?;
-                self.agent.run(request).map_err(transport)
+                self.agent.run(limits.apply(request)).map_err(transport)
             }
         }
     }
+}
+
+/// The deadline's remainder and, for requests that move no blob, the stall limit as a
+/// bound on the whole exchange.
+struct Limits<'a> {
+    agent: &'a ureq::Agent,
+    remaining: Duration,
+    per_call: Option<Duration>,
+}
+
+impl Limits<'_> {
+    fn apply<S: ureq::AsSendBody>(&self, request: http::Request<S>) -> http::Request<S> {
+        self.agent
+            .configure_request(request)
+            .timeout_global(Some(self.remaining))
+            .timeout_per_call(self.per_call)
+            .build()
+    }
+}
+
+/// The ureq timeout an I/O error from a body reader wraps, if any.
+fn timeout_inside(io: &std::io::Error) -> Option<ureq::Timeout> {
+    match io.get_ref()?.downcast_ref::<ureq::Error>()? {
+        ureq::Error::Timeout(phase) => Some(*phase),
+        _ => None,
+    }
+}
+
+fn stall_phase(phase: ureq::Timeout) -> &'static str {
+    match phase {
+        ureq::Timeout::Resolve => "resolving the host name",
+        ureq::Timeout::Connect => "connecting",
+        ureq::Timeout::SendRequest | ureq::Timeout::SendBody | ureq::Timeout::PerWrite => {
+            "sending (the registry stopped reading)"
+        }
+        ureq::Timeout::RecvResponse => "waiting for the response",
+        ureq::Timeout::PerCall => "the whole request",
+        _ => "receiving (no bytes arrived)",
+    }
+}
+
+/// A `Location` (absolute, absolute-path or relative) resolved against the URL it came from.
+fn resolve_against(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    if location.starts_with("//") {
+        let scheme = &base[..after_scheme.saturating_sub(3)];
+        return format!("{scheme}:{location}");
+    }
+    if location.starts_with('/') {
+        return format!("{}{location}", &base[..authority_end]);
+    }
+    let path = base[authority_end..].split('?').next().unwrap_or("");
+    let directory = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let directory = if directory.is_empty() { "/" } else { directory };
+    format!("{}{directory}{location}", &base[..authority_end])
 }
 
 struct CountingReader<R> {
@@ -361,13 +639,7 @@ impl<'c> Repository<'c> {
     }
 
     fn resolve_location(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else if location.starts_with('/') {
-            format!("{}{}", self.state.base_url, location)
-        } else {
-            format!("{}/{}", self.state.base_url, location)
-        }
+        resolve_against(&format!("{}/v2/", self.state.base_url), location)
     }
 
     /// Learns how the registry wants to be authenticated (`GET /v2/`), once per registry.
@@ -463,7 +735,14 @@ impl<'c> Repository<'c> {
                             _ => None,
                         };
                         let call = Call::new(Method::GET, url, Vec::new());
-                        self.client.send_raw(&call, authorization.as_deref())?
+                        // Basic credentials go to the realm the registry named, but only
+                        // over a transport `send_raw` accepts (TLS, loopback, insecure).
+                        let realm_origin = Origin::of(realm)?;
+                        let scoped = authorization.as_deref().map(|value| Scoped {
+                            value,
+                            origin: &realm_origin,
+                        });
+                        self.client.send_raw(&call, scoped)?
                     }
                 };
                 let status = response.status().as_u16();
@@ -484,7 +763,7 @@ impl<'c> Repository<'c> {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let bytes = read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
+        let bytes = self.client.read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
         let reply: TokenReply =
             serde_json::from_slice(&bytes).map_err(|e| Error::Unauthorized {
                 registry: self.state.name.clone(),
@@ -502,10 +781,19 @@ impl<'c> Repository<'c> {
             })
     }
 
+    /// The registry's credentials and tokens are for the registry's own origin only: an
+    /// upload location or redirect elsewhere gets no Authorization header.
+    fn scoped<'s>(&'s self, authorization: &'s Option<String>) -> Option<Scoped<'s>> {
+        authorization.as_deref().map(|value| Scoped {
+            value,
+            origin: &self.state.origin,
+        })
+    }
+
     /// Sends `call` with credentials; a 401 re-reads the challenge and fetches a fresh token once.
     fn send(&self, call: &Call<'_>) -> Result<Response> {
         let authorization = self.authorization(&call.scopes)?;
-        let response = self.client.send_raw(call, authorization.as_deref())?;
+        let response = self.client.send_raw(call, self.scoped(&authorization))?;
         if response.status().as_u16() != 401 {
             return Ok(response);
         }
@@ -519,7 +807,7 @@ impl<'c> Repository<'c> {
             }
         }
         let authorization = self.authorization(&call.scopes)?;
-        let response = self.client.send_raw(call, authorization.as_deref())?;
+        let response = self.client.send_raw(call, self.scoped(&authorization))?;
         if response.status().as_u16() == 401 {
             return Err(self
                 .state
@@ -646,6 +934,17 @@ impl<'c> Repository<'c> {
     /// digest, the bytes are verified against it; by tag, against the registry's
     /// Docker-Content-Digest header when present.
     pub fn get_manifest(&self, reference: &str) -> Result<(Vec<u8>, String, Digest)> {
+        self.get_manifest_sized(reference, None)
+    }
+
+    /// `get_manifest`, reading at most `size` bytes when a descriptor states it (a longer
+    /// body is cut off and fails verification) and never more than the manifest cap.
+    pub fn get_manifest_sized(
+        &self,
+        reference: &str,
+        size: Option<u64>,
+    ) -> Result<(Vec<u8>, String, Digest)> {
+        let limit = size.unwrap_or(MAX_MANIFEST_BYTES).min(MAX_MANIFEST_BYTES);
         let url = self.url(&format!("manifests/{reference}"));
         let call = Call::new(Method::GET, url.clone(), self.pull_scope())
             .header("Accept", MANIFEST_ACCEPT);
@@ -655,7 +954,7 @@ impl<'c> Repository<'c> {
                     let response = self.send_expect(&call, &[200])?;
                     let media_type = header(&response, "Content-Type").unwrap_or_default();
                     let header_digest = header(&response, "Docker-Content-Digest");
-                    let bytes = read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?;
+                    let bytes = self.client.read_limited(response, "GET", &url, limit)?;
                     Ok((bytes, media_type, header_digest))
                 })?;
         let expected = match Digest::parse(reference) {
@@ -738,7 +1037,7 @@ impl<'c> Repository<'c> {
             .client
             .with_retries(&format!("GET blob {digest}"), || {
                 let response = self.send_expect(&call, &[200])?;
-                read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
+                self.client.read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
             })?;
         digest.verify("blob", &bytes)?;
         Ok(bytes)
@@ -754,23 +1053,47 @@ impl<'c> Repository<'c> {
         progress: &Arc<dyn BlobProgress>,
     ) -> Result<tempfile::TempPath> {
         let url = self.url(&format!("blobs/{digest}"));
-        let call = Call::new(Method::GET, url.clone(), self.pull_scope());
+        let call = Call::new(Method::GET, url.clone(), self.pull_scope()).bulk();
         self.client.with_retries(&format!("GET blob {digest}"), || {
             let response = self.send_expect(&call, &[200])?;
+            // A registry that announces another size is answering for another blob (or
+            // attacking); refuse before reading a byte.
+            if let Some(announced) = header(&response, "Content-Length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|announced| *announced != size)
+            {
+                return Err(Error::AnnouncedSize {
+                    what: "blob",
+                    digest: digest.to_string(),
+                    announced,
+                    expected: size,
+                });
+            }
             let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
             progress.reset();
-            let mut reader = response.into_body().into_reader();
+            // One byte past the descriptor's size is enough to know the body is too long.
+            let mut reader = response.into_body().into_reader().take(size.saturating_add(1));
             let (actual, received) = copy_hashing(
                 &mut reader,
                 file.as_file_mut(),
                 digest.algorithm(),
                 &mut |n| progress.advance(n),
             )
-            .map_err(|e| Error::Transport {
-                method: "GET",
-                url: url.clone(),
-                source: Box::new(ureq::Error::Io(e)),
+            .map_err(|e| match timeout_inside(&e) {
+                Some(phase) => self.client.network_error("GET", &url, ureq::Error::Timeout(phase)),
+                None => Error::Transport {
+                    method: "GET",
+                    url: url.clone(),
+                    source: Box::new(ureq::Error::Io(e)),
+                },
             })?;
+            if received > size {
+                return Err(Error::Oversized {
+                    what: "blob",
+                    digest: digest.to_string(),
+                    limit: size,
+                });
+            }
             if received != size {
                 return Err(Error::SizeMismatch {
                     what: "blob",
@@ -808,7 +1131,7 @@ impl<'c> Repository<'c> {
                 }
                 let link = header(&response, "Link");
                 Ok((
-                    read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
+                    self.client.read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
                     link,
                 ))
             })?;
@@ -897,28 +1220,15 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-fn read_limited(
-    response: Response,
-    method: &'static str,
-    url: &str,
-    limit: u64,
-) -> Result<Vec<u8>> {
-    response
-        .into_body()
-        .into_with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|source| Error::Transport {
-            method,
-            url: url.to_string(),
-            source: Box::new(source),
-        })
+fn read_capped(response: Response, limit: u64) -> std::result::Result<Vec<u8>, ureq::Error> {
+    response.into_body().into_with_config().limit(limit).read_to_vec()
 }
 
 /// A status error carrying the registry's own explanation (`{"errors":[{code,message}]}`).
 fn status_error(response: Response, method: &'static str, url: &str) -> Error {
     let status = response.status().as_u16();
-    let body = read_limited(response, method, url, 64 * 1024).unwrap_or_default();
+    let _ = (method, url);
+    let body = read_capped(response, 64 * 1024).unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,

@@ -38,12 +38,59 @@ pub enum Error {
     #[error("{registry}: {reason}")]
     Unauthorized { registry: String, reason: String },
 
+    #[error("{url}: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    #[error(
+        "refusing plain HTTP to {url}: the registry handed us this address, and without TLS \
+         credentials and content could be read or changed on the way; only loopback \
+         addresses and registries named with --insecure are reached over plain HTTP"
+    )]
+    PlainHttpRefused { url: String },
+
     #[error("{method} {url}: {source}")]
     Transport {
         method: &'static str,
         url: String,
         #[source]
         source: Box<ureq::Error>,
+    },
+
+    #[error("{host}: {what}: the command's deadline of {} s passed (raise it with --timeout)", limit.as_secs())]
+    DeadlineExceeded {
+        host: String,
+        what: String,
+        limit: std::time::Duration,
+    },
+
+    #[error("{host}: {what}: stalled for {} s while {phase} (raise the limit with --stall-timeout)", limit.as_secs())]
+    Stalled {
+        host: String,
+        what: String,
+        phase: &'static str,
+        limit: std::time::Duration,
+    },
+
+    #[error("{what} {digest}: the registry sent more than the {limit} bytes its descriptor states; stopped reading")]
+    Oversized {
+        what: &'static str,
+        digest: String,
+        limit: u64,
+    },
+
+    #[error("{what} {digest}: the registry announces {announced} bytes (Content-Length) but the descriptor states {expected}; not downloading it")]
+    AnnouncedSize {
+        what: &'static str,
+        digest: String,
+        announced: u64,
+        expected: u64,
+    },
+
+    #[error("{path}: not enough free space for the pull: {needed} bytes needed, {available} available")]
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        available: u64,
     },
 
     #[error("{method} {url}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
@@ -112,6 +159,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            Error::Stalled { .. } => true,
             Error::Transport { source, .. } => matches!(
                 source.as_ref(),
                 ureq::Error::Io(_)

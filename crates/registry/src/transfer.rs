@@ -69,8 +69,9 @@ impl Source for RegistrySource<'_> {
         let bytes = if descriptor.digest == self.root.0 {
             self.root.1.clone()
         } else {
+            check_manifest_cap(descriptor)?;
             self.repository
-                .get_manifest(&descriptor.digest.to_string())?
+                .get_manifest_sized(&descriptor.digest.to_string(), Some(descriptor.size))?
                 .0
         };
         check_size("manifest", descriptor, bytes.len() as u64)?;
@@ -96,6 +97,38 @@ impl Source for RegistrySource<'_> {
     fn origin(&self) -> Option<(&str, &str)> {
         Some((self.repository.registry(), self.repository.name()))
     }
+}
+
+/// Manifests and indexes are small documents; a descriptor claiming more is refused before
+/// anything is fetched.
+fn check_manifest_cap(descriptor: &Descriptor) -> Result<()> {
+    if descriptor.size > crate::client::MAX_MANIFEST_BYTES {
+        return Err(Error::BadManifest {
+            what: "manifest",
+            digest: descriptor.digest.to_string(),
+            reason: format!(
+                "its descriptor states {} bytes, over the {} byte limit for manifests",
+                descriptor.size,
+                crate::client::MAX_MANIFEST_BYTES
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A pull must fit: checked before the first byte, so a descriptor claiming terabytes
+/// fails at once instead of filling the disk.
+fn check_free_space(dir: &Path, needed: u64) -> Result<()> {
+    let stat = rustix::fs::statvfs(dir).map_err(|e| Error::io(dir, e.into()))?;
+    let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if needed > available {
+        return Err(Error::NoSpace {
+            path: dir.to_path_buf(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
 }
 
 fn check_size(what: &'static str, descriptor: &Descriptor, actual: u64) -> Result<()> {
@@ -434,6 +467,11 @@ pub fn pull(
     }
     let graph = walk(&registry_source, &root)?;
     let writer = LayoutWriter::create(output)?;
+    let needed = graph
+        .blobs
+        .iter()
+        .fold(0u64, |sum, blob| sum.saturating_add(blob.size));
+    check_free_space(writer.scratch(), needed)?;
     let bytes = AtomicU64::new(0);
     parallel(client.options.jobs, &graph.blobs, |blob| {
         let file = registry_source.blob(blob, writer.scratch())?;

@@ -62,8 +62,10 @@ pub struct Args {
 /// Connection settings shared by push, pull, copy and gc.
 #[derive(clap::Args)]
 pub struct RegistryFlags {
-    /// Talk plain HTTP to any registry. Without it only localhost, 127.0.0.0/8 and ::1
-    /// are reached without TLS.
+    /// Allow plain HTTP to the registries this command names. Without it only localhost,
+    /// 127.0.0.0/8 and ::1 are reached without TLS. Addresses a registry hands out (token
+    /// realms, upload locations, redirects) get no such allowance unless they are on the
+    /// same host, and credentials never follow a redirect or location to another origin.
     #[arg(long)]
     pub insecure: bool,
 
@@ -80,6 +82,16 @@ pub struct RegistryFlags {
     /// 0 uploads every blob in one PUT.
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub chunk_size: u64,
+
+    /// Deadline in seconds for all of the command's network work, retries included.
+    #[arg(long = "timeout", default_value_t = 3600, value_name = "SECONDS")]
+    pub timeout_secs: u64,
+
+    /// Seconds without progress (connecting, waiting for a response, between bytes of a
+    /// body) before a request is abandoned and retried; requests that move no blob must
+    /// finish within it.
+    #[arg(long = "stall-timeout", default_value_t = 120, value_name = "SECONDS")]
+    pub stall_timeout_secs: u64,
 }
 
 impl RegistryFlags {
@@ -94,6 +106,8 @@ impl RegistryFlags {
             retries: self.retries,
             jobs: self.jobs,
             chunk_size: self.chunk_size,
+            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+            stall_timeout: Duration::from_secs(self.stall_timeout_secs.max(1)),
             progress,
             ..Options::default()
         })
