@@ -658,3 +658,68 @@ fn oversized_manifest_is_cut_off() {
 
 #[allow(dead_code)]
 fn unused(_: HashMap<(), ()>) {}
+
+/// A `docker-credential-NAME` script in a fresh PATH directory, configured for `registry`.
+fn helper(home: &Path, registry: &str, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = home.join("docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::json!({"credHelpers": {registry: name}}).to_string(),
+    )
+    .unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn failing_credential_helper_is_summarised_without_its_secrets() {
+    let home = tempfile::tempdir().unwrap();
+    let registry = Server::recorder();
+    let path = helper(
+        home.path(),
+        &registry.host(),
+        "leaky",
+        "echo 'refresh failed: token ghp_Leak3dT0kenValue0123 rejected' >&2\n\
+         echo 'second line password=hunter2' >&2\nexit 3",
+    );
+    let output = pyoci(home.path())
+        .env("PATH", path)
+        .args(["pull", &format!("{}/app:latest", registry.host()), "-o"])
+        .arg(home.path().join("out"))
+        .output()
+        .unwrap();
+    let message = failed(&output);
+    assert!(
+        message.contains("docker-credential-leaky")
+            && message.contains("exit status: 3")
+            && message.contains("refresh failed: token [redacted] rejected"),
+        "{message}"
+    );
+    assert!(!message.contains("ghp_") && !message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn hanging_credential_helper_times_out() {
+    let home = tempfile::tempdir().unwrap();
+    let registry = Server::recorder();
+    let path = helper(home.path(), &registry.host(), "hang", "exec sleep 60");
+    let started = Instant::now();
+    let output = pyoci(home.path())
+        .env("PATH", path)
+        .args(["pull", &format!("{}/app:latest", registry.host()), "--stall-timeout", "1", "-o"])
+        .arg(home.path().join("out"))
+        .output()
+        .unwrap();
+    let message = failed(&output);
+    assert!(
+        message.contains("docker-credential-hang") && message.contains("did not answer within 1 s"),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}

@@ -208,10 +208,11 @@ type Response = http::Response<ureq::Body>;
 
 impl Client {
     pub fn new(mut options: Options) -> Result<Self> {
-        let config = match options.docker_config.take() {
+        let mut config = match options.docker_config.take() {
             Some(config) => config,
             None => DockerConfig::load()?,
         };
+        config.set_helper_timeout(options.stall_timeout);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("pyoci/", env!("CARGO_PKG_VERSION")))

@@ -3,9 +3,10 @@
 //! last two through the `docker-credential-<name> get` helper protocol.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -80,7 +81,12 @@ struct HelperReply {
 pub struct DockerConfig {
     path: Option<PathBuf>,
     file: ConfigFile,
+    /// How long a credential helper may take; `None` means the default.
+    helper_timeout: Option<Duration>,
 }
+
+/// A helper that has not answered by then is hung (a locked keychain, a prompt nobody sees).
+const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl DockerConfig {
     /// Reads `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
@@ -111,7 +117,13 @@ impl DockerConfig {
         Ok(DockerConfig {
             path: Some(path.to_path_buf()),
             file,
+            helper_timeout: None,
         })
+    }
+
+    /// Bounds every credential helper run.
+    pub fn set_helper_timeout(&mut self, timeout: Duration) {
+        self.helper_timeout = Some(timeout);
     }
 
     /// Credentials for `registry` (host[:port] as written in references), following docker's
@@ -125,10 +137,10 @@ impl DockerConfig {
             .find(|(key, _)| same_registry(key, registry))
             .map(|(_, helper)| helper)
         {
-            return run_helper(helper, registry, &server);
+            return run_helper(helper, registry, &server, self.timeout());
         }
         if let Some(store) = self.file.creds_store.as_deref().filter(|s| !s.is_empty()) {
-            if let Some(found) = run_helper(store, registry, &server)? {
+            if let Some(found) = run_helper(store, registry, &server, self.timeout())? {
                 return Ok(Some(found));
             }
         }
@@ -142,6 +154,10 @@ impl DockerConfig {
             return Ok(None);
         };
         self.decode_entry(registry, entry)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.helper_timeout.unwrap_or(DEFAULT_HELPER_TIMEOUT)
     }
 
     fn origin(&self) -> String {
@@ -221,7 +237,12 @@ fn same_registry(key: &str, registry: &str) -> bool {
     host_of(key) == host_of(registry)
 }
 
-fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Credential>> {
+fn run_helper(
+    helper: &str,
+    registry: &str,
+    server: &str,
+    timeout: Duration,
+) -> Result<Option<Credential>> {
     let program = format!("docker-credential-{helper}");
     let fail = |reason: String| Error::CredentialHelper {
         helper: helper.to_string(),
@@ -236,34 +257,60 @@ fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Crede
         .spawn()
         .map_err(|e| fail(format!("cannot run {program} (is it on PATH?): {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| fail(format!("writing the server URL to it: {e}")))?;
+        // A helper that exits without reading its input is reported by its exit status.
+        let _ = stdin.write_all(server.as_bytes());
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("waiting for it: {e}")))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
+    // Pipes are drained on their own threads so a chatty helper cannot block on a full
+    // pipe while we wait for it, and a hung one can be abandoned.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = (&mut pipe).take(1 << 20).read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!(
+                    "did not answer within {} s, so it was stopped (a locked keychain or \
+                     a prompt waiting for input?)",
+                    timeout.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(fail(format!("waiting for it: {e}"))),
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&stdout);
+    if !status.success() {
         // The protocol reports "not found" on stdout with a non-zero exit.
-        let message = format!(
-            "{} {}",
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        if message.to_lowercase().contains("credentials not found") {
+        if stdout.to_lowercase().contains("credentials not found") {
             return Ok(None);
         }
-        return Err(fail(format!(
-            "exited with {}: {}",
-            output.status,
-            message.trim()
-        )));
+        // Helpers have printed tokens in their errors; only a redacted first line is shown.
+        let stderr = String::from_utf8_lossy(&stderr);
+        let first_line = stderr
+            .lines()
+            .chain(stdout.lines())
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .map(redact)
+            .unwrap_or_else(|| "(no message)".to_string());
+        return Err(fail(format!("exited with {status}: {first_line}")));
     }
-    let reply: HelperReply = serde_json::from_str(&stdout).map_err(|e| {
-        fail(format!(
-            "answered with something other than credentials JSON: {e}"
-        ))
+    let reply: HelperReply = serde_json::from_str(&stdout).map_err(|_| {
+        fail("answered with something other than credentials JSON".to_string())
     })?;
     let origin = program.clone();
     let secret = if reply.username == "<token>" {
@@ -277,6 +324,43 @@ fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Crede
         }
     };
     Ok(Some(Credential { secret, origin }))
+}
+
+/// One line of helper output fit for a CI log: at most 200 characters, and every word that
+/// could be a secret (long, or mixing letters with digits or symbols) replaced, as are
+/// values after `password`, `token`, `secret` or `key`.
+fn redact(line: &str) -> String {
+    let mut out = Vec::new();
+    let mut hide_next = false;
+    for word in line.split_whitespace().take(40) {
+        let core = word.trim_matches(|c: char| "\"'`,;()[]{}<>".contains(c));
+        let lower = core.to_ascii_lowercase();
+        let letters = core.chars().filter(|c| c.is_ascii_alphabetic()).count();
+        let others = core.chars().filter(|c| !c.is_ascii_alphabetic()).count();
+        let token_shaped = core.len() >= 20 || (core.len() >= 8 && letters > 0 && others > 0);
+        let (key, value) = match core.split_once(['=', ':']) {
+            Some((k, v)) if !v.is_empty() => (k.to_ascii_lowercase(), true),
+            _ => (lower.clone(), false),
+        };
+        let key = key.trim_end_matches(':');
+        let names_secret = ["password", "passwd", "token", "secret", "key", "auth"]
+            .iter()
+            .any(|s| {
+                key == *s
+                    || key.strip_suffix(s).is_some_and(|rest| rest.ends_with(['_', '-']))
+            });
+        if hide_next || token_shaped || (names_secret && value) {
+            out.push("[redacted]".to_string());
+        } else {
+            out.push(word.to_string());
+        }
+        hide_next = names_secret && !value;
+    }
+    let line = out.join(" ");
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +405,27 @@ mod tests {
         let (_dir, c) = config(r#"{"auths":{"r.io":{"auth":"%%%"}}}"#);
         let err = c.credential_for("r.io").unwrap_err().to_string();
         assert!(err.contains("config.json") && err.contains("r.io"), "{err}");
+    }
+
+    #[test]
+    fn redaction_hides_token_shaped_words_and_labelled_values() {
+        assert_eq!(
+            redact("error: token ghp_1234abcd5678efgh is invalid"),
+            "error: token [redacted] is invalid"
+        );
+        assert_eq!(
+            redact("login failed password=hunter2 for alice"),
+            "login failed [redacted] for alice"
+        );
+        assert_eq!(
+            redact("secret: s3cr3tvalue expired"),
+            "secret: [redacted] expired"
+        );
+        assert_eq!(
+            redact("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"),
+            "[redacted]"
+        );
+        assert_eq!(redact("keychain is locked"), "keychain is locked");
     }
 
     #[test]
