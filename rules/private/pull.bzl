@@ -114,6 +114,11 @@ def _oci_pull_impl(rctx):
     ]
     if rctx.attr.insecure:
         args.append("--insecure")
+    if rctx.attr.ca_cert:
+        args.extend(["--ca-cert", rctx.path(rctx.attr.ca_cert)])
+
+    # pyoci's own deadline fires first, with a message naming the host and the request.
+    args.extend(["--timeout", str(max(rctx.attr.timeout - 5, 1))])
     rctx.report_progress("Pulling " + reference)
     result = rctx.execute(args, timeout = rctx.attr.timeout, quiet = True)
     if result.return_code != 0:
@@ -181,6 +186,11 @@ _PULL_ATTRS = {
         doc = "Plain HTTP to a registry that is not on localhost/127.0.0.1.",
         default = False,
     ),
+    "ca_cert": attr.label(
+        doc = "A PEM file of CA certificates to trust for the registry, on top of the system " +
+              "store and `/etc/docker/certs.d/<host[:port]>/` (or `/etc/containers/certs.d`).",
+        allow_single_file = True,
+    ),
     "timeout": attr.int(
         doc = "Seconds the pull may take.",
         default = 1800,
@@ -220,5 +230,6 @@ def oci_pull_from_tag(tag):
         user = tag.user,
         debug = tag.debug,
         insecure = tag.insecure,
+        ca_cert = tag.ca_cert,
         timeout = tag.timeout,
     )

@@ -98,6 +98,22 @@ done
 exec "$pyoci" push "$layout" "$repository" "${{tag_args[@]}}" "${{passthrough[@]+"${{passthrough[@]}}"}}"
 """
 
+def _connection_flags(ctx):
+    """Script lines passing the target's --insecure and --ca-cert to pyoci."""
+    lines = []
+    if ctx.attr.insecure:
+        lines.append("passthrough+=(--insecure)")
+    if ctx.file.ca_cert:
+        lines.append('passthrough+=(--ca-cert "$(runfile "{}")")'.format(ctx.file.ca_cert.short_path))
+    return "\n".join(lines)
+
+_CA_CERT_ATTR = attr.label(
+    doc = "A PEM file of CA certificates to trust for the registry, on top of the system store " +
+          "and `/etc/docker/certs.d/<host[:port]>/` (or `/etc/containers/certs.d`), which are " +
+          "read as docker and podman read them (CA `*.crt`, client `client.cert`/`client.key`).",
+    allow_single_file = True,
+)
+
 def _tag_file(ctx, templates, stamp):
     """Writes the remote tags, one a line, expanding {KEY} from the workspace status if stamping."""
     tag_file = ctx.actions.declare_file(ctx.label.name + ".tags")
@@ -131,7 +147,7 @@ def _oci_push_impl(ctx):
             layout = image.layout.short_path,
             tag_file = tag_file.short_path,
             repository = ctx.attr.repository,
-            insecure = "passthrough+=(--insecure)" if ctx.attr.insecure else "",
+            insecure = _connection_flags(ctx),
         ),
         is_executable = True,
     )
@@ -140,7 +156,7 @@ def _oci_push_impl(ctx):
             executable = script,
             files = depset([script, tag_file]),
             runfiles = ctx.runfiles(
-                files = [pyoci, image.layout, tag_file, image.digest],
+                files = [pyoci, image.layout, tag_file, image.digest] + ([ctx.file.ca_cert] if ctx.file.ca_cert else []),
                 transitive_files = image_checks(image),
             ),
         ),
@@ -170,6 +186,7 @@ _oci_push = rule(
             doc = "Reach the registry over plain HTTP even when it is not on localhost/127.0.0.1.",
             default = False,
         ),
+        "ca_cert": _CA_CERT_ATTR,
     }, **STAMP_ATTRS),
     executable = True,
     toolchains = ["@rules_pyoci//rules:toolchain_type"],
@@ -274,6 +291,8 @@ def _oci_promote_impl(ctx):
         fail("oci_promote {}: digest {!r} is not a sha256:<hex> digest".format(ctx.label, ctx.attr.digest))
     tag_file = _tag_file(ctx, ctx.attr.remote_tags, should_stamp(ctx))
     runfiles.append(tag_file)
+    if ctx.file.ca_cert:
+        runfiles.append(ctx.file.ca_cert)
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
         script,
@@ -286,7 +305,7 @@ def _oci_promote_impl(ctx):
             digest = ctx.attr.digest,
             digest_file = digest_file.short_path if digest_file else "",
             tag_file = tag_file.short_path,
-            insecure = "passthrough+=(--insecure)" if ctx.attr.insecure else "",
+            insecure = _connection_flags(ctx),
         ),
         is_executable = True,
     )
@@ -324,6 +343,7 @@ oci_promote = rule(
             doc = "Plain HTTP to registries that are not on localhost/127.0.0.1.",
             default = False,
         ),
+        "ca_cert": _CA_CERT_ATTR,
     }, **STAMP_ATTRS),
     executable = True,
     toolchains = ["@rules_pyoci//rules:toolchain_type"],

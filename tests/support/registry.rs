@@ -23,6 +23,10 @@ pub struct RegistryOptions {
     pub token_auth: bool,
     /// Allow DELETE of manifests (`storage.delete.enabled`).
     pub delete: bool,
+    /// Serve HTTPS with this certificate and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// With `tls`, require client certificates signed by this CA.
+    pub client_ca: Option<PathBuf>,
 }
 
 pub struct TestRegistry {
@@ -117,12 +121,23 @@ impl TestRegistry {
                 htpasswd.display()
             );
         }
+        let mut tls = String::new();
+        if let Some((cert, key)) = &self.options.tls {
+            tls = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+            if let Some(ca) = &self.options.client_ca {
+                tls.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+            }
+        }
         let config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{}\n  secret: pyoci-test-secret\n\
+             http:\n  addr: 127.0.0.1:{}\n  secret: pyoci-test-secret\n{tls}\
              {auth}",
             storage.display(),
             self.options.delete,

@@ -47,6 +47,8 @@ pub struct Options {
     /// Longest wait for any progress: connecting, a response, or the next bytes of a body.
     /// Requests that move no blob (manifests, tokens, HEADs) must finish within it.
     pub stall_timeout: Duration,
+    /// CA certificates trusted for every registry, on top of the system store and certs.d.
+    pub ca_certs: Vec<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -61,13 +63,17 @@ impl Default for Options {
             docker_config: None,
             timeout: Duration::from_secs(3600),
             stall_timeout: Duration::from_secs(120),
+            ca_certs: Vec::new(),
         }
     }
 }
 
 /// One client per command: holds the connection pool, credentials and tokens.
 pub struct Client {
+    /// For plain HTTP; TLS hosts each get an agent with their own trust and client cert.
     agent: ureq::Agent,
+    tls_agents: Mutex<HashMap<(String, u16), ureq::Agent>>,
+    trust: crate::tls::Trust,
     pub(crate) options: Options,
     config: DockerConfig,
     registries: Mutex<HashMap<String, Arc<RegistryState>>>,
@@ -213,29 +219,50 @@ impl Client {
             None => DockerConfig::load()?,
         };
         config.set_helper_timeout(options.stall_timeout);
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(concat!("pyoci/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(options.stall_timeout))
-            .timeout_recv_response(Some(options.stall_timeout))
-            // A registry that stops sending mid-blob is a dropped connection, not a slow one.
-            .timeout_per_read(Some(options.stall_timeout))
-            .timeout_per_write(Some(options.stall_timeout))
-            // Redirects are followed by `send_raw`, which decides per hop whether the
-            // Authorization header may go along and whether plain HTTP is acceptable.
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        let agent = build_agent(&options, None);
+        let trust = crate::tls::Trust::new(&options.ca_certs)?;
         options.jobs = options.jobs.max(1);
         let deadline = Instant::now() + options.timeout;
         Ok(Client {
             deadline,
+            tls_agents: Mutex::new(HashMap::new()),
+            trust,
             agent,
             options,
             config,
             registries: Mutex::new(HashMap::new()),
             insecure_hosts: Mutex::new(Default::default()),
         })
+    }
+
+    /// The agent for an origin: TLS hosts get their certs.d CAs and client certificate.
+    fn agent_for(&self, origin: &Origin) -> Result<ureq::Agent> {
+        if !origin.is_tls() {
+            return Ok(self.agent.clone());
+        }
+        let key = (origin.host.clone(), origin.port);
+        let mut agents = self.tls_agents.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(agent) = agents.get(&key) {
+            return Ok(agent.clone());
+        }
+        let config = self.trust.config_for(&origin.host, origin.port)?;
+        let agent = build_agent(&self.options, Some(config));
+        agents.insert(key, agent.clone());
+        Ok(agent)
+    }
+
+    /// Loopback and insecure registries may speak either; like docker, try HTTPS first and
+    /// use plain HTTP only when the server does not speak TLS at all. A certificate
+    /// problem is an error, not a reason to drop to plain HTTP (unless --insecure).
+    fn choose_scheme(&self, registry: &str) -> Result<&'static str> {
+        let url = format!("https://{}/v2/", api_host(registry));
+        let origin = Origin::of(&url)?;
+        match self.send_once(&Method::GET, &url, &origin, &[], &Body::Empty, None, false) {
+            Ok(_) => Ok("https"),
+            Err(Error::Tls { .. }) if self.options.insecure => Ok("http"),
+            Err(error @ Error::Tls { .. }) => Err(error),
+            Err(_) => Ok("http"),
+        }
     }
 
     pub fn progress(&self) -> &dyn Progress {
@@ -258,7 +285,7 @@ impl Client {
             return Ok(state.clone());
         }
         let scheme = if is_loopback(registry) || self.options.insecure {
-            "http"
+            self.choose_scheme(registry)?
         } else {
             "https"
         };
@@ -336,10 +363,20 @@ impl Client {
                 let phase = timeout_inside(&io).unwrap_or(ureq::Timeout::PerRead);
                 self.network_error(method, url, ureq::Error::Timeout(phase))
             }
-            source => Error::Transport {
-                method,
-                url: url.to_string(),
-                source: Box::new(source),
+            source => match (
+                crate::tls::rustls_error(&source).and_then(crate::tls::certificate_problem),
+                Origin::of(url),
+            ) {
+                (Some((problem, fix)), Ok(origin)) => Error::Tls {
+                    host,
+                    problem,
+                    advice: fix.advice(&self.trust.suggested_dir(&origin.host, origin.port)),
+                },
+                _ => Error::Transport {
+                    method,
+                    url: url.to_string(),
+                    source: Box::new(source),
+                },
             },
         }
     }
@@ -379,8 +416,15 @@ impl Client {
                 .filter(|scoped| *scoped.origin == origin)
                 .map(|scoped| scoped.value);
             let bulk = call.bulk || matches!(body, Body::FileRange { .. });
-            let response =
-                self.send_once(&method, &url, &call.headers, body, sent_authorization, bulk)?;
+            let response = self.send_once(
+                &method,
+                &url,
+                &origin,
+                &call.headers,
+                body,
+                sent_authorization,
+                bulk,
+            )?;
             let status = response.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(response);
@@ -406,10 +450,12 @@ impl Client {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn send_once(
         &self,
         method: &Method,
         url: &str,
+        origin: &Origin,
         headers: &[(&'static str, String)],
         body: &Body<'_>,
         authorization: Option<&str>,
@@ -426,8 +472,9 @@ impl Client {
             ));
         }
         let per_call = (!bulk).then_some(self.options.stall_timeout);
+        let agent = self.agent_for(origin)?;
         let limits = Limits {
-            agent: &self.agent,
+            agent: &agent,
             remaining,
             per_call,
         };
@@ -446,7 +493,7 @@ impl Client {
                     builder = builder.header("Content-Length", "0");
                 }
                 let request = builder.body(ureq::SendBody::none()).map_err(http_error)?;
-                self.agent.run(limits.apply(request)).map_err(transport)
+                agent.run(limits.apply(request)).map_err(transport)
             }
             Body::Bytes(bytes) => {
                 let mut slice: &[u8] = bytes;
@@ -454,7 +501,7 @@ impl Client {
                     .header("Content-Length", bytes.len().to_string())
                     .body(ureq::SendBody::from_reader(&mut slice))
                     .map_err(http_error)?;
-                self.agent.run(limits.apply(request)).map_err(transport)
+                agent.run(limits.apply(request)).map_err(transport)
             }
             Body::FileRange {
                 path,
@@ -476,10 +523,28 @@ impl Client {
                     .header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_owned_reader(reader))
                     .map_err(http_error)?;
-                self.agent.run(limits.apply(request)).map_err(transport)
+                agent.run(limits.apply(request)).map_err(transport)
             }
         }
     }
+}
+
+fn build_agent(options: &Options, tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(concat!("pyoci/", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(Some(options.stall_timeout))
+        .timeout_recv_response(Some(options.stall_timeout))
+        // A registry that stops sending mid-blob is a dropped connection, not a slow one.
+        .timeout_per_read(Some(options.stall_timeout))
+        .timeout_per_write(Some(options.stall_timeout))
+        // Redirects are followed by `send_raw`, which decides per hop whether the
+        // Authorization header may go along and whether plain HTTP is acceptable.
+        .max_redirects(0);
+    if let Some(tls) = tls {
+        config = config.tls_config(tls);
+    }
+    config.build().new_agent()
 }
 
 /// The deadline's remainder and, for requests that move no blob, the stall limit as a

@@ -38,6 +38,16 @@ pub enum Error {
     #[error("{registry}: {reason}")]
     Unauthorized { registry: String, reason: String },
 
+    #[error("{host}: TLS failed: {problem}; {advice}")]
+    Tls {
+        host: String,
+        problem: &'static str,
+        advice: String,
+    },
+
+    #[error("{path}: {reason}")]
+    TlsFile { path: PathBuf, reason: String },
+
     #[error("{url}: {reason}")]
     BadUrl { url: String, reason: String },
 

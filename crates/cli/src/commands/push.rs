@@ -83,6 +83,13 @@ pub struct RegistryFlags {
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub chunk_size: u64,
 
+    /// A PEM file of CA certificates to trust for the registries (repeatable), on top of
+    /// the system store (SSL_CERT_FILE/SSL_CERT_DIR honoured) and the per-registry
+    /// /etc/docker/certs.d/HOST[:PORT]/ and /etc/containers/certs.d/HOST[:PORT]/ directories
+    /// (*.crt CAs, a client.cert/client.key pair), as docker and podman read them.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+
     /// Deadline in seconds for all of the command's network work, retries included.
     #[arg(long = "timeout", default_value_t = 3600, value_name = "SECONDS")]
     pub timeout_secs: u64,
@@ -108,10 +115,11 @@ impl RegistryFlags {
             chunk_size: self.chunk_size,
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
             stall_timeout: Duration::from_secs(self.stall_timeout_secs.max(1)),
+            ca_certs: self.ca_certs.clone(),
             progress,
             ..Options::default()
         })
-        .context("reading registry credentials")
+        .context("setting up the registry client (credentials, CA certificates)")
     }
 }
 
