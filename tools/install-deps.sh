@@ -48,6 +48,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# crane (go-containerregistry), a witness for registry tests: packaged only in Debian sid, whose
+# .deb needs nothing newer than bookworm's libc. The sid index goes to a scratch directory so
+# the machine's own sources stay as they are.
+if ! command -v crane >/dev/null 2>&1; then
+  echo "install-deps: installing crane from Debian sid" >&2
+  sid="$(mktemp -d)"
+  mkdir -p "$sid/lists/partial"
+  echo "deb http://deb.debian.org/debian sid main" > "$sid/sid.list"
+  sid_apt=(-o Dir::Etc::sourcelist="$sid/sid.list" -o Dir::Etc::sourceparts=- \
+           -o Dir::State::Lists="$sid/lists" -o Acquire::Check-Valid-Until=false)
+  "${sudo_cmd[@]}" apt-get "${sid_apt[@]}" update -q
+  (cd "$sid" && "${sudo_cmd[@]}" apt-get "${sid_apt[@]}" download crane)
+  "${sudo_cmd[@]}" dpkg -i "$sid"/crane_*.deb
+  "${sudo_cmd[@]}" rm -rf "$sid"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     echo "install-deps: cargo is in ~/.cargo/bin; add it to PATH" >&2

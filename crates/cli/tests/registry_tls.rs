@@ -233,3 +233,78 @@ fn token_auth_over_tls() {
     assert_eq!(pushed, format!("{host}/team/app@{digest}"));
     assert!(registry.token_requests().iter().any(|r| r.contains("push")), "{:?}", registry.token_requests());
 }
+
+fn witness(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let mut command = Command::new(program);
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required (tools/install-deps.sh installs it): {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Our pushes read by crane and skopeo, and their pushes read by us, by digest; over TLS
+/// (CA through certs.d for us and skopeo, SSL_CERT_FILE for crane) and over plain HTTP.
+fn round_trips(registry: &TestRegistry, pki: Option<&Pki>, h: &Path) {
+    let host = registry.host();
+    let certs = match pki {
+        Some(pki) => certs_d(h, &host, &[("ca.crt", pki.path("ca.crt"))]),
+        None => certs_d(h, "none", &[]),
+    };
+    let cert_dir = certs.join(&host);
+    let crane_env: Vec<(&str, &Path)> = match pki {
+        Some(pki) => vec![("SSL_CERT_FILE", Box::leak(pki.path("ca.crt").into_boxed_path()) as &Path)],
+        None => vec![],
+    };
+    let crane_insecure: &[&str] = if pki.is_some() { &[] } else { &["--insecure"] };
+    let skopeo_tls = if pki.is_some() { format!("--cert-dir={}", cert_dir.display()) } else { "--tls-verify=false".to_string() };
+
+    // pyoci -> crane, skopeo.
+    let (image, digest) = layout(h, if pki.is_some() { "witness-tls" } else { "witness-plain" });
+    ok(pyoci(h, &certs).arg("push").arg(&image).arg(format!("{host}/ours:v1")));
+    let crane_digest = witness("crane", &[&["digest", &format!("{host}/ours:v1")], crane_insecure].concat(), &crane_env);
+    assert_eq!(crane_digest, digest);
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", &skopeo_tls, &format!("docker://{host}/ours:v1")])
+        .output()
+        .expect("skopeo");
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    assert_eq!(sha256(&raw.stdout), digest);
+
+    // crane -> pyoci: an image crane builds and pushes itself.
+    let tar = h.join("crane-layer.tar");
+    let src = h.join("crane-src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("hello.txt"), "from crane\n").unwrap();
+    witness("tar", &["-cf", tar.to_str().unwrap(), "-C", src.to_str().unwrap(), "hello.txt"], &[]);
+    witness("crane", &[&["append", "-f", tar.to_str().unwrap(), "-t", &format!("{host}/crane:v1")], crane_insecure].concat(), &crane_env);
+    let crane_digest = witness("crane", &[&["digest", &format!("{host}/crane:v1")], crane_insecure].concat(), &crane_env);
+    let out = h.join(format!("pulled-crane-{}", pki.is_some()));
+    let pulled = ok(pyoci(h, &certs).args(["pull", &format!("{host}/crane@{crane_digest}"), "-o"]).arg(&out));
+    assert_eq!(pulled, format!("{host}/crane@{crane_digest}"));
+
+    // skopeo -> pyoci: skopeo copies our layout under another name; we read it by digest.
+    let dest_tls = if pki.is_some() { format!("--dest-cert-dir={}", cert_dir.display()) } else { "--dest-tls-verify=false".to_string() };
+    witness("skopeo", &["copy", &dest_tls, &format!("oci:{}:latest", image.display()), &format!("docker://{host}/skopeo:v1")], &[]);
+    let out = h.join(format!("pulled-skopeo-{}", pki.is_some()));
+    let pulled = ok(pyoci(h, &certs).args(["pull", &format!("{host}/skopeo:v1"), "-o"]).arg(&out));
+    let skopeo_raw = Command::new("skopeo")
+        .args(["inspect", "--raw", &skopeo_tls, &format!("docker://{host}/skopeo:v1")])
+        .output()
+        .expect("skopeo");
+    assert_eq!(pulled, format!("{host}/skopeo@{}", sha256(&skopeo_raw.stdout)));
+}
+
+#[test]
+fn crane_and_skopeo_agree_on_digests_both_ways_with_and_without_tls() {
+    let home = tempfile::tempdir().unwrap();
+    let plain = TestRegistry::start();
+    round_trips(&plain, None, home.path());
+    let pki = Pki::new();
+    let tls = pki.registry(RegistryOptions::default());
+    round_trips(&tls, Some(&pki), home.path());
+}

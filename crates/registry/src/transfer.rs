@@ -538,7 +538,11 @@ fn check_single_platform(
     let Ok(found) = serde_json::from_slice::<ConfigPlatform>(&bytes) else {
         return Ok(());
     };
-    let (Some(os), Some(architecture)) = (found.os, found.architecture) else {
+    // crane and other builders leave both empty for an image from scratch: unknown, not wrong.
+    let (Some(os), Some(architecture)) = (
+        found.os.filter(|s| !s.is_empty()),
+        found.architecture.filter(|s| !s.is_empty()),
+    ) else {
         return Ok(());
     };
     let actual = Platform {
