@@ -399,9 +399,9 @@ fn whiteouts_over_a_base_hide_paths() {
     let upper = write_spec(
         &d.join("upper.json"),
         serde_json::json!([
-            {"path": "/app/.wh.secret.txt", "content": ""},
-            {"path": "/app/.wh.dir", "content": ""},
-            {"path": "/data/.wh..wh..opq", "content": ""},
+            {"path": "/app/secret.txt", "type": "whiteout"},
+            {"path": "/app/dir", "type": "whiteout"},
+            {"path": "/data", "type": "opaque_whiteout"},
             {"path": "/data/new.txt", "content": "new"},
         ]),
     );
