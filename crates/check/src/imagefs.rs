@@ -62,6 +62,9 @@ pub struct Entry {
     pub content: Option<Vec<u8>>,
     /// True for parent directories no layer listed explicitly.
     pub implicit: bool,
+    /// For a [`Kind::Other`] member: what it is ("character device", "block
+    /// device", "fifo"), so the gates can name device nodes.
+    pub special: Option<&'static str>,
 }
 
 /// One tar entry as it appears in one layer, before whiteouts are applied.
@@ -156,6 +159,7 @@ impl ImageFs {
                 layer,
                 content: None,
                 implicit: true,
+                special: None,
             })
             .collect();
         ImageFs {
@@ -227,6 +231,12 @@ impl ImageFs {
                     tar::EntryType::Link => Kind::Hardlink,
                     _ => Kind::Other,
                 };
+                let special = match header.entry_type() {
+                    tar::EntryType::Char => Some("character device"),
+                    tar::EntryType::Block => Some("block device"),
+                    tar::EntryType::Fifo => Some("fifo"),
+                    _ => None,
+                };
                 let mode = header.mode().map_err(layer_error)? & 0o7777;
                 let uid = header.uid().map_err(layer_error)?;
                 let gid = header.gid().map_err(layer_error)?;
@@ -294,6 +304,7 @@ impl ImageFs {
                         layer: index,
                         content,
                         implicit: false,
+                        special,
                     },
                 );
             }
@@ -615,6 +626,7 @@ mod tests {
             layer,
             content: Some(format!("layer {layer}").into_bytes()),
             implicit: false,
+            special: None,
         }
     }
 
