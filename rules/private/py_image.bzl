@@ -269,6 +269,10 @@ def _image_config(ctx, base, facts, runfiles_root, interpreter, repos, service):
         config["healthcheck"] = _healthcheck(ctx, base)
     return config
 
+def _special_file_flags(ctx):
+    """`tars` members and gate findings that need an explicit yes, for `pyoci image` and `pyoci check`."""
+    return (["--allow-setuid"] if ctx.attr.allow_setuid else []) + (["--allow-devices"] if ctx.attr.allow_devices else [])
+
 def _check_action(ctx, pyoci, base, layout):
     """`pyoci check` of the finished image: the security gates, and the size report beside them."""
     stamp = ctx.actions.declare_file(ctx.label.name + ".check.json")
@@ -290,6 +294,8 @@ def _check_action(ctx, pyoci, base, layout):
         args.add("--allow-secret-in", path)
     if ctx.attr.allow_permissions:
         args.add("--allow-permissions")
+    for flag in _special_file_flags(ctx):
+        args.add(flag)
     if ctx.attr.max_size:
         args.add("--max-size", ctx.attr.max_size)
     args.add("--size-report", size_report)
@@ -375,6 +381,8 @@ def py_image_impl(ctx, service = None):
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     for tar in extra_tars:
         args.add("--layer", tar)
+    for flag in _special_file_flags(ctx):
+        args.add(flag)
     for layer in top_layers:
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     args.add("--config-json", config_file)
@@ -498,8 +506,10 @@ IMAGE_ATTRS = dict({
               "A user that resolves to uid 0 needs `allow_root`.",
     ),
     "tars": attr.label_list(
-        doc = "Extra layer tarballs (.tar, .tar.gz, .tar.zst) added as they are, above the " +
-              "third-party layer and below the application layer.",
+        doc = "Extra layer tarballs (.tar, .tar.gz, .tar.zst) added byte for byte, above the " +
+              "third-party layer and below the application layer. Their members follow the rules of " +
+              "pyoci's own layers (no `..`, no path through a symlink, hard links within the tarball, " +
+              "no whiteouts; devices and setuid root files only with `allow_devices` / `allow_setuid`).",
         allow_files = [".tar", ".tar.gz", ".tgz", ".tar.zst"],
     ),
     "compression": attr.string(
@@ -550,6 +560,14 @@ IMAGE_ATTRS = dict({
     "allow_permissions": attr.bool(
         doc = "Security gate opt-out: allow application files (the layers this rule adds) that " +
               "are world-writable or that the image user cannot read.",
+    ),
+    "allow_setuid": attr.bool(
+        doc = "Allow setuid/setgid root files in `tars` and setuid/setgid files in the application " +
+              "layers; without it such an image fails to build.",
+    ),
+    "allow_devices": attr.bool(
+        doc = "Allow device nodes and fifos in `tars` and the application layers; without it such an " +
+              "image fails to build.",
     ),
     "max_size": attr.string(
         doc = "Fail the build when the image (compressed layers plus config, base included) is " +

@@ -117,6 +117,10 @@ pub struct Policy {
     pub app_prefixes: Vec<String>,
     pub allow_secret_in: Vec<String>,
     pub max_scan_size: u64,
+    /// Accept setuid/setgid files in application layers (a permissions finding otherwise).
+    pub allow_setuid: bool,
+    /// Accept device nodes and fifos in application layers (a permissions finding otherwise).
+    pub allow_devices: bool,
 }
 
 impl Default for Policy {
@@ -131,6 +135,8 @@ impl Default for Policy {
             app_prefixes: Vec::new(),
             allow_secret_in: Vec::new(),
             max_scan_size: DEFAULT_MAX_SCAN_SIZE,
+            allow_setuid: false,
+            allow_devices: false,
         }
     }
 }
@@ -228,6 +234,7 @@ pub fn check(layout: &Layout, image: &Image, policy: &Policy) -> Result<CheckOut
             &application_layers,
             &policy.app_prefixes,
         ));
+        findings.extend(special_file_findings(&fs, &application_layers, policy));
     }
     let compressed_size = fs.compressed_layer_bytes() + image.manifest.config().size();
     if let Some(max) = policy.max_size {
@@ -395,6 +402,53 @@ fn permission_findings(
                     narrow_opt_out: None,
                 });
             }
+        }
+    }
+    findings
+}
+
+/// setuid/setgid files and device nodes that application layers add, anywhere in the
+/// filesystem (not only under --app-prefix: a setuid binary in /usr/bin is the point).
+fn special_file_findings(
+    fs: &ImageFs,
+    application_layers: &[bool],
+    policy: &Policy,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (path, entry) in fs.entries() {
+        if !application_layers
+            .get(entry.layer)
+            .copied()
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        let is_file = matches!(entry.kind, Kind::File | Kind::Hardlink);
+        if is_file && entry.mode & 0o6000 != 0 && !policy.allow_setuid {
+            let what = match (entry.mode & 0o4000 != 0, entry.mode & 0o2000 != 0) {
+                (true, true) => format!("setuid {} and setgid {}", entry.uid, entry.gid),
+                (true, false) => format!("setuid {}", entry.uid),
+                _ => format!("setgid {}", entry.gid),
+            };
+            findings.push(Finding {
+                gate: Gate::Permissions,
+                message: format!(
+                    "{path} is {what} (mode {:04o}) in an application layer",
+                    entry.mode
+                ),
+                narrow_opt_out: Some("--allow-setuid".into()),
+            });
+        }
+        if let (Kind::Other, Some(what), false) = (entry.kind, entry.special, policy.allow_devices)
+        {
+            findings.push(Finding {
+                gate: Gate::Permissions,
+                message: format!(
+                    "{path} is a {what} (mode {:04o}) in an application layer",
+                    entry.mode
+                ),
+                narrow_opt_out: Some("--allow-devices".into()),
+            });
         }
     }
     findings

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Bound;
 
 use sha2::{Digest as _, Sha256};
 
@@ -20,6 +21,9 @@ const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 /// deep enough to tell `/usr/lib/python3.11` from `/app/service.runfiles`.
 pub const SIZE_REPORT_DEPTH: usize = 3;
 const MAX_SYMLINK_HOPS: usize = 40;
+/// Linux's PATH_MAX: no runtime can create a member whose name or link
+/// target is longer, so a layer holding one is hostile or broken.
+pub const MAX_MEMBER_PATH: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -58,6 +62,9 @@ pub struct Entry {
     pub content: Option<Vec<u8>>,
     /// True for parent directories no layer listed explicitly.
     pub implicit: bool,
+    /// For a [`Kind::Other`] member: what it is ("character device", "block
+    /// device", "fifo"), so the gates can name device nodes.
+    pub special: Option<&'static str>,
 }
 
 /// One tar entry as it appears in one layer, before whiteouts are applied.
@@ -101,6 +108,11 @@ pub struct LayerStats {
 
 pub struct ImageFs {
     entries: BTreeMap<String, Entry>,
+    /// Whiteouts already applied in the layer being read: repeating one in the
+    /// same layer changes nothing, so it is not applied (and scanned) again.
+    whiteouts_applied: std::collections::HashSet<String>,
+    /// One implied directory per layer, answered for parents no layer lists.
+    implicit_dirs: Vec<Entry>,
     pub layers: Vec<LayerStats>,
 }
 
@@ -113,10 +125,7 @@ impl ImageFs {
         keep: &dyn Fn(&str) -> bool,
         mut observer: Option<&mut dyn Observer>,
     ) -> Result<ImageFs> {
-        let mut fs = ImageFs {
-            entries: BTreeMap::new(),
-            layers: Vec::new(),
-        };
+        let mut fs = ImageFs::empty(image.manifest.layers().len());
         let diff_ids = image.config.rootfs().diff_ids();
         for (index, descriptor) in image.manifest.layers().iter().enumerate() {
             let digest = descriptor.digest().to_string();
@@ -135,8 +144,30 @@ impl ImageFs {
             fs.read_layer(layout, &mut stats, keep, &mut observer)?;
             fs.layers.push(stats);
         }
-        fs.add_implicit_parents();
         Ok(fs)
+    }
+
+    fn empty(layer_count: usize) -> ImageFs {
+        let implicit_dirs = (0..layer_count.max(1))
+            .map(|layer| Entry {
+                kind: Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                link_target: None,
+                layer,
+                content: None,
+                implicit: true,
+                special: None,
+            })
+            .collect();
+        ImageFs {
+            entries: BTreeMap::new(),
+            whiteouts_applied: Default::default(),
+            implicit_dirs,
+            layers: Vec::new(),
+        }
     }
 
     fn read_layer(
@@ -148,6 +179,7 @@ impl ImageFs {
     ) -> Result<()> {
         let index = stats.index;
         let digest = stats.digest.clone();
+        self.whiteouts_applied.clear();
         let layer_error = |source: io::Error| Error::Layer {
             layout: layout.root().to_path_buf(),
             index,
@@ -177,6 +209,19 @@ impl ImageFs {
             for item in archive.entries().map_err(layer_error)? {
                 let mut tar_entry = item.map_err(layer_error)?;
                 let raw_path = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
+                let link_len = tar_entry.link_name_bytes().map_or(0, |l| l.len());
+                if raw_path.len() > MAX_MEMBER_PATH || link_len > MAX_MEMBER_PATH {
+                    return Err(Error::LayerContent {
+                        layout: layout.root().to_path_buf(),
+                        index,
+                        digest: digest.clone(),
+                        reason: format!(
+                            "member {}... has a name or link target of {} bytes, over Linux's PATH_MAX ({MAX_MEMBER_PATH}); no runtime can unpack it",
+                            excerpt(&raw_path),
+                            raw_path.len().max(link_len)
+                        ),
+                    });
+                }
                 let path = normalize(&raw_path);
                 let header = tar_entry.header();
                 let kind = match header.entry_type() {
@@ -185,6 +230,12 @@ impl ImageFs {
                     tar::EntryType::Symlink => Kind::Symlink,
                     tar::EntryType::Link => Kind::Hardlink,
                     _ => Kind::Other,
+                };
+                let special = match header.entry_type() {
+                    tar::EntryType::Char => Some("character device"),
+                    tar::EntryType::Block => Some("block device"),
+                    tar::EntryType::Fifo => Some("fifo"),
+                    _ => None,
                 };
                 let mode = header.mode().map_err(layer_error)? & 0o7777;
                 let uid = header.uid().map_err(layer_error)?;
@@ -253,6 +304,7 @@ impl ImageFs {
                         layer: index,
                         content,
                         implicit: false,
+                        special,
                     },
                 );
             }
@@ -277,11 +329,16 @@ impl ImageFs {
     fn apply(&mut self, path: String, entry: Entry) {
         let (parent, name) = split_parent(&path);
         if name == OPAQUE_WHITEOUT {
-            self.remove_descendants(parent, entry.layer);
+            if self.whiteouts_applied.insert(path.clone()) {
+                self.remove_descendants(parent, entry.layer);
+            }
             return;
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             let target = join(parent, hidden);
+            if !self.whiteouts_applied.insert(path.clone()) {
+                return;
+            }
             if self
                 .entries
                 .get(&target)
@@ -292,8 +349,14 @@ impl ImageFs {
             self.remove_descendants(&target, entry.layer);
             return;
         }
+        if path == "/" && entry.kind != Kind::Dir {
+            // Nothing replaces the root of a container's filesystem.
+            return;
+        }
         if entry.kind != Kind::Dir {
-            self.remove_descendants(&path, entry.layer);
+            // Extraction replaces a directory with a non-directory whatever layer
+            // wrote its children; removing them all keeps each removal one-time.
+            self.remove_descendants(&path, usize::MAX);
         }
         self.entries.insert(path, entry);
     }
@@ -306,7 +369,7 @@ impl ImageFs {
         };
         let doomed: Vec<String> = self
             .entries
-            .range(prefix.clone()..)
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
             .take_while(|(p, _)| p.starts_with(&prefix))
             .filter(|(p, e)| e.layer < below_layer && p.as_str() != "/")
             .map(|(p, _)| p.clone())
@@ -316,41 +379,37 @@ impl ImageFs {
         }
     }
 
-    fn add_implicit_parents(&mut self) {
-        let mut missing: BTreeMap<String, usize> = BTreeMap::new();
-        for (path, entry) in &self.entries {
-            let mut current = path.as_str();
-            while current != "/" {
-                let (parent, _) = split_parent(current);
-                if self.entries.contains_key(parent) {
-                    break;
-                }
-                let layer = missing.entry(parent.to_string()).or_insert(entry.layer);
-                *layer = (*layer).min(entry.layer);
-                current = parent;
-            }
+    /// The entry at `path` as stored, or the directory implied by a deeper
+    /// entry. Implied parents are answered from the sorted map, never stored:
+    /// storing every parent of a 1 MiB-deep path costs memory quadratic in
+    /// its length.
+    fn lookup(&self, path: &str) -> Option<&Entry> {
+        if let Some(entry) = self.entries.get(path) {
+            return Some(entry);
         }
-        for (path, layer) in missing {
-            self.entries.insert(
-                path,
-                Entry {
-                    kind: Kind::Dir,
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    size: 0,
-                    link_target: None,
-                    layer,
-                    content: None,
-                    implicit: true,
-                },
-            );
+        if path == "/" {
+            return self.implicit_dirs.first();
         }
+        let prefix = format!("{path}/");
+        let (_, below) = self
+            .entries
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .next()
+            .filter(|(p, _)| p.starts_with(&prefix))?;
+        self.implicit_dir(below.layer)
+    }
+
+    fn implicit_dir(&self, layer: usize) -> Option<&Entry> {
+        self.implicit_dirs
+            .get(layer)
+            .or_else(|| self.implicit_dirs.first())
     }
 
     /// The entry at exactly `path` (no symlink in any component followed).
+    /// Directories no layer lists but a deeper entry implies are reported as
+    /// `implicit` root-owned 0755 directories.
     pub fn get(&self, path: &str) -> Option<&Entry> {
-        self.entries.get(&normalize(path))
+        self.lookup(&normalize(path))
     }
 
     /// Every path of the final filesystem, sorted.
@@ -373,7 +432,7 @@ impl ImageFs {
                 continue;
             }
             let candidate = join(&resolved, &component);
-            let entry = self.entries.get(&candidate)?;
+            let entry = self.lookup(&candidate)?;
             let is_last = pending.is_empty();
             if entry.kind == Kind::Symlink && (!is_last || follow_last) {
                 hops += 1;
@@ -391,7 +450,7 @@ impl ImageFs {
             }
             resolved = candidate;
         }
-        let entry = self.entries.get(&resolved)?;
+        let entry = self.lookup(&resolved)?;
         Some((resolved, entry))
     }
 
@@ -430,6 +489,15 @@ pub fn normalize(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// The first 64 bytes of a (possibly huge) member name, cut on a character boundary.
+fn excerpt(path: &str) -> &str {
+    let mut end = path.len().min(64);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
 }
 
 fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
@@ -558,18 +626,15 @@ mod tests {
             layer,
             content: Some(format!("layer {layer}").into_bytes()),
             implicit: false,
+            special: None,
         }
     }
 
     fn layered(entries: &[(&str, Kind, usize, Option<&str>)]) -> ImageFs {
-        let mut fs = ImageFs {
-            entries: BTreeMap::new(),
-            layers: Vec::new(),
-        };
+        let mut fs = ImageFs::empty(2);
         for (path, kind, layer, target) in entries {
             fs.apply(normalize(path), entry(*kind, *layer, *target));
         }
-        fs.add_implicit_parents();
         fs
     }
 
@@ -585,8 +650,10 @@ mod tests {
             ("/.wh.etc", Kind::File, 1, None),
         ]);
         let paths: Vec<&str> = fs.entries().map(|(p, _)| p).collect();
-        assert_eq!(paths, ["/", "/app", "/app/pkg", "/app/pkg/y.py"]);
-        assert!(fs.get("/app").is_some_and(|e| e.implicit));
+        assert_eq!(paths, ["/app/pkg/y.py"]);
+        assert!(fs.get("/app").is_some_and(|e| e.implicit && e.layer == 1));
+        assert!(fs.get("/").is_some_and(|e| e.kind == Kind::Dir));
+        assert!(fs.get("/etc").is_none());
     }
 
     #[test]

@@ -95,6 +95,16 @@ static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("constant assignment pattern compiles")
 });
 
+/// One `key: value` or `key = value` pair inside a line: JSON objects on one line
+/// (`{"password":"..."}`), YAML flow mappings (`{password: ...}`), TOML inline tables
+/// (`db = { password = "..." }`). The key is quoted or starts after `{`, `,` or a space.
+static INLINE_PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:^|[{,\s])(["']?)([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::|=)\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^,}\]\s"']+)"#,
+    )
+    .expect("constant inline-pair pattern compiles")
+});
+
 /// Constant-style names (`SECRET_KEY`, `DB_PASSWORD`): in source code only
 /// these count, since lower-case assignments are variables, parameters and
 /// docstring examples far more often than hard-coded credentials.
@@ -299,7 +309,39 @@ fn classify_line(line: &str, config_syntax: bool) -> Vec<String> {
             }
         }
     }
+    if found.is_empty() && (config_syntax || is_one_line_json(line)) {
+        found.extend(inline_pair_findings(line));
+    }
     found
+}
+
+/// A whole JSON object on one line, in a file of any name (a `credentials` blob).
+fn is_one_line_json(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with('{') && line.ends_with('}') && line.contains("\":")
+}
+
+/// Credential-named keys given literal values anywhere in the line, each name once.
+fn inline_pair_findings(line: &str) -> Vec<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for caps in INLINE_PAIR.captures_iter(line) {
+        let (Some(name), Some(raw_value)) = (caps.get(2), caps.get(3)) else {
+            continue;
+        };
+        let name = name.as_str();
+        if !SECRET_NAME.is_match(name) || names.contains(&name) {
+            continue;
+        }
+        let raw_value = raw_value.as_str();
+        let literal = unquote(raw_value).unwrap_or(raw_value);
+        if is_literal_secret(literal, MIN_FILE_SECRET_LEN) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| format!("literal value assigned to {name}"))
+        .collect()
 }
 
 fn classify_config_value(key: &str, value: &str) -> Vec<String> {
@@ -413,6 +455,31 @@ mod tests {
         assert!(classify_line("TOKEN_URL = 'https://example.com/token'", false).is_empty());
         assert!(classify_line("token = 'changeme-please'", false).is_empty());
         assert!(classify_line("password_hash = 'abcdefghijk'", false).is_empty());
+    }
+
+    #[test]
+    fn one_line_json_yaml_and_toml() {
+        for line in [
+            r#"{"password":"hunter2hunter2"}"#,
+            r#"{"DB_PASSWORD":"hunter2hunter2","user":"app"}"#,
+            r#"{"user": "app", "api_token": "tok-4f9a8b7c6d5e"}"#,
+            r#"{"db": {"host": "x", "password": "hunter2hunter2"}}"#,
+            "{user: app, password: hunter2hunter2}",
+            r#"db = { host = "x", password = "hunter2hunter2" }"#,
+        ] {
+            assert_eq!(classify_line(line, true).len(), 1, "{line}");
+        }
+        // A one-line JSON document counts in a file of any name; a Python dict does not.
+        assert_eq!(classify_line(r#"{"password":"hunter2hunter2"}"#, false).len(), 1);
+        assert!(classify_line(r#"    opts = {"password": "hunter2hunter2"}"#, false).is_empty());
+        for clean in [
+            r#"{"password":"","token":null,"secret":"${SECRET}"}"#,
+            r#"{"password_hash":"abcdefghijkl","tokens":["a","b"]}"#,
+            r#"{"api_key":"<your key here>","passwd":"changeme-now"}"#,
+            r#"{"type":"password","label":"Password"}"#,
+        ] {
+            assert!(classify_line(clean, true).is_empty(), "{clean}");
+        }
     }
 
     #[test]

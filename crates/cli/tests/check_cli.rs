@@ -290,7 +290,7 @@ fn secrets_gate_scans_env_labels_and_every_layer() {
     let app = fx.layer(
         "secret-app",
         json!([
-            {"path": "/app/.wh.old.txt", "type": "file", "content": ""},
+            {"path": "/app/old.txt", "type": "whiteout"},
             {"path": "/app/.env", "type": "file", "content": "DB_PASSWORD=hunter2hunter2\n"},
             {"path": "/app/certs/server.key", "type": "file",
              "content": "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oBNMXzNEfQXloAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"},
@@ -958,4 +958,84 @@ fn structure_command_tests_run_in_podman() {
         leftovers.is_empty(),
         "the private podman store was not removed: {leftovers:?}"
     );
+}
+
+#[test]
+fn setuid_files_and_device_nodes_in_application_layers_fail_the_permissions_gate() {
+    let fx = Fixture::new();
+    // A foreign tarball (Python's tarfile) that `pyoci image` accepts only when told to.
+    let tar = fx.path("special.tar");
+    let script = "import io, sys, tarfile\n\
+        with tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT) as t:\n\
+        \x20   for name, kind, mode in [('usr/bin/su', tarfile.REGTYPE, 0o4755), ('usr/bin/wall', tarfile.REGTYPE, 0o2755),\n\
+        \x20                            ('app/mem', tarfile.CHRTYPE, 0o666)]:\n\
+        \x20       info = tarfile.TarInfo(name); info.type = kind; info.mode = mode\n\
+        \x20       data = b'x' if kind == tarfile.REGTYPE else b''; info.size = len(data); t.addfile(info, io.BytesIO(data))\n";
+    tools::run_ok(Command::new("python3").arg("-c").arg(script).arg(&tar));
+    let image = fx.path("special");
+    tools::run_ok(
+        pyoci()
+            .args(["image", "--allow-setuid", "--allow-devices", "--user", "65532"])
+            .arg("--layer")
+            .arg(fx.users_layer())
+            .arg("--layer")
+            .arg(&tar)
+            .arg("-o")
+            .arg(&image),
+    );
+    let out = check(&image, &[]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    for needle in [
+        "permissions: /usr/bin/su is setuid 0 (mode 4755) in an application layer [opt out: --allow-permissions, or --allow-setuid]",
+        "permissions: /usr/bin/wall is setgid 0 (mode 2755)",
+        "permissions: /app/mem is a character device (mode 0666) in an application layer [opt out: --allow-permissions, or --allow-devices]",
+    ] {
+        assert!(err.contains(needle), "{needle}\n{err}");
+    }
+    let out = check(&image, &["--allow-setuid"]);
+    assert!(!stderr(&out).contains("setuid") && stderr(&out).contains("/app/mem"), "{}", stderr(&out));
+    let out = check(&image, &["--allow-setuid", "--allow-devices"]);
+    assert_exit(&out, 0);
+    // Base layers (here: the users layer, given as --base) are not the application's business.
+    let base = fx.image("special-base", &[fx.users_layer()], &["--user", "65532"]);
+    let base_arg = base.display().to_string();
+    assert_exit(&check(&base, &[]), 0);
+    let out = check(&image, &["--base", &base_arg]);
+    assert_exit(&out, 1);
+}
+
+#[test]
+fn secrets_on_one_line_of_json_yaml_toml_or_env_are_found() {
+    let fx = Fixture::new();
+    let image = fx.good_image(
+        "one-line-secrets",
+        json!([
+            {"path": "/app/settings.json", "type": "file", "content": "{\"password\":\"hunter2hunter2\"}\n"},
+            {"path": "/app/db.json", "type": "file", "content": "{\"host\":\"db\",\"DB_PASSWORD\":\"Zq9xWv3r8s\"}"},
+            {"path": "/app/credentials", "type": "file", "content": "{\"user\":\"svc\",\"api_token\":\"tok-4f9a8b7c6d5e\"}\n"},
+            {"path": "/app/flow.yaml", "type": "file", "content": "db: {host: x, password: s3cr3t-pw-42}\n"},
+            {"path": "/app/inline.toml", "type": "file", "content": "db = { host = \"x\", secret_key = \"k3y-v4lu3-99\" }\n"},
+            {"path": "/app/pretty.json", "type": "file", "content": "{\n  \"password\": \"hunter2hunter2\"\n}\n"},
+            {"path": "/app/clean.json", "type": "file", "content": "{\"password\":\"\",\"token\":null,\"password_hash\":\"abcdefghijkl\"}\n"},
+        ]),
+        &[],
+    );
+    let out = check(&image, &[]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    for needle in [
+        "/app/settings.json line 1 (layer 1, ",
+        "literal value assigned to password",
+        "/app/db.json line 1",
+        "literal value assigned to DB_PASSWORD",
+        "/app/credentials line 1",
+        "literal value assigned to api_token",
+        "/app/flow.yaml line 1",
+        "/app/inline.toml line 1",
+        "/app/pretty.json line 2",
+    ] {
+        assert!(err.contains(needle), "{needle}\n{err}");
+    }
+    assert!(!err.contains("clean.json") && !err.contains("hunter2"), "{err}");
 }

@@ -399,9 +399,9 @@ fn whiteouts_over_a_base_hide_paths() {
     let upper = write_spec(
         &d.join("upper.json"),
         serde_json::json!([
-            {"path": "/app/.wh.secret.txt", "content": ""},
-            {"path": "/app/.wh.dir", "content": ""},
-            {"path": "/data/.wh..wh..opq", "content": ""},
+            {"path": "/app/secret.txt", "type": "whiteout"},
+            {"path": "/app/dir", "type": "whiteout"},
+            {"path": "/data", "type": "opaque_whiteout"},
             {"path": "/data/new.txt", "content": "new"},
         ]),
     );
@@ -452,4 +452,168 @@ fn whiteouts_over_a_base_hide_paths() {
         assert!(fs::symlink_metadata(rootfs.join(&path[1..])).is_err(), "umoci: {path} should be gone");
     }
     assert_eq!(fs::read_to_string(rootfs.join("app/keep.txt")).unwrap_or_default(), "kept");
+}
+
+/// Writes `tar` (built by Python's tarfile, an independent writer) gzipped as the only layer of a
+/// hand-made OCI layout, bypassing `pyoci image`, which refuses such layers.
+fn layout_with_layer(dir: &Path, python_tar_script: &str) -> PathBuf {
+    let tar = dir.join("hostile.tar");
+    run_ok(Command::new("python3").arg("-c").arg(python_tar_script).arg(&tar));
+    run_ok(Command::new("gzip").args(["-9n"]).arg(&tar));
+    let layer = fs::read(dir.join("hostile.tar.gz")).unwrap_or_else(|e| panic!("layer: {e}"));
+    let diff_id = sha256(&uncompressed_tar(&dir.join("hostile.tar.gz")));
+    let layout = dir.join("image");
+    fs::create_dir_all(layout.join("blobs/sha256")).unwrap_or_else(|e| panic!("{e}"));
+    let put = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        fs::write(layout.join("blobs/sha256").join(&digest), bytes).unwrap_or_else(|e| panic!("{e}"));
+        (format!("sha256:{digest}"), bytes.len())
+    };
+    let (layer_digest, layer_size) = put(&layer);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {"User": "65532"},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+    });
+    let (config_digest, config_size) = put(config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
+    });
+    let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes());
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest_size,
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    write(&layout.join("index.json"), index.to_string());
+    write(&layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#);
+    layout
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("sha256sum: {e}"));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("sha256sum stdin"));
+        stdin.write_all(bytes).unwrap_or_else(|e| panic!("sha256sum: {e}"));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("sha256sum: {e}"));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+/// Runs `pyoci ARGS` under /usr/bin/time; returns (exit code, stderr without time's line,
+/// peak resident memory in MB, seconds).
+fn measured_pyoci(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, u64, f64) {
+    require_tool("time");
+    let started = Instant::now();
+    let out = tools::output(
+        Command::new("/usr/bin/time")
+            .args(["-f", "PEAK-RSS-KB=%M"])
+            .arg(env!("CARGO_BIN_EXE_pyoci"))
+            .args(args)
+            .env_remove("SOURCE_DATE_EPOCH"),
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let peak_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("PEAK-RSS-KB="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory from /usr/bin/time:\n{stderr}"));
+    let code = out.status.code();
+    (code, stderr, peak_kb / 1024, seconds)
+}
+
+/// The file existence and content checks `pyoci test` runs on a hostile layout.
+fn structure_spec(dir: &Path, existing: &[&str]) -> PathBuf {
+    let tests: Vec<serde_json::Value> = existing
+        .iter()
+        .map(|p| serde_json::json!({"name": p, "path": p, "shouldExist": true}))
+        .collect();
+    let contents: Vec<serde_json::Value> = existing
+        .iter()
+        .filter(|p| p.ends_with("/f"))
+        .map(|p| serde_json::json!({"name": p, "path": p, "expectedContents": ["deep"]}))
+        .collect();
+    let spec = dir.join("structure.json");
+    write(
+        &spec,
+        serde_json::json!({"schemaVersion": "2.0.0", "fileExistenceTests": tests, "fileContentTests": contents})
+            .to_string(),
+    );
+    spec
+}
+
+#[test]
+fn a_file_at_a_one_mebibyte_deep_path_is_refused_quickly_in_bounded_memory() {
+    let dir = temp_dir();
+    let d = dir.path();
+    // One file under 524,287 nested directories: a 1 MiB name in a gzip layer of about 1 KB.
+    let layout = layout_with_layer(
+        d,
+        "import io, sys, tarfile\n\
+         with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n\
+         \x20   info = tarfile.TarInfo('a/' * 524287 + 'f'); data = b'deep\\n'; info.size = len(data)\n\
+         \x20   t.addfile(info, io.BytesIO(data))\n",
+    );
+    let blob_size: u64 = fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    assert!(blob_size < 4096, "the hostile layer should be tiny, it is {blob_size} bytes");
+    let spec = structure_spec(d, &["/a/a/a"]);
+    let sbom = d.join("sbom.json");
+    let runs: Vec<(&str, Vec<&std::ffi::OsStr>)> = vec![
+        ("sbom", vec!["sbom".as_ref(), "-o".as_ref(), sbom.as_os_str(), layout.as_os_str()]),
+        ("check", vec!["check".as_ref(), layout.as_os_str()]),
+        ("test", vec!["test".as_ref(), layout.as_os_str(), "--spec".as_ref(), spec.as_os_str()]),
+    ];
+    for (name, args) in runs {
+        let (code, stderr, peak_mb, seconds) = measured_pyoci(&args);
+        eprintln!("pyoci {name} on the 1 MiB path: exit {code:?}, {peak_mb} MB peak, {seconds:.2}s");
+        assert_eq!(code, Some(1), "pyoci {name} should refuse the layer:\n{stderr}");
+        assert!(stderr.starts_with("error: layer 0") && stderr.contains("PATH_MAX") && stderr.contains("member a/a/a/"), "pyoci {name}:\n{stderr}");
+        assert!(stderr.len() < 4096, "pyoci {name} should not print the whole name:\n{}", stderr.len());
+        assert!(peak_mb < 200, "pyoci {name} peaked at {peak_mb} MB");
+        assert!(seconds < 5.0, "pyoci {name} took {seconds:.2}s");
+    }
+    assert_nothing_written(&sbom);
+}
+
+#[test]
+fn many_deep_directory_chains_cost_linear_time_and_memory() {
+    let dir = temp_dir();
+    let d = dir.path();
+    // 2,000 files, each under its own chain of 2,000 directories (4 KB names, within PATH_MAX):
+    // storing every implied parent would cost 2,000 x 2,000 strings averaging 2 KB (8 GB).
+    let layout = layout_with_layer(
+        d,
+        "import io, sys, tarfile\n\
+         with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n\
+         \x20   for i in range(2000):\n\
+         \x20       info = tarfile.TarInfo('d%04d/' % i + 'a/' * 2000 + 'f'); data = b'deep\\n'; info.size = len(data)\n\
+         \x20       t.addfile(info, io.BytesIO(data))\n",
+    );
+    let deep_file = format!("/d0007/{}f", "a/".repeat(2000));
+    let deep_dir = format!("/d1999/{}", "a/".repeat(1000));
+    let spec = structure_spec(d, &[&deep_file, deep_dir.trim_end_matches('/'), "/d0000"]);
+    let sbom = d.join("sbom.json");
+    let runs: Vec<(&str, Vec<&std::ffi::OsStr>, i32)> = vec![
+        ("sbom", vec!["sbom".as_ref(), "-o".as_ref(), sbom.as_os_str(), layout.as_os_str()], 0),
+        ("check", vec!["check".as_ref(), layout.as_os_str()], 0),
+        ("test", vec!["test".as_ref(), layout.as_os_str(), "--spec".as_ref(), spec.as_os_str()], 0),
+    ];
+    for (name, args, expected) in runs {
+        let (code, stderr, peak_mb, seconds) = measured_pyoci(&args);
+        eprintln!("pyoci {name} on 2,000 deep chains: exit {code:?}, {peak_mb} MB peak, {seconds:.2}s");
+        assert_eq!(code, Some(expected), "pyoci {name}:\n{stderr}");
+        assert!(peak_mb < 200, "pyoci {name} peaked at {peak_mb} MB");
+        assert!(seconds < 5.0, "pyoci {name} took {seconds:.2}s");
+    }
+    assert!(sbom.exists());
 }

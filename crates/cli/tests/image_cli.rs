@@ -646,3 +646,75 @@ fn bad_input_is_refused_without_writing_anything() {
     assert!(stderr.contains(&junk.display().to_string()), "{stderr}");
     assert_nothing_written(&out);
 }
+
+/// Writes a tar with Python's tarfile (an independent writer) from (name, type, mode, uid, link)
+/// members; type is one of file, dir, symlink, link, chr, blk.
+fn python_tar(path: &Path, members: &[(&str, &str, u32, u32, &str)]) {
+    let script = "import io, json, sys, tarfile\n\
+        kinds = {'file': tarfile.REGTYPE, 'dir': tarfile.DIRTYPE, 'symlink': tarfile.SYMTYPE, \
+                 'link': tarfile.LNKTYPE, 'chr': tarfile.CHRTYPE, 'blk': tarfile.BLKTYPE}\n\
+        with tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT) as t:\n\
+        \x20   for name, kind, mode, uid, link in json.loads(sys.argv[2]):\n\
+        \x20       info = tarfile.TarInfo(name); info.type = kinds[kind]; info.mode = mode; info.uid = uid\n\
+        \x20       info.linkname = link; data = b'x' if kind == 'file' else b''; info.size = len(data)\n\
+        \x20       t.addfile(info, io.BytesIO(data))\n";
+    let members: Vec<serde_json::Value> = members.iter().map(|m| json!([m.0, m.1, m.2, m.3, m.4])).collect();
+    run_ok(Command::new("python3").arg("-c").arg(script).arg(path).arg(serde_json::Value::Array(members).to_string()));
+}
+
+#[test]
+fn foreign_tarballs_follow_the_rules_of_our_own_layers() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let cases: &[(&str, &[(&str, &str, u32, u32, &str)], &str)] = &[
+        ("dotdot", &[("../../etc/cron.d/x", "file", 0o644, 0, "")], "'..'"),
+        ("through-symlink", &[("app", "symlink", 0o777, 0, "/etc"), ("app/passwd", "file", 0o644, 0, "")], "symlink /app"),
+        ("hardlink-out", &[("app/shadow", "link", 0o644, 0, "/etc/shadow")], "not an earlier regular file"),
+        ("device", &[("dev/mem", "chr", 0o666, 0, "")], "character device"),
+        ("setuid-root", &[("usr/bin/su", "file", 0o4755, 0, "")], "setuid"),
+        ("whiteout", &[("etc/.wh.passwd", "file", 0o644, 0, "")], "whiteout"),
+        ("opaque-whiteout", &[("etc/.wh..wh..opq", "file", 0o644, 0, "")], "whiteout"),
+    ];
+    for (name, members, needle) in cases {
+        let tar = d.join(format!("{name}.tar"));
+        python_tar(&tar, members);
+        let out = d.join(format!("{name}-image"));
+        let stderr = pyoci_fails(pyoci().arg("image").arg("--layer").arg(&tar).arg("-o").arg(&out));
+        let member = members.last().map(|m| m.0).unwrap_or_default();
+        assert!(stderr.contains(needle) && stderr.contains(member) && stderr.contains(&*tar.to_string_lossy()), "{name}: {stderr}");
+        assert_nothing_written(&out);
+    }
+
+    // Allowed explicitly, a device and a setuid-root file go in; the gates still see them.
+    let special = d.join("special.tar");
+    python_tar(&special, &[("dev/null", "chr", 0o666, 0, ""), ("usr/bin/su", "file", 0o4755, 0, "")]);
+    pyoci_ok(pyoci().arg("image").arg("--layer").arg(&special).arg("-o").arg(d.join("special-refused-out")).arg("--allow-devices").arg("--allow-setuid"));
+
+    // What tar tools commonly write passes untouched and unpacks with umoci.
+    let ordinary = d.join("ordinary.tar.gz");
+    python_tar(
+        &d.join("ordinary.tar"),
+        &[
+            ("./", "dir", 0o755, 0, ""),
+            ("./app/", "dir", 0o755, 0, ""),
+            ("./app/main.py", "file", 0o644, 0, ""),
+            ("/app/abs.py", "file", 0o644, 0, ""),
+            ("app/same.py", "link", 0o644, 0, "./app/main.py"),
+            ("app/passwd", "symlink", 0o777, 0, "/etc/passwd"),
+            ("app/tool", "file", 0o4755, 65532, ""),
+        ],
+    );
+    run_ok(Command::new("gzip").arg("-n").arg(d.join("ordinary.tar")));
+    let image = d.join("ordinary-image");
+    pyoci_ok(pyoci().arg("image").arg("--layer").arg(&ordinary).arg("-o").arg(&image));
+    let (_, manifest) = manifest_of(&image);
+    let blob = blob_path(&image, manifest["layers"][0]["digest"].as_str().unwrap_or_default());
+    assert_eq!(fs::read(&blob).ok(), fs::read(&ordinary).ok(), "the tarball is linked byte for byte");
+    require_tool("umoci");
+    let bundle = d.join("bundle");
+    run_ok(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:latest", image.display())).arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(fs::read(rootfs.join("app/same.py")).ok(), Some(b"x".to_vec()));
+    assert!(rootfs.join("app/abs.py").is_file());
+    assert_eq!(fs::read_link(rootfs.join("app/passwd")).ok(), Some(PathBuf::from("/etc/passwd")));
+}

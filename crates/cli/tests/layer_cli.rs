@@ -517,3 +517,56 @@ fn help_documents_every_flag() {
         assert!(deb.contains(flag), "pyoci deb --help mentions {flag}:\n{deb}");
     }
 }
+
+#[test]
+fn whiteout_names_are_refused_unless_asked_for() {
+    let temp = tempfile::tempdir().unwrap();
+    let out_dir = temp.path().join("out");
+    fs::create_dir_all(&out_dir).unwrap();
+    let blob = out_dir.join("layer.tgz");
+
+    for (name, path) in [("plain", "/.wh.etc"), ("opaque", "/etc/.wh..wh..opq")] {
+        let spec = temp.path().join(format!("{name}.json"));
+        fs::write(&spec, serde_json::json!({"entries": [{"path": path, "content": ""}]}).to_string()).unwrap();
+        let out = fails_cleanly(&[os("layer"), os("--spec"), spec.as_os_str(), os("-o"), blob.as_os_str()], &out_dir, path);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("whiteout"));
+    }
+
+    let tree = temp.path().join("tree");
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::write(tree.join("etc/.wh.passwd"), "").unwrap();
+    fails_cleanly(&[os("layer"), os("--dir"), tree.as_os_str(), os("-o"), blob.as_os_str()], &out_dir, ".wh.passwd");
+
+    // A .deb built by dpkg-deb whose data empties /etc when layered on a base.
+    let package = temp.path().join("pkg");
+    fs::create_dir_all(package.join("DEBIAN")).unwrap();
+    fs::create_dir_all(package.join("etc")).unwrap();
+    fs::write(
+        package.join("DEBIAN/control"),
+        "Package: wipe-etc\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: hostile\n",
+    )
+    .unwrap();
+    fs::write(package.join("etc/.wh..wh..opq"), "").unwrap();
+    let deb = temp.path().join("wipe-etc.deb");
+    run_ok(Command::new("dpkg-deb").args(["--root-owner-group", "-Zgzip", "--build"]).arg(&package).arg(&deb));
+    fails_cleanly(&[os("deb"), deb.as_os_str(), os("-o"), blob.as_os_str()], &out_dir, ".wh..wh..opq");
+
+    // Asked for explicitly, whiteouts are written with the OCI names, root-owned and empty.
+    let spec = temp.path().join("asked.json");
+    fs::write(
+        &spec,
+        serde_json::json!({"entries": [
+            {"path": "/etc/motd", "type": "whiteout"},
+            {"path": "/var/cache", "type": "opaque_whiteout", "uid": 5},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    run_ok(pyoci().args([os("layer"), os("--spec"), spec.as_os_str(), os("-o"), blob.as_os_str()]));
+    let listing = run_ok(Command::new("bsdtar").arg("-tvf").arg(&blob));
+    let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().nth(8)).collect();
+    assert_eq!(names, ["etc/", "etc/.wh.motd", "var/", "var/cache/", "var/cache/.wh..wh..opq"], "{listing}");
+    let whiteouts: Vec<Vec<&str>> =
+        listing.lines().filter(|l| l.contains(".wh.")).map(|l| l.split_whitespace().take(5).collect()).collect();
+    assert!(whiteouts.iter().all(|w| w == &["-rw-r--r--", "0", "0", "0", "0"]), "{listing}");
+}

@@ -17,6 +17,12 @@ pub enum EntryKind {
     Symlink(PathBuf),
     /// A hard link to another in-image path of the same layer, which must be a file.
     Hardlink(PathBuf),
+    /// An OCI whiteout: hides the path (and everything under it) of lower layers.
+    /// Written as `.wh.<name>`; the only way such a name gets into a layer.
+    Whiteout,
+    /// An OCI opaque whiteout: hides everything lower layers put under the directory.
+    /// Written as `<dir>/.wh..wh..opq`.
+    OpaqueWhiteout,
 }
 
 /// One path in a layer.
@@ -108,12 +114,18 @@ impl Entry {
             EntryKind::Dir => "a directory entry".to_string(),
             EntryKind::Symlink(target) => format!("a symlink to {}", target.display()),
             EntryKind::Hardlink(target) => format!("a hard link to {}", target.display()),
+            EntryKind::Whiteout => "a whiteout entry".to_string(),
+            EntryKind::OpaqueWhiteout => "an opaque whiteout entry".to_string(),
         }
     }
 }
 
+/// Prefix of OCI whiteout names: a member named `.wh.x` deletes `x` of lower layers.
+pub(crate) const WHITEOUT_PREFIX: &[u8] = b".wh.";
+
 /// The in-image path as archive bytes: components joined by `/`, without a
-/// leading slash.
+/// leading slash. A component named `.wh.*` is refused: in a layer it deletes
+/// files of the layers below, which only [`EntryKind::Whiteout`] may ask for.
 pub(crate) fn archive_name(path: &Path) -> Result<Vec<u8>, Error> {
     let shown = || path.to_string_lossy().into_owned();
     if path.as_os_str().as_bytes().contains(&0) {
@@ -123,6 +135,13 @@ pub(crate) fn archive_name(path: &Path) -> Result<Vec<u8>, Error> {
     for component in path.components() {
         match component {
             Component::Normal(part) => {
+                if part.as_bytes().starts_with(WHITEOUT_PREFIX) {
+                    return Err(Error::InvalidDest {
+                        dest: shown(),
+                        reason: "a name starting with .wh. is an OCI whiteout, which deletes files of lower layers \
+                                 (ask for one with a spec entry of type \"whiteout\" or \"opaque_whiteout\")",
+                    });
+                }
                 if !name.is_empty() {
                     name.push(b'/');
                 }
@@ -162,6 +181,15 @@ mod tests {
         let err = archive_name(Path::new("/app/../../etc/passwd")).unwrap_err();
         assert!(matches!(err, Error::DestEscapes { .. }));
         assert!(err.to_string().contains("/app/../../etc/passwd"), "{err}");
+    }
+
+    #[test]
+    fn whiteout_names_are_refused() {
+        for path in ["/etc/.wh.passwd", "/.wh.etc", "/data/.wh..wh..opq/x"] {
+            let err = archive_name(Path::new(path)).unwrap_err();
+            assert!(err.to_string().contains(path) && err.to_string().contains("whiteout"), "{err}");
+        }
+        assert!(archive_name(Path::new("/app/x.wh.y")).is_ok());
     }
 
     #[test]

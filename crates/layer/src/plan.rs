@@ -181,6 +181,20 @@ fn resolve(entry: Entry, stat: Option<io::Result<SourceStat>>) -> Result<Item, E
             (ItemKind::Symlink(target), SYMLINK_MODE)
         }
         EntryKind::Hardlink(target) => (ItemKind::Hardlink(archive_name(&target)?), REGULAR_MODE),
+        kind @ (EntryKind::Whiteout | EntryKind::OpaqueWhiteout) => {
+            // Whiteouts are empty root-owned files; only their names carry meaning.
+            let name = whiteout_name(&name, kind == EntryKind::OpaqueWhiteout);
+            return Ok(Item {
+                name,
+                kind: ItemKind::Regular(Content::Bytes(Vec::new())),
+                mode: REGULAR_MODE,
+                uid: 0,
+                gid: 0,
+                uname: String::new(),
+                gname: String::new(),
+                origin,
+            });
+        }
     };
     Ok(Item {
         name,
@@ -192,6 +206,17 @@ fn resolve(entry: Entry, stat: Option<io::Result<SourceStat>>) -> Result<Item, E
         gname: entry.gname,
         origin,
     })
+}
+
+/// `dir/.wh.name` for a whiteout of `dir/name`; `dir/name/.wh..wh..opq` for an opaque one.
+fn whiteout_name(name: &[u8], opaque: bool) -> Vec<u8> {
+    if opaque {
+        return [name, b"/.wh..wh..opq"].concat();
+    }
+    match name.iter().rposition(|&b| b == b'/') {
+        Some(slash) => [&name[..=slash], crate::entry::WHITEOUT_PREFIX, &name[slash + 1..]].concat(),
+        None => [crate::entry::WHITEOUT_PREFIX, name].concat(),
+    }
 }
 
 pub(crate) fn special_kind(file_type: &fs::FileType) -> &'static str {

@@ -12,8 +12,11 @@
 //! ]}
 //! ```
 //!
-//! `type` is `file` (from `source` or inline `content`), `dir`, `symlink`
-//! or `hardlink` (`target` is another in-image path). Without `type`, an
+//! `type` is `file` (from `source` or inline `content`), `dir`, `symlink`,
+//! `hardlink` (`target` is another in-image path), `whiteout` (hides `path`
+//! of the layers below) or `opaque_whiteout` (hides what the layers below put
+//! under the directory `path`). Names starting with `.wh.` are refused
+//! everywhere else: they are whiteouts only when asked for. Without `type`, an
 //! entry with `content` is a file and one with `source` is a file, or, when
 //! the source is a directory, that whole tree (see [`crate::from_dir`]).
 //! Relative sources are relative to the working directory (Bazel's
@@ -192,8 +195,19 @@ fn expand(
             only(&["target"])?;
             EntryKind::Hardlink(PathBuf::from(raw.target.as_deref().ok_or("a hardlink needs \"target\"".to_string())?))
         }
+        Some("whiteout") => {
+            only(&[])?;
+            EntryKind::Whiteout
+        }
+        Some("opaque_whiteout") => {
+            only(&[])?;
+            EntryKind::OpaqueWhiteout
+        }
         Some(other) => {
-            return Err(format!("unknown type {other:?}: expected file, dir, symlink or hardlink").into());
+            return Err(format!(
+                "unknown type {other:?}: expected file, dir, symlink, hardlink, whiteout or opaque_whiteout"
+            )
+            .into());
         }
     };
     let mut entry = apply_owner(Entry::new(&raw.path, kind));

@@ -85,7 +85,7 @@ impl<R: Read> Read for DigestReader<R> {
     }
 }
 
-fn format_digest(bytes: &[u8]) -> String {
+pub(crate) fn format_digest(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(7 + bytes.len() * 2);
     out.push_str("sha256:");

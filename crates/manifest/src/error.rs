@@ -40,6 +40,13 @@ pub enum Error {
         actual: u64,
     },
 
+    #[error("{}: member {member:?} is refused: {reason}", path.display())]
+    ForeignLayer {
+        path: PathBuf,
+        member: String,
+        reason: String,
+    },
+
     #[error("{}: missing blob {digest}", path.display())]
     MissingBlob { path: PathBuf, digest: String },
 

@@ -82,6 +82,33 @@ impl LayerDescriptor {
         })
     }
 
+    /// [`LayerDescriptor::compute`] for a tarball pyoci did not write: its members are held to
+    /// the rules of pyoci's own layers in the same pass that computes the diff ID.
+    pub fn compute_foreign(blob: &Path, rules: crate::ForeignRules) -> Result<LayerDescriptor> {
+        let (digest, size) = digest_file(blob)?;
+        let mut file = File::open(blob).map_err(|e| Error::io(blob, e))?;
+        let mut head = [0u8; 4];
+        let head_len = read_up_to(&mut file, &mut head).map_err(|e| Error::io(blob, e))?;
+        let compression = Compression::sniff(&head[..head_len]);
+        let file = File::open(blob).map_err(|e| Error::io(blob, e))?;
+        let reader = BufReader::with_capacity(1 << 20, file);
+        let (diff_id, uncompressed_size) = match compression {
+            Compression::None => crate::check_foreign_tar(reader, blob, rules)?,
+            Compression::Gzip => crate::check_foreign_tar(flate2::read::MultiGzDecoder::new(reader), blob, rules)?,
+            Compression::Zstd => {
+                let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(blob, e))?;
+                crate::check_foreign_tar(decoder, blob, rules)?
+            }
+        };
+        Ok(LayerDescriptor {
+            media_type: compression.oci_layer_media_type().to_owned(),
+            digest,
+            size,
+            diff_id,
+            uncompressed_size: Some(uncompressed_size),
+        })
+    }
+
     /// Checks that a blob's size and sha256 match this descriptor.
     pub fn verify(&self, blob: &Path) -> Result<()> {
         let actual_size = std::fs::metadata(blob).map_err(|e| Error::io(blob, e))?.len();
@@ -125,6 +152,9 @@ pub struct LayerInput {
     pub descriptor: Option<LayerDescriptor>,
     /// The history entry's `created_by`.
     pub created_by: Option<String>,
+    /// Without a descriptor the blob is a tarball pyoci did not write: it is checked member
+    /// by member (see [`crate::check_foreign_tar`]) with these allowances.
+    pub foreign_rules: crate::ForeignRules,
 }
 
 /// The platform of an image built from scratch.
@@ -226,7 +256,7 @@ pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
                 descriptor.verify(&input.blob)?;
                 descriptor.clone()
             }
-            None => LayerDescriptor::compute(&input.blob)?,
+            None => LayerDescriptor::compute_foreign(&input.blob, input.foreign_rules)?,
         };
         layers.push((input, descriptor));
     }

@@ -9,6 +9,7 @@
 mod config;
 mod digest;
 mod error;
+mod foreign;
 mod image;
 mod index;
 mod inspect;
@@ -24,6 +25,7 @@ pub use config::{
 };
 pub use digest::{digest_file, sha256_digest, sha256_hex};
 pub use error::{Error, Result};
+pub use foreign::{check_foreign_tar, ForeignRules};
 pub use image::{
     build_image, validate_ref_name, ImageSpec, LayerDescriptor, LayerInput, Platform,
     BASE_DIGEST_ANNOTATION,

@@ -37,7 +37,9 @@ const FINDINGS_SHOWN_PER_GATE: usize = 50;
 ///   permissions  files and directories of the application layers (see --base) must not be
 ///                world-writable (sticky directories such as /tmp excepted) and must be
 ///                readable, directories also searchable, by the image user (other users'
-///                home directories from /etc/passwd excepted): --allow-permissions
+///                home directories from /etc/passwd excepted), and hold no setuid/setgid
+///                file (--allow-setuid) or device node or fifo (--allow-devices) anywhere:
+///                --allow-permissions
 ///   size         compressed layers plus config must not exceed --max-size
 ///
 /// Nothing is printed on success when -o is given (a Bazel validation action); otherwise a
@@ -73,6 +75,14 @@ pub struct Args {
     /// Skip the permissions gate.
     #[arg(long)]
     allow_permissions: bool,
+
+    /// Allow setuid/setgid files in the application layers (the permissions gate still runs).
+    #[arg(long)]
+    allow_setuid: bool,
+
+    /// Allow device nodes and fifos in the application layers (the permissions gate still runs).
+    #[arg(long)]
+    allow_devices: bool,
 
     /// Largest file scanned for secrets; bigger files are skipped. Bytes, or with a unit
     /// (K, M, G, Ki, Mi, Gi, optionally followed by B).
@@ -144,6 +154,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         app_prefixes: args.app_prefixes.clone(),
         allow_secret_in: args.allow_secret_in.clone(),
         max_scan_size,
+        allow_setuid: args.allow_setuid,
+        allow_devices: args.allow_devices,
     };
     let outcome = gates::check(&layout, &image, &policy)?;
 

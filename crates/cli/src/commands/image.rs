@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use pyoci_manifest::{
     build_image, parse_key_value, resolve_created, write_file_atomic, ConfigChanges, ImageSpec,
-    LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
+    ForeignRules, LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
 };
 
 const IMAGE_HELP: &str = "\
@@ -37,8 +37,22 @@ pub struct Args {
     /// `pyoci deb` wrote for it (split at the first '='). With a descriptor the blob is checked
     /// against it; without, its digest and diff ID are computed (gzip, zstd or plain tar,
     /// recognised from its content). Repeat for more layers, bottom first.
+    /// A layer without a descriptor is a tarball pyoci did not write; it is read member by
+    /// member and refused, naming the member, if it holds a `..` or over-long name, a path
+    /// through a symlink of the same layer, a hard link to anything but an earlier file of the
+    /// layer, a whiteout (.wh.*), a device node or fifo (see --allow-devices) or a setuid/setgid
+    /// root file (see --allow-setuid). A leading `/` or `./` means the image root. Its bytes
+    /// are never rewritten.
     #[arg(long = "layer", value_name = "BLOB[=DESCRIPTOR_JSON]")]
     layers: Vec<String>,
+
+    /// Accept device nodes and fifos in --layer tarballs given without a descriptor.
+    #[arg(long)]
+    allow_devices: bool,
+
+    /// Accept setuid/setgid root files in --layer tarballs given without a descriptor.
+    #[arg(long)]
+    allow_setuid: bool,
 
     /// Config changes as JSON: {"env": {..}, "labels": {..}, "annotations": {..},
     /// "entrypoint": [..], "cmd": [..], "user": "65532", "workdir": "/app",
@@ -166,6 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 blob: PathBuf::from(blob),
                 descriptor,
                 created_by: None,
+                foreign_rules: ForeignRules { allow_devices: args.allow_devices, allow_setuid: args.allow_setuid },
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
