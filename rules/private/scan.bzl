@@ -6,7 +6,7 @@ database; vulnerability scanning reads a Trivy database given as files (`db`), c
 private cache directory, and never updates it.
 """
 
-load(":providers.bzl", "OciImageInfo", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo")
 
 _SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
@@ -23,10 +23,7 @@ scratch="${{TEST_TMPDIR:-$(mktemp -d)}}"
 cache="$scratch/trivy-cache"
 mkdir -p "$cache/db" "$reports"
 for file in {db_files}; do cp "$file" "$cache/db/"; done
-# Trivy reads a docker archive or an OCI archive; the layout is packed into one here so the
-# image's blobs are read in place by pyoci rather than copied by the build.
-{pyoci} tarball --image {layout} --format oci --output "$scratch/image.tar" >/dev/null
-"$trivy" image --input "$scratch/image.tar" --cache-dir "$cache" --quiet \\
+"$trivy" image --input {layout} --cache-dir "$cache" --quiet \\
   --skip-db-update --skip-java-db-update --skip-check-update --skip-version-check \\
   --offline-scan --scanners {scanners} --list-all-pkgs {extra} \\
   --format json --output "$reports/trivy.json"
@@ -50,7 +47,6 @@ def _quote(word):
 
 def _py_image_scan_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
-    pyoci = pyoci_binary(ctx)
     if ctx.attr.severity not in _SEVERITIES:
         fail("py_image_scan {}: attribute `severity` must be one of {}, got {}".format(
             ctx.label,
@@ -70,7 +66,7 @@ def _py_image_scan_impl(ctx):
     severities = _SEVERITIES[_SEVERITIES.index(ctx.attr.severity):]
     trivy = ctx.executable.trivy
     extra = list(ctx.attr.args_extra)
-    runfiles = [pyoci, image.layout, trivy] + ctx.files.db
+    runfiles = [image.layout, trivy] + ctx.files.db
     if ctx.file.ignorefile:
         extra.extend(["--ignorefile", ctx.file.ignorefile.short_path])
         runfiles.append(ctx.file.ignorefile)
@@ -83,7 +79,6 @@ def _py_image_scan_impl(ctx):
             label = str(ctx.label),
             workspace = ctx.workspace_name,
             trivy = _quote(trivy.short_path),
-            pyoci = _quote(pyoci.short_path),
             layout = _quote(image.layout.short_path),
             db_files = " ".join([_quote(f.short_path) for f in ctx.files.db]),
             scanners = ",".join(scanners),
@@ -96,7 +91,7 @@ def _py_image_scan_impl(ctx):
     runfiles_object = ctx.runfiles(files = runfiles).merge(ctx.attr.trivy[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = script, runfiles = runfiles_object)]
 
-py_image_scan = rule(
+py_image_scan_test = rule(
     implementation = _py_image_scan_impl,
     doc = "Scans an image with Trivy under `bazel test`, offline: fails when a finding is at or " +
           "above `severity`, and writes the full report as test outputs (`trivy.json` and " +
@@ -116,8 +111,10 @@ py_image_scan = rule(
             cfg = "target",
         ),
         "scanners": attr.string_list(
-            doc = "Trivy scanners: `secret` and `license` need no database; `vuln` needs `db`.",
-            default = ["secret", "license"],
+            doc = "Trivy scanners: `secret` and `license` need no database; `vuln` needs `db`. " +
+                  "Trivy rates GPL-family licences (most of Debian) HIGH, forbidden ones " +
+                  "(AGPL, ...) CRITICAL: pair `license` with severity CRITICAL or an ignorefile.",
+            default = ["secret"],
         ),
         "severity": attr.string(
             doc = "The lowest severity that fails the test: UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL.",
@@ -140,5 +137,26 @@ py_image_scan = rule(
         ),
     },
     test = True,
-    toolchains = ["@rules_pyoci//rules:toolchain_type"],
 )
+
+def py_image_scan(name, image, trivy, **kwargs):
+    """Scans an image with Trivy under `bazel test`, offline; see `py_image_scan_test`.
+
+    Example:
+
+        py_image_scan(
+            name = "service_image_scan",
+            image = ":service_image",
+            trivy = "@trivy//:trivy",
+            scanners = ["secret", "license"],
+            severity = "CRITICAL",
+        )
+
+    Args:
+      name: test target name.
+      image: the image to scan.
+      trivy: the Trivy executable.
+      **kwargs: scanners, severity, db, ignorefile, ignore_unfixed, args_extra, and the
+        common test attributes (size, timeout, tags, ...).
+    """
+    py_image_scan_test(name = name, image = image, trivy = trivy, **kwargs)
