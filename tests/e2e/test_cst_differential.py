@@ -132,8 +132,8 @@ fileExistenceTests:
   - name: passwd owned by nonroot
     path: /etc/passwd
     uid: 65532
-  - name: python stdlib searchable
-    path: /usr/lib/python3.11
+  - name: home searchable
+    path: /home
     isExecutableBy: other
   - name: missing file
     path: /opt/nothing
@@ -290,8 +290,7 @@ fileContentTests:
     path: /etc/passwd
     expectedContents: ["^root:x:0:0:root:/root:/busybox/sh"]
 licenseTests:
-  - debian: true
-    files: ["/etc/os-release"]
+  - files: ["/etc/os-release", "/usr/share/doc/busybox-static/copyright"]
 metadataTest:
   envVars:
     - key: LOG_LEVEL

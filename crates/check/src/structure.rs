@@ -231,7 +231,8 @@ pub fn run_static_checks(
         match located {
             Located::Missing(reason) => Err(reason.clone()),
             Located::File { path, size, .. } if *size > compat.max_file_bytes => Err(format!(
-                "{path} is {size} bytes, more than the {} bytes content tests read                  (raise --max-file-bytes)",
+                "{path} is {size} bytes, more than the {} bytes content tests read \
+                 (raise --max-file-bytes)",
                 compat.max_file_bytes
             )),
             Located::File { path, layer, .. } => collector

@@ -1,7 +1,7 @@
 //! `pyoci test` content checks read a bounded amount: a layer holding a 1.1 GB file of zeros
 //! (about 1 MB gzipped, a compression bomb) costs one streaming pass, not 1.1 GB of memory.
 //! The file's content test fails with its size; the small file beside it, and the small
-//! version that replaces a bomb of a lower layer, are read and pass.
+//! version that replaces a big file of a lower layer, are read and pass.
 
 #[path = "../../../tests/support/tools.rs"]
 mod tools;
@@ -51,9 +51,14 @@ fn content_tests_read_bounded_bytes_from_a_gzip_bomb() {
     std::fs::File::create(&bomb)
         .and_then(|f| f.set_len(BOMB_BYTES))
         .unwrap_or_else(|e| panic!("{e}"));
+    // A lower layer's big file that a later layer replaces is never read either.
+    let replaced = d.join("replaced.bin");
+    std::fs::File::create(&replaced)
+        .and_then(|f| f.set_len(100_000_000))
+        .unwrap_or_else(|e| panic!("{e}"));
     let small = d.join("small.txt");
     std::fs::write(&small, "port: 8080\n").unwrap_or_else(|e| panic!("{e}"));
-    let lower = layer(d, "lower", &[("/data/bomb.bin", &bomb), ("/data/replaced.txt", &bomb)]);
+    let lower = layer(d, "lower", &[("/data/bomb.bin", &bomb), ("/data/replaced.txt", &replaced)]);
     let upper = layer(d, "upper", &[("/data/replaced.txt", &small), ("/data/small.txt", &small)]);
     let image = d.join("image");
     pyoci_ok(
