@@ -64,6 +64,8 @@
 //! - A content test through a relative symlink reads its target relative to the link's
 //!   directory; CST's docker driver asks for the bare target, i.e. relative to `/`.
 //! - Per-test `envVars` apply also when `containerRunOptions` is set; CST then drops them.
+//! - A variable named in `containerRunOptions.envVars` that is unset here is skipped; CST
+//!   passes it as an empty entry, which Docker rejects, failing every command test.
 //! - Content tests read at most `max_file_bytes` of a file (a bigger file fails the test with
 //!   its size), so a compressed bomb cannot exhaust memory; CST reads any size.
 

@@ -279,7 +279,7 @@ impl PodmanStore {
             );
         }
         if options.is_set() {
-            match run_options_env(options) {
+            match run_options_env(options, strict) {
                 Ok(extra) => env.extend(extra),
                 Err(reason) => return result(vec![reason]),
             }
@@ -346,8 +346,12 @@ impl PodmanStore {
 }
 
 /// The variables `containerRunOptions` adds: non-empty values from `envFile` (dotenv lines),
-/// then the named variables of our own environment that are set.
-fn run_options_env(options: &RunOptions) -> std::result::Result<Vec<(String, String)>, String> {
+/// then the named variables of our own environment that are set. CST passes an unset one as
+/// an empty entry, which Docker rejects, so under `strict` it fails the test.
+fn run_options_env(
+    options: &RunOptions,
+    strict: bool,
+) -> std::result::Result<Vec<(String, String)>, String> {
     let mut env = Vec::new();
     if !options.env_file.is_empty() {
         let text = std::fs::read_to_string(&options.env_file).map_err(|e| {
@@ -374,8 +378,15 @@ fn run_options_env(options: &RunOptions) -> std::result::Result<Vec<(String, Str
         }
     }
     for name in &options.env_vars {
-        if let Some(value) = std::env::var_os(name).filter(|v| !v.is_empty()) {
-            env.push((name.clone(), value.to_string_lossy().into_owned()));
+        match std::env::var_os(name).filter(|v| !v.is_empty()) {
+            Some(value) => env.push((name.clone(), value.to_string_lossy().into_owned())),
+            None if strict => {
+                return Err(format!(
+                    "containerRunOptions.envVars names {name}, which is not set here \
+                     (container-structure-test then fails every command test)"
+                ))
+            }
+            None => {}
         }
     }
     Ok(env)

@@ -35,7 +35,9 @@ use super::index::split_layout_ref;
 /// written ls -l style (drwxrwxrwt, lrwxrwxrwx) or octal (0644), and ports with a protocol
 /// (8080/tcp), where CST always fails; a relative symlink is followed from its own directory
 /// (CST reads its target from /); per-test envVars still apply when containerRunOptions is
-/// set (CST drops them); unknown fields in a .json spec are errors (CST ignores them).
+/// set (CST drops them); a variable named in containerRunOptions.envVars but unset here is
+/// skipped (CST fails every command test); unknown fields in a .json spec are errors (CST
+/// ignores them).
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment, after_help = "Example:\n  pyoci test bazel-bin/app/image --spec app/image_test.json")]
 pub struct Args {
