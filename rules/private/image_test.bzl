@@ -1,4 +1,4 @@
-"""py_image_test: structure tests of an image, run by `bazel test` through `pyoci test`.
+"""py_image_test: container-structure-test specs run against an image, run by `bazel test` through `pyoci test`.
 
 File and metadata tests read the image's layers and config directly: no container, no podman.
 Command tests load the image into a private podman store (its own --root/--runroot/--tmpdir in a
@@ -73,7 +73,9 @@ def _py_image_test_impl(ctx):
     if ctx.file.spec:
         spec = ctx.file.spec
     elif inline:
-        spec = ctx.actions.declare_file(ctx.label.name + ".spec.json")
+        # JSON is YAML; the .yaml name gives the inline tests CST's YAML defaults (shouldExist
+        # true, uid and gid checked only when given) rather than Go's JSON zero values.
+        spec = ctx.actions.declare_file(ctx.label.name + ".spec.yaml")
         ctx.actions.write(spec, json.encode(inline))
     else:
         fail("py_image_test {}: nothing to test: give `spec` or at least one of command_tests, " +
@@ -93,7 +95,11 @@ def _py_image_test_impl(ctx):
         ctx.attr.cgroup_manager,
         "--timeout",
         str(ctx.attr.command_timeout),
+        "--max-file-bytes",
+        str(ctx.attr.max_file_bytes),
     ]
+    if ctx.attr.strict_cst:
+        command.append("--strict-cst")
     for limit in ctx.attr.ulimits:
         command.extend(["--ulimit", limit])
     if ctx.attr.storage_driver:
@@ -125,10 +131,10 @@ def _py_image_test_impl(ctx):
 
 py_image_structure_test = rule(
     implementation = _py_image_test_impl,
-    doc = "Runs structure tests against an image with `pyoci test` (in the spirit of " +
-          "container-structure-test): one PASS/FAIL line per check, a failure shows the check's " +
-          "name with expected and actual values. Each test dict uses container-structure-test's " +
-          "JSON field names (see `pyoci test --help`).",
+    doc = "Runs container-structure-test specs against an image with `pyoci test`, with CST's " +
+          "verdicts: one PASS/FAIL line per check, a failure shows the check's name with " +
+          "expected and actual values. Each test dict uses container-structure-test's field " +
+          "names (see `pyoci test --help`); the inline tests get CST's YAML defaults.",
     attrs = {
         "image": attr.label(
             doc = "The image under test: a `py_image`, `py_service_image` or any target providing OciImageInfo.",
@@ -136,9 +142,12 @@ py_image_structure_test = rule(
             providers = [OciImageInfo],
         ),
         "spec": attr.label(
-            doc = "A structure test spec file (JSON, container-structure-test's schema as " +
-                  "`pyoci test --help` describes it), instead of the inline attributes.",
-            allow_single_file = [".json"],
+            doc = "A container-structure-test spec file (schema 2.0.0, `.yaml`, `.yml` or " +
+                  "`.json`, read as CST reads it: in JSON an absent `shouldExist` is false and " +
+                  "absent `uid`/`gid` are compared with 0), instead of the inline attributes. " +
+                  "Every CST section works: setup/teardown, per-test envVars, " +
+                  "containerRunOptions, licenseTests.",
+            allow_single_file = [".json", ".yaml", ".yml"],
         ),
         "command_tests": attr.string(
             doc = "JSON list (the macro takes a list of dicts) of command tests run in a " +
@@ -188,6 +197,17 @@ py_image_structure_test = rule(
             doc = "Storage driver of the private podman store (e.g. `vfs` where overlay mounts " +
                   "are not allowed); empty: podman's choice.",
         ),
+        "strict_cst": attr.bool(
+            doc = "Give container-structure-test's verdict also where `pyoci test` deliberately " +
+                  "differs (`ls -l`/octal permissions, ports with a protocol, relative symlinks " +
+                  "in content tests, per-test envVars with containerRunOptions; see " +
+                  "`pyoci test --help`).",
+        ),
+        "max_file_bytes": attr.int(
+            doc = "Largest file a content or license test reads; a bigger one fails its test " +
+                  "(bounded memory on hostile images).",
+            default = 33554432,
+        ),
         "command_timeout": attr.int(
             doc = "Seconds each command test may run before it is killed and fails.",
             default = 300,
@@ -213,7 +233,7 @@ def py_image_test(
         py_image_test(
             name = "service_image_test",
             image = ":service_image",
-            metadata_test = {"user": "65532", "exposedPorts": ["8080/tcp"]},
+            metadata_test = {"user": "65532", "exposedPorts": ["8080"]},
             file_existence_tests = [{"name": "config", "path": "/etc/service/config.yaml",
                                      "shouldExist": True, "permissions": "-rw-r--r--"}],
             command_tests = [{"name": "version", "command": "/usr/bin/python3",
@@ -227,13 +247,14 @@ def py_image_test(
     Args:
       name: test target name.
       image: the image under test.
-      spec: a JSON spec file instead of the inline tests.
+      spec: a container-structure-test spec file (.yaml, .yml or .json) instead of the
+        inline tests.
       command_tests: list of dicts (container-structure-test's commandTests).
       file_existence_tests: list of dicts (fileExistenceTests).
       file_content_tests: list of dicts (fileContentTests).
       metadata_test: dict (metadataTest).
       **kwargs: env, user, podman, runtime, cgroup_manager, ulimits, storage_driver,
-        command_timeout, and the common test attributes (size, timeout, tags, ...).
+        command_timeout, strict_cst, max_file_bytes, and the common test attributes (size, timeout, tags, ...).
     """
     py_image_structure_test(
         name = name,

@@ -68,6 +68,14 @@ static TOKEN_RULES: LazyLock<Vec<TokenRule>> = LazyLock::new(|| {
         ),
         rule("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
         rule("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+        // Kinds Trivy's secret scanner reports too (tests/e2e/test_trivy.py checks the match).
+        rule("Azure storage account key", r"(?i)\bAccountKey=[A-Za-z0-9+/]{86}=="),
+        rule("GCP service account key", r#""type"\s*:\s*"service_account""#),
+        rule("Stripe secret key", r"\b[sr]k_live_[A-Za-z0-9]{20,}"),
+        rule("PyPI upload token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"),
+        rule("SendGrid API key", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"),
+        rule("Hugging Face token", r"\bhf_[A-Za-z]{34}\b"),
+        rule("Twilio API key", r"\bSK[0-9a-fA-F]{32}\b"),
     ]
 });
 

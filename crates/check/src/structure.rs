@@ -45,128 +45,70 @@
 //! container: symlinks in parent directories are followed, the last one is
 //! not; file content tests follow it. Ports without a protocol mean `/tcp`.
 
-pub mod podman;
+//! Structure tests with container-structure-test's spec format (schema 2.0.0, JSON or YAML,
+//! see [`spec`]) and CST's verdicts: file, license and metadata checks read the layers
+//! directly; command tests run the image with podman in a private, throw-away store.
+//!
+//! CST's semantics we follow (its docker driver, 1.19): paths are looked up like `lstat` in the
+//! container (symlinks in parent directories followed); `permissions` is compared with Go's
+//! `FileMode.String()` (`-rw-r--r--`, `dtrwxrwxrwx` for sticky /tmp, `Lrwxrwxrwx` for a
+//! symlink, `urwxr-xr-x` for setuid); a device or fifo counts as absent; file existence paths
+//! and command lines get `$VAR` substitution from the image's environment; metadata ports are
+//! compared by number; regexes match anywhere (Go's RE2 and Rust's regex agree on syntax).
+//!
+//! Where we deliberately differ (each undone by `CstCompat::strict`, `pyoci test --strict-cst`):
+//! - `permissions` may also be written `ls -l` style (`drwxrwxrwt`, `lrwxrwxrwx`,
+//!   `-rwsr-xr-x`) or octal (`0644`); CST fails every such test, as Go never prints them.
+//! - A port may be written `8080/tcp` (then the protocol must match too); CST compares numbers
+//!   only, so it fails those.
+//! - A content test through a relative symlink reads its target relative to the link's
+//!   directory; CST's docker driver asks for the bare target, i.e. relative to `/`.
+//! - Per-test `envVars` apply also when `containerRunOptions` is set; CST then drops them.
+//! - A variable named in `containerRunOptions.envVars` that is unset here is skipped; CST
+//!   passes it as an empty entry, which Docker rejects, failing every command test.
+//! - Content tests read at most `max_file_bytes` of a file (a bigger file fails the test with
+//!   its size), so a compressed bomb cannot exhaust memory; CST reads any size.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+pub mod expand;
+pub mod podman;
+pub mod spec;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use regex::Regex;
-use serde::Deserialize;
 
-use crate::error::{Error, Result};
-use crate::imagefs::{normalize, ImageFs, Kind};
+use crate::error::Result;
+use crate::imagefs::{Entry, ImageFs, Kind, Observer, RawEntry};
 use pyoci_manifest::{Image, Layout};
 
-#[derive(Deserialize, Debug, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Spec {
-    #[serde(default)]
-    pub schema_version: Option<String>,
-    #[serde(default)]
-    pub global_env_vars: Vec<EnvVar>,
-    #[serde(default)]
-    pub container_run_options: Option<RunOptions>,
-    #[serde(default)]
-    pub command_tests: Vec<CommandTest>,
-    #[serde(default)]
-    pub file_existence_tests: Vec<FileExistenceTest>,
-    #[serde(default)]
-    pub file_content_tests: Vec<FileContentTest>,
-    #[serde(default)]
-    pub metadata_test: Option<MetadataTest>,
+pub use spec::{
+    CommandTest, EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest,
+    RunOptions, Spec,
+};
+
+/// Default for [`CstCompat::max_file_bytes`].
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 32 << 20;
+/// CST's license test fails on copyright files naming these.
+const BANNED_LICENSE_WORDS: [&str; 2] = ["AGPL", "WTFPL"];
+/// Packages CST's license test skips.
+const LICENSE_ALLOWLIST: [&str; 1] = ["libgnutls30"];
+const MAX_LINK_HOPS: usize = 40;
+
+/// How closely to follow container-structure-test where we deliberately differ (module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct CstCompat {
+    pub strict: bool,
+    /// Largest file a content or license test reads.
+    pub max_file_bytes: u64,
 }
 
-#[derive(Deserialize, Debug, Clone)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvVar {
-    pub key: String,
-    #[serde(default)]
-    pub value: String,
-    #[serde(default)]
-    pub is_regex: bool,
-}
-
-#[derive(Deserialize, Debug, Default, Clone)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RunOptions {
-    /// Passed to `podman run --user`.
-    #[serde(default)]
-    pub user: Option<String>,
-}
-
-#[derive(Deserialize, Debug, Clone)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CommandTest {
-    pub name: String,
-    pub command: String,
-    #[serde(default)]
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env_vars: Vec<EnvVar>,
-    #[serde(default)]
-    pub expected_output: Vec<String>,
-    #[serde(default)]
-    pub excluded_output: Vec<String>,
-    #[serde(default)]
-    pub expected_error: Vec<String>,
-    #[serde(default)]
-    pub excluded_error: Vec<String>,
-    #[serde(default)]
-    pub exit_code: i32,
-}
-
-#[derive(Deserialize, Debug, Clone)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FileExistenceTest {
-    pub name: String,
-    pub path: String,
-    pub should_exist: bool,
-    #[serde(default)]
-    pub permissions: Option<String>,
-    #[serde(default)]
-    pub uid: Option<u64>,
-    #[serde(default)]
-    pub gid: Option<u64>,
-    #[serde(default)]
-    pub is_executable_by: Option<String>,
-}
-
-#[derive(Deserialize, Debug, Clone)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FileContentTest {
-    pub name: String,
-    pub path: String,
-    #[serde(default)]
-    pub expected_contents: Vec<String>,
-    #[serde(default)]
-    pub excluded_contents: Vec<String>,
-}
-
-#[derive(Deserialize, Debug, Default, Clone)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MetadataTest {
-    #[serde(default)]
-    pub env_vars: Vec<EnvVar>,
-    #[serde(default)]
-    pub unbound_env_vars: Vec<EnvVar>,
-    #[serde(default)]
-    pub labels: Vec<EnvVar>,
-    #[serde(default)]
-    pub entrypoint: Option<Vec<String>>,
-    #[serde(default)]
-    pub cmd: Option<Vec<String>>,
-    #[serde(default)]
-    pub exposed_ports: Vec<String>,
-    #[serde(default)]
-    pub unexposed_ports: Vec<String>,
-    #[serde(default)]
-    pub volumes: Vec<String>,
-    #[serde(default)]
-    pub unmounted_volumes: Vec<String>,
-    #[serde(default)]
-    pub workdir: Option<String>,
-    #[serde(default)]
-    pub user: Option<String>,
+impl Default for CstCompat {
+    fn default() -> Self {
+        CstCompat {
+            strict: false,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// The outcome of one check: no failures means it passed.
@@ -197,165 +139,294 @@ impl CheckResult {
     }
 }
 
-impl Spec {
-    pub fn load(path: &Path) -> Result<Spec> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let spec: Spec = serde_json::from_slice(&bytes).map_err(|source| Error::SpecJson {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        spec.validate(path)?;
-        Ok(spec)
+/// The image's environment as CST sees it (`KEY=VALUE`, first `=` splits, last one wins),
+/// with the spec's global variables applied on top (their values expanded against it).
+pub fn environment(image: &Image, globals: &[EnvVar]) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let expanded: Vec<(String, String)> = globals
+        .iter()
+        .map(|g| (g.key.clone(), expand::expand(&g.value, &env)))
+        .collect();
+    env.extend(expanded);
+    env
+}
+
+/// Where a content or license test's bytes are: the final file entry after following links.
+enum Located {
+    File { path: String, layer: usize, size: u64 },
+    Missing(String),
+}
+
+/// Collects the contents of chosen (path, layer) file entries, skipping larger ones.
+struct ContentCollector {
+    wanted: BTreeSet<(String, usize)>,
+    max_bytes: u64,
+    found: BTreeMap<(String, usize), Vec<u8>>,
+}
+
+impl Observer for ContentCollector {
+    fn wants_content(&mut self, entry: &RawEntry) -> bool {
+        entry.size <= self.max_bytes
+            && self.wanted.contains(&(entry.path.to_string(), entry.layer))
     }
 
-    /// Compiles every regex once, so a typo fails before anything runs.
-    fn validate(&self, path: &Path) -> Result<()> {
-        let spec_error = |reason: String| Error::Spec {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if let Some(version) = &self.schema_version {
-            if !version.starts_with("2.") {
-                return Err(spec_error(format!(
-                    "schemaVersion {version:?} is not supported (use \"2.0.0\")"
-                )));
-            }
+    fn observe(&mut self, entry: &RawEntry, content: Option<&[u8]>) {
+        if let Some(bytes) = content {
+            self.found
+                .insert((entry.path.to_string(), entry.layer), bytes.to_vec());
         }
-        let check_regexes = |test: &str, patterns: &[String]| -> Result<()> {
-            for pattern in patterns {
-                Regex::new(pattern).map_err(|e| {
-                    spec_error(format!("test {test:?}: regex {pattern:?} is invalid: {e}"))
-                })?;
-            }
-            Ok(())
-        };
-        for t in &self.command_tests {
-            for group in [
-                &t.expected_output,
-                &t.excluded_output,
-                &t.expected_error,
-                &t.excluded_error,
-            ] {
-                check_regexes(&t.name, group)?;
-            }
-        }
-        for t in &self.file_content_tests {
-            check_regexes(&t.name, &t.expected_contents)?;
-            check_regexes(&t.name, &t.excluded_contents)?;
-        }
-        for t in &self.file_existence_tests {
-            if let Some(p) = &t.permissions {
-                parse_permissions(p).map_err(|reason| {
-                    spec_error(format!("test {:?}: permissions {p:?}: {reason}", t.name))
-                })?;
-            }
-            if let Some(who) = &t.is_executable_by {
-                if executable_mask(who).is_none() {
-                    return Err(spec_error(format!(
-                        "test {:?}: isExecutableBy {who:?} must be owner, group, other or any",
-                        t.name
-                    )));
-                }
-            }
-        }
-        if let Some(m) = &self.metadata_test {
-            for var in m.env_vars.iter().chain(&m.labels).filter(|v| v.is_regex) {
-                check_regexes(
-                    &format!("metadata {}", var.key),
-                    std::slice::from_ref(&var.value),
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Paths whose contents the file content tests read.
-    fn content_paths(&self) -> BTreeSet<String> {
-        self.file_content_tests
-            .iter()
-            .map(|t| normalize(&t.path))
-            .collect()
     }
 }
 
-/// Reads the layers and runs the file and metadata checks.
-pub fn run_static_checks(layout: &Layout, image: &Image, spec: &Spec) -> Result<Vec<CheckResult>> {
-    let mut wanted = spec.content_paths();
-    let mut fs = ImageFs::read(layout, image, &|p| wanted.contains(p), None)?;
-    // Content tests may name a symlink; its target is only known now.
-    let targets: BTreeSet<String> = spec
+/// Reads the layers and runs the file existence, file content, license and metadata checks,
+/// in CST's order. The layers are read twice: once for metadata, once for the few files
+/// whose contents the tests need (each at most `compat.max_file_bytes`).
+pub fn run_static_checks(
+    layout: &Layout,
+    image: &Image,
+    spec: &Spec,
+    compat: CstCompat,
+) -> Result<Vec<CheckResult>> {
+    let fs = ImageFs::read(layout, image, &|_| false, None)?;
+    let env = environment(image, &spec.global_env_vars);
+
+    let content_targets: Vec<Located> = spec
         .file_content_tests
         .iter()
-        .filter_map(|t| fs.resolve(&t.path, true))
-        .map(|(resolved, entry)| match (entry.kind, &entry.link_target) {
-            (Kind::Hardlink, Some(target)) => target.clone(),
-            _ => resolved,
-        })
-        .filter(|p| !wanted.contains(p))
+        .map(|t| locate(&fs, &t.path, compat.strict))
         .collect();
-    if !targets.is_empty() {
-        wanted.extend(targets);
-        fs = ImageFs::read(layout, image, &|p| wanted.contains(p), None)?;
+    let license_targets: Vec<Vec<(String, Located)>> = spec
+        .license_tests
+        .iter()
+        .map(|t| license_files(&fs, t, compat.strict))
+        .collect();
+    let wanted: BTreeSet<(String, usize)> = content_targets
+        .iter()
+        .chain(license_targets.iter().flatten().map(|(_, l)| l))
+        .filter_map(|l| match l {
+            Located::File { path, layer, size } if *size <= compat.max_file_bytes => {
+                Some((path.clone(), *layer))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut collector = ContentCollector {
+        wanted,
+        max_bytes: compat.max_file_bytes,
+        found: BTreeMap::new(),
+    };
+    if !collector.wanted.is_empty() {
+        drop(ImageFs::read(layout, image, &|_| false, Some(&mut collector))?);
     }
+    let read = |located: &Located| -> std::result::Result<&[u8], String> {
+        match located {
+            Located::Missing(reason) => Err(reason.clone()),
+            Located::File { path, size, .. } if *size > compat.max_file_bytes => Err(format!(
+                "{path} is {size} bytes, more than the {} bytes content tests read \
+                 (raise --max-file-bytes)",
+                compat.max_file_bytes
+            )),
+            Located::File { path, layer, .. } => collector
+                .found
+                .get(&(path.clone(), *layer))
+                .map(Vec::as_slice)
+                .ok_or_else(|| format!("{path} could not be read from the layers")),
+        }
+    };
+
     let mut results = Vec::new();
+    for (test, located) in spec.file_content_tests.iter().zip(&content_targets) {
+        let mut failures = Vec::new();
+        match read(located) {
+            Err(reason) => failures.push(reason),
+            Ok(bytes) => match_regexes(
+                &mut failures,
+                "contents",
+                &String::from_utf8_lossy(bytes),
+                &test.expected_contents,
+                &test.excluded_contents,
+            ),
+        }
+        results.push(CheckResult {
+            kind: "file content",
+            name: test.name.clone(),
+            failures,
+        });
+    }
     for test in &spec.file_existence_tests {
-        results.push(file_existence(&fs, test));
+        results.push(file_existence(&fs, test, &env, compat.strict));
     }
-    for test in &spec.file_content_tests {
-        results.push(file_content(&fs, test));
+    for files in &license_targets {
+        let mut failures = Vec::new();
+        for (shown, located) in files {
+            match read(located) {
+                Err(reason) => failures.push(format!("license file of {shown}: {reason}")),
+                Ok(bytes) => {
+                    let upper = String::from_utf8_lossy(bytes).to_uppercase();
+                    for word in BANNED_LICENSE_WORDS {
+                        if upper.contains(word) {
+                            failures.push(format!("{shown}: license contains {word}"));
+                        }
+                    }
+                }
+            }
+        }
+        results.push(CheckResult {
+            kind: "license",
+            name: "License Test".into(),
+            failures,
+        });
     }
-    if let Some(metadata) = &spec.metadata_test {
-        results.extend(metadata_checks(image, metadata));
+    if !spec.metadata_test.is_empty() {
+        results.extend(metadata_checks(image, &spec.metadata_test, compat.strict));
     }
     Ok(results)
 }
 
-fn file_existence(fs: &ImageFs, test: &FileExistenceTest) -> CheckResult {
+/// The file a content test reads. CST's docker driver fetches the path without following a
+/// final symlink, then asks again for the link's target as written (so relative targets are
+/// taken from `/`); we follow links the way the kernel does unless `strict`.
+fn locate(fs: &ImageFs, path: &str, strict: bool) -> Located {
+    let mut current = path.to_string();
+    for _ in 0..MAX_LINK_HOPS {
+        let found = if strict {
+            fs.resolve(&current, false)
+        } else {
+            fs.resolve(&current, true)
+        };
+        let Some((resolved, entry)) = found else {
+            return Located::Missing(format!("{path} does not exist"));
+        };
+        match entry.kind {
+            Kind::Symlink if strict => {
+                let target = entry.link_target.clone().unwrap_or_default();
+                current = if target.starts_with('/') {
+                    target
+                } else {
+                    format!("/{target}")
+                };
+            }
+            Kind::Symlink => return Located::Missing(format!("{path}: too many symlinks")),
+            Kind::Dir => {
+                return Located::Missing(format!("{path} is a directory, not a file"))
+            }
+            Kind::Other => return Located::Missing(format!("{path} does not exist")),
+            Kind::File => return file_at(resolved, entry),
+            Kind::Hardlink => {
+                let target = entry.link_target.clone().unwrap_or_default();
+                return match fs.get(&target) {
+                    Some(e) if e.kind == Kind::File => file_at(target, e),
+                    _ => Located::Missing(format!(
+                        "{path} is a hard link to {target}, which is not in the image"
+                    )),
+                };
+            }
+        }
+    }
+    Located::Missing(format!("{path}: too many symlinks"))
+}
+
+fn file_at(path: String, entry: &Entry) -> Located {
+    Located::File {
+        path,
+        layer: entry.layer,
+        size: entry.size,
+    }
+}
+
+/// The files one license test reads, each with the name its failures show.
+fn license_files(fs: &ImageFs, test: &LicenseTest, strict: bool) -> Vec<(String, Located)> {
+    let mut files = Vec::new();
+    if test.debian {
+        let root = "/usr/share/doc/";
+        for (path, entry) in fs.entries() {
+            let Some(package) = path.strip_prefix(root) else {
+                continue;
+            };
+            if package.contains('/') || entry.kind != Kind::Dir {
+                continue;
+            }
+            if LICENSE_ALLOWLIST.contains(&package) {
+                continue;
+            }
+            let copyright = format!("{root}{package}/copyright");
+            files.push((package.to_string(), locate(fs, &copyright, strict)));
+        }
+    }
+    for file in &test.files {
+        files.push((file.clone(), locate(fs, file, strict)));
+    }
+    files
+}
+
+fn file_existence(
+    fs: &ImageFs,
+    test: &FileExistenceTest,
+    env: &BTreeMap<String, String>,
+    strict: bool,
+) -> CheckResult {
     let mut failures = Vec::new();
-    match (fs.resolve(&test.path, false), test.should_exist) {
+    let path = expand::expand(&test.path, env);
+    // CST's docker driver sees only directories, files and links; devices and fifos are absent.
+    let found = fs
+        .resolve(&path, false)
+        .filter(|(_, e)| !(strict && e.kind == Kind::Other));
+    match (found, test.should_exist()) {
         (None, true) => failures.push(format!("expected {} to exist, it does not", test.path)),
         (Some((_, entry)), false) => failures.push(format!(
             "expected {} to be absent, found {} {}",
             test.path,
-            ls_mode(entry.kind, entry.mode),
+            go_mode(entry.kind, effective_mode(entry)),
             describe_kind(entry.kind)
         )),
         (None, false) => {}
         (Some((_, entry)), true) => {
-            if let Some(expected) = &test.permissions {
-                let actual_ls = ls_mode(entry.kind, entry.mode);
-                let matches = match parse_permissions(expected) {
-                    Ok(Permissions::Ls(text)) => text == actual_ls,
-                    Ok(Permissions::Octal(bits)) => bits == entry.mode & 0o7777,
-                    Err(_) => false,
-                };
+            let mode = effective_mode(entry);
+            if !test.permissions.is_empty() {
+                let matches = test.permissions == go_mode(entry.kind, effective_mode(entry))
+                    || (!strict
+                        && match Permissions::parse(&test.permissions) {
+                            Some(Permissions::Octal(bits)) => bits == mode & 0o7777,
+                            _ => test.permissions == ls_mode(entry.kind, mode),
+                        });
                 if !matches {
                     failures.push(format!(
-                        "permissions: expected {expected}, got {actual_ls} ({:04o})",
-                        entry.mode & 0o7777
+                        "permissions: expected {}, got {} ({:04o})",
+                        test.permissions,
+                        go_mode(entry.kind, effective_mode(entry)),
+                        mode & 0o7777
+                    ));
+                }
+            }
+            if !test.is_executable_by.is_empty() {
+                let mask = executable_mask(&test.is_executable_by).unwrap_or(0o111);
+                if mode & mask == 0 {
+                    failures.push(format!(
+                        "expected executable by {}, mode is {}",
+                        test.is_executable_by,
+                        go_mode(entry.kind, effective_mode(entry))
                     ));
                 }
             }
             if let Some(uid) = test.uid {
-                if uid != entry.uid {
+                if u64::try_from(uid).ok() != Some(entry.uid) {
                     failures.push(format!("uid: expected {uid}, got {}", entry.uid));
                 }
             }
             if let Some(gid) = test.gid {
-                if gid != entry.gid {
+                if u64::try_from(gid).ok() != Some(entry.gid) {
                     failures.push(format!("gid: expected {gid}, got {}", entry.gid));
-                }
-            }
-            if let Some(who) = &test.is_executable_by {
-                let mask = executable_mask(who).unwrap_or(0o111);
-                if entry.mode & mask == 0 {
-                    failures.push(format!(
-                        "expected executable by {who}, mode is {}",
-                        ls_mode(entry.kind, entry.mode)
-                    ));
                 }
             }
         }
@@ -367,36 +438,40 @@ fn file_existence(fs: &ImageFs, test: &FileExistenceTest) -> CheckResult {
     }
 }
 
-fn file_content(fs: &ImageFs, test: &FileContentTest) -> CheckResult {
-    let mut failures = Vec::new();
-    match fs.resolve(&test.path, true) {
-        None => failures.push(format!("{} does not exist", test.path)),
-        Some((_, entry)) if !matches!(entry.kind, Kind::File | Kind::Hardlink) => {
-            failures.push(format!(
-                "{} is a {}, not a file",
-                test.path,
-                describe_kind(entry.kind)
-            ))
+/// Mode bits as `lstat` reports them in a container: Linux symlinks are always 0777.
+fn effective_mode(entry: &Entry) -> u32 {
+    if entry.kind == Kind::Symlink {
+        0o777
+    } else {
+        entry.mode & 0o7777
+    }
+}
+
+/// Go's `os.FileMode.String()` of an entry, which is what CST compares `permissions` with:
+/// type and special-bit letters (`d`, `L`, `u`, `g`, `t`, in Go's order) then `rwxrwxrwx`.
+pub fn go_mode(kind: Kind, mode: u32) -> String {
+    let mut out = String::with_capacity(12);
+    match kind {
+        Kind::Dir => out.push('d'),
+        Kind::Symlink => out.push('L'),
+        Kind::Other => out.push('?'),
+        Kind::File | Kind::Hardlink => {}
+    }
+    for (bit, letter) in [(0o4000, 'u'), (0o2000, 'g'), (0o1000, 't')] {
+        if mode & bit != 0 {
+            out.push(letter);
         }
-        Some(_) => match fs.read_file(&test.path) {
-            None => failures.push(format!("{} could not be read from the layers", test.path)),
-            Some(bytes) => {
-                let text = String::from_utf8_lossy(bytes);
-                match_regexes(
-                    &mut failures,
-                    "contents",
-                    &text,
-                    &test.expected_contents,
-                    &test.excluded_contents,
-                );
-            }
-        },
     }
-    CheckResult {
-        kind: "file content",
-        name: test.name.clone(),
-        failures,
+    if out.is_empty() {
+        out.push('-');
     }
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 0o7;
+        out.push(if bits & 0o4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 0o2 != 0 { 'w' } else { '-' });
+        out.push(if bits & 0o1 != 0 { 'x' } else { '-' });
+    }
+    out
 }
 
 /// Appends a failure for each expected regex that does not match and each
@@ -440,17 +515,9 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
-fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
+fn metadata_checks(image: &Image, test: &MetadataTest, strict: bool) -> Vec<CheckResult> {
     let config = image.config.config().clone().unwrap_or_default();
-    let env: Vec<(String, String)> = config
-        .env()
-        .iter()
-        .flatten()
-        .map(|e| {
-            let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect();
+    let env = environment(image, &[]);
     let labels = config.labels().clone().unwrap_or_default();
     let ports: Vec<String> = config.exposed_ports().iter().flatten().cloned().collect();
     let volumes: Vec<String> = config.volumes().iter().flatten().cloned().collect();
@@ -463,18 +530,14 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
         })
     };
     for var in &test.env_vars {
-        let actual = env
-            .iter()
-            .find(|(k, _)| *k == var.key)
-            .map(|(_, v)| v.as_str());
         push(
             format!("env {}", var.key),
-            compare_value(&var.value, var.is_regex, actual),
+            compare_value(&var.value, var.is_regex, env.get(&var.key).map(String::as_str)),
         );
     }
     for var in &test.unbound_env_vars {
-        let failures = match env.iter().find(|(k, _)| *k == var.key) {
-            Some((_, v)) => vec![format!("expected unset, got {v:?}")],
+        let failures = match env.get(&var.key) {
+            Some(v) => vec![format!("expected unset, got {v:?}")],
             None => Vec::new(),
         };
         push(format!("env {} unset", var.key), failures);
@@ -494,13 +557,12 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
         let actual = config.cmd().clone().unwrap_or_default();
         push("cmd".into(), compare_list(expected, &actual));
     }
-    let has_port = |p: &str| {
-        let wanted = if p.contains('/') {
-            p.to_string()
-        } else {
-            format!("{p}/tcp")
-        };
-        ports.contains(&wanted)
+    // CST lists a port by number only ("8080" for "8080/tcp"); a protocol is our extension.
+    let has_port = |wanted: &str| {
+        ports.iter().any(|p| {
+            let number = p.split_once('/').map_or(p.as_str(), |(n, _)| n);
+            number == wanted || (!strict && wanted.contains('/') && p == wanted)
+        })
     };
     for port in &test.exposed_ports {
         let failures = if has_port(port) {
@@ -534,16 +596,16 @@ fn metadata_checks(image: &Image, test: &MetadataTest) -> Vec<CheckResult> {
         };
         push(format!("no volume {volume}"), failures);
     }
-    if let Some(expected) = &test.workdir {
+    if !test.workdir.is_empty() {
         let actual = config.working_dir().clone().unwrap_or_default();
         push(
             "workdir".into(),
-            compare_value(expected, false, Some(&actual)),
+            compare_value(&test.workdir, false, Some(&actual)),
         );
     }
-    if let Some(expected) = &test.user {
+    if !test.user.is_empty() {
         let actual = config.user().clone().unwrap_or_default();
-        push("user".into(), compare_value(expected, false, Some(&actual)));
+        push("user".into(), compare_value(&test.user, false, Some(&actual)));
     }
     results
 }
@@ -578,28 +640,40 @@ fn compare_list(expected: &[String], actual: &[String]) -> Vec<String> {
     }
 }
 
-enum Permissions {
-    Ls(String),
+/// The spellings `permissions` accepts; see the module docs for which ones CST passes.
+pub(crate) enum Permissions {
+    /// Go's `FileMode.String()`, what CST compares with.
+    Go,
+    /// `ls -l` style with `s`/`t` letters and `l` for links.
+    Ls,
     Octal(u32),
 }
 
-fn parse_permissions(text: &str) -> std::result::Result<Permissions, String> {
-    if text.len() == 10 && !text.chars().all(|c| c.is_ascii_digit()) {
-        let valid = text.chars().enumerate().all(|(i, c)| match i {
-            0 => "-dlcbps?".contains(c),
-            _ => "rwxsStT-".contains(c),
+impl Permissions {
+    pub(crate) fn parse(text: &str) -> Option<Permissions> {
+        let bytes = text.as_bytes();
+        if (3..=4).contains(&bytes.len()) && bytes.iter().all(|b| (b'0'..=b'7').contains(b)) {
+            return u32::from_str_radix(text, 8).ok().map(Permissions::Octal);
+        }
+        if bytes.len() < 10 {
+            return None;
+        }
+        let (kind, rwx) = text.split_at(text.len() - 9);
+        let go_rwx = rwx
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '-' || c == ['r', 'w', 'x'][i % 3]);
+        if go_rwx && (kind == "-" || kind.chars().all(|c| "dalTLDpSugct?".contains(c))) {
+            return Some(Permissions::Go);
+        }
+        let ls_rwx = rwx.chars().enumerate().all(|(i, c)| match i % 3 {
+            0 => "r-".contains(c),
+            1 => "w-".contains(c),
+            _ => "xsStT-".contains(c),
         });
-        return if valid {
-            Ok(Permissions::Ls(text.to_string()))
-        } else {
-            Err("expected ls -l style like -rw-r--r-- or octal like 0644".into())
-        };
+        (kind.len() == 1 && "-dlcbps".contains(kind) && ls_rwx)
+            .then_some(Permissions::Ls)
     }
-    u32::from_str_radix(text, 8)
-        .ok()
-        .filter(|bits| *bits <= 0o7777 && !text.is_empty())
-        .map(Permissions::Octal)
-        .ok_or_else(|| "expected ls -l style like -rw-r--r-- or octal like 0644".into())
 }
 
 fn executable_mask(who: &str) -> Option<u32> {
@@ -656,25 +730,24 @@ mod tests {
 
     #[test]
     fn permissions_syntax() {
-        assert!(matches!(
-            parse_permissions("0755"),
-            Ok(Permissions::Octal(0o755))
-        ));
-        assert!(matches!(
-            parse_permissions("-rw-r--r--"),
-            Ok(Permissions::Ls(_))
-        ));
-        assert!(parse_permissions("rw-r--r--").is_err());
-        assert!(parse_permissions("9999").is_err());
+        assert!(matches!(Permissions::parse("0755"), Some(Permissions::Octal(0o755))));
+        assert!(matches!(Permissions::parse("-rw-r--r--"), Some(Permissions::Go)));
+        assert!(matches!(Permissions::parse("dtrwxrwxrwx"), Some(Permissions::Go)));
+        assert!(matches!(Permissions::parse("Lrwxrwxrwx"), Some(Permissions::Go)));
+        assert!(matches!(Permissions::parse("drwxrwxrwt"), Some(Permissions::Ls)));
+        assert!(matches!(Permissions::parse("-rwsr-xr-x"), Some(Permissions::Ls)));
+        assert!(Permissions::parse("rw-r--r--").is_none());
+        assert!(Permissions::parse("9999").is_none());
+        assert!(Permissions::parse("xrwxrwxrwx").is_none());
     }
 
     #[test]
-    fn spec_rejects_unknown_fields() {
-        let result: std::result::Result<Spec, _> = serde_json::from_str(
-            r#"{"commandTests": [{"name": "x", "command": "y", "setup": [["z"]]}]}"#,
-        );
-        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("unknown field `setup`"), "{message}");
+    fn go_modes_as_cst_prints_them() {
+        assert_eq!(go_mode(Kind::Dir, 0o1777), "dtrwxrwxrwx");
+        assert_eq!(go_mode(Kind::Symlink, 0o777), "Lrwxrwxrwx");
+        assert_eq!(go_mode(Kind::File, 0o4755), "urwxr-xr-x");
+        assert_eq!(go_mode(Kind::Dir, 0o2755), "dgrwxr-xr-x");
+        assert_eq!(go_mode(Kind::File, 0o644), "-rw-r--r--");
     }
 
     #[test]

@@ -710,6 +710,7 @@ fn distroless_base_sbom_gates_and_python_in_podman() {
     std::fs::write(
         &spec,
         json!({
+            "schemaVersion": "2.0.0",
             "commandTests": [{
                 "name": "python as nonroot",
                 "command": "/usr/bin/python3",
@@ -751,7 +752,7 @@ fn structure_file_and_metadata_tests_pass_and_fail_readably() {
             "schemaVersion": "2.0.0",
             "fileExistenceTests": [
                 {"name": "main", "path": "/app/main.py", "shouldExist": true, "permissions": "-rw-r--r--", "uid": 0, "gid": 0},
-                {"name": "data dir", "path": "/app/data", "shouldExist": true, "permissions": "0755", "uid": 65532},
+                {"name": "data dir", "path": "/app/data", "shouldExist": true, "permissions": "0755", "uid": 65532, "gid": 65532},
                 {"name": "scratch", "path": "/app/tmp", "shouldExist": true, "permissions": "drwxrwxrwt"},
                 {"name": "link", "path": "/app/bin/tool", "shouldExist": true, "permissions": "lrwxrwxrwx"},
                 {"name": "no shell", "path": "/bin/sh", "shouldExist": false},
@@ -792,6 +793,7 @@ fn structure_file_and_metadata_tests_pass_and_fail_readably() {
     std::fs::write(
         &failing,
         json!({
+            "schemaVersion": "2.0.0",
             "fileExistenceTests": [
                 {"name": "main mode", "path": "/app/main.py", "shouldExist": true, "permissions": "-rwxr-xr-x", "uid": 65532},
                 {"name": "missing", "path": "/app/missing.py", "shouldExist": true},
@@ -834,15 +836,15 @@ fn structure_spec_errors_name_the_file_and_field() {
     let image = fx.good_image("spec-errors", json!([]), &[]);
     let cases = [
         (
-            json!({"commandTests": [{"name": "x", "command": "y", "setup": [["z"]]}]}),
-            "unknown field `setup`",
+            json!({"schemaVersion": "2.0.0", "commandTests": [{"name": "x", "command": "y", "setpu": [["z"]]}]}),
+            "unknown field commandTests.0.setpu",
         ),
         (
-            json!({"fileContentTests": [{"name": "bad regex", "path": "/x", "expectedContents": ["("]}]}),
+            json!({"schemaVersion": "2.0.0", "fileContentTests": [{"name": "bad regex", "path": "/x", "expectedContents": ["("]}]}),
             "regex \"(\" is invalid",
         ),
         (
-            json!({"fileExistenceTests": [{"name": "p", "path": "/x", "shouldExist": true, "permissions": "rw-"}]}),
+            json!({"schemaVersion": "2.0.0", "fileExistenceTests": [{"name": "p", "path": "/x", "shouldExist": true, "permissions": "rw-"}]}),
             "permissions \"rw-\"",
         ),
         (
@@ -905,12 +907,13 @@ fn structure_command_tests_run_in_podman() {
     std::fs::write(
         &spec,
         json!({
+            "schemaVersion": "2.0.0",
             "globalEnvVars": [{"key": "GLOBAL", "value": "g"}],
             "commandTests": [
                 {"name": "echo", "command": "/bin/busybox", "args": ["echo", "hello"], "expectedOutput": ["^hello\n$"]},
                 {"name": "runs as the image user", "command": "/bin/busybox", "args": ["id", "-u"], "expectedOutput": ["65532"]},
-                {"name": "env", "command": "/bin/busybox", "args": ["sh", "-c", "echo $FROM_IMAGE $GLOBAL $LOCAL"],
-                 "envVars": [{"key": "LOCAL", "value": "l"}], "expectedOutput": ["yes g l"]},
+                {"name": "env", "command": "/bin/busybox", "args": ["sh", "-c", "echo $FROM_IMAGE $GLOBAL $LOCAL; /bin/busybox env"],
+                 "envVars": [{"key": "LOCAL", "value": "l"}], "expectedOutput": ["^yes g\n", "(?m)^LOCAL=l$"]},
                 {"name": "exit code and stderr", "command": "/bin/busybox", "args": ["sh", "-c", "echo oops >&2; exit 3"],
                  "exitCode": 3, "expectedError": ["oops"], "excludedOutput": ["."]},
                 {"name": "no network but loopback", "command": "/bin/busybox", "args": ["ip", "-o", "link"],

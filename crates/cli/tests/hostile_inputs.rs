@@ -431,7 +431,7 @@ fn whiteouts_over_a_base_hide_paths() {
         .chain(absent.iter().map(|p| (p, false)))
         .map(|(path, exists)| serde_json::json!({"name": path, "path": path, "shouldExist": exists}))
         .collect();
-    let spec = d.join("structure.json");
+    let spec = d.join("structure.yaml"); // JSON is YAML; YAML defaults leave ownership unchecked
     write(&spec, serde_json::json!({"schemaVersion": "2.0.0", "fileExistenceTests": tests}).to_string());
     let out = tools::output(pyoci().arg("test").arg(d.join("image")).arg("--spec").arg(&spec));
     assert!(

@@ -11,7 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::structure::{excerpt, match_regexes, CheckResult, CommandTest, Spec};
+use std::collections::BTreeMap;
+
+use crate::structure::expand::expand;
+use crate::structure::{excerpt, match_regexes, CheckResult, CommandTest, RunOptions, Spec};
 use pyoci_manifest::{Image, Layout};
 
 const POLL: Duration = Duration::from_millis(20);
@@ -118,14 +121,25 @@ impl PodmanStore {
         command
     }
 
-    pub fn run(&self, spec: &Spec, test: &CommandTest, index: usize) -> CheckResult {
-        let container = format!("pyoci-test-{index}");
+    /// `podman run` of `image` with CST's container settings: entrypoint cleared, the run
+    /// options applied, `env` added to the image's environment.
+    fn run_command(
+        &self,
+        image: &str,
+        container: &str,
+        remove: bool,
+        options: &RunOptions,
+        env: &[(String, String)],
+        argv: &[String],
+    ) -> Command {
         let mut command = self.podman();
+        command.arg("run");
+        if remove {
+            command.arg("--rm");
+        }
         command
-            .arg("run")
-            .arg("--rm")
             .arg("--name")
-            .arg(&container)
+            .arg(container)
             .arg("--network")
             .arg("none")
             .arg("--entrypoint")
@@ -133,24 +147,148 @@ impl PodmanStore {
         for limit in &self.options.ulimits {
             command.arg("--ulimit").arg(limit);
         }
-        if let Some(user) = spec
-            .container_run_options
-            .as_ref()
-            .and_then(|o| o.user.as_ref())
-        {
-            command.arg("--user").arg(user);
+        if !options.user.is_empty() {
+            command.arg("--user").arg(&options.user);
         }
-        for var in spec.global_env_vars.iter().chain(&test.env_vars) {
-            let mut pair = OsString::from(&var.key);
+        if options.privileged {
+            command.arg("--privileged");
+        }
+        if options.allocate_tty {
+            command.arg("--tty");
+        }
+        for capability in &options.capabilities {
+            command.arg("--cap-add").arg(capability);
+        }
+        for mount in &options.bind_mounts {
+            command.arg("--volume").arg(mount);
+        }
+        for (key, value) in env {
+            let mut pair = OsString::from(key);
             pair.push("=");
-            pair.push(&var.value);
+            pair.push(value);
             command.arg("--env").arg(pair);
         }
+        command.arg(image).args(argv);
         command
-            .arg(&self.image_id)
-            .arg(&test.command)
-            .args(&test.args);
+    }
 
+    fn remove_container(&self, container: &str) {
+        let _ = self
+            .podman()
+            .args(["rm", "--force", container])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Runs `argv` in a container of `image` and commits the result, as CST's setup does
+    /// (like CST, the exit status is not checked). Returns the new image's id.
+    fn setup_step(
+        &self,
+        image: &str,
+        container: &str,
+        options: &RunOptions,
+        env: &[(String, String)],
+        argv: &[String],
+    ) -> std::result::Result<String, String> {
+        let command = self.run_command(image, container, false, options, env, argv);
+        let outcome = capture(command, None, self.options.timeout, &self.program_name());
+        let problem = match outcome {
+            Err(e) => Some(format!("setup {argv:?}: {e}")),
+            Ok(c) if c.status.is_none() => Some(format!(
+                "setup {argv:?} timed out after {}s",
+                self.options.timeout.as_secs()
+            )),
+            Ok(c) if c.status.and_then(|s| s.code()) == Some(125) => Some(format!(
+                "setup {argv:?}: podman could not start the container: {}",
+                excerpt(String::from_utf8_lossy(&c.stderr).trim())
+            )),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            self.remove_container(container);
+            return Err(problem);
+        }
+        let mut commit = self.podman();
+        commit.args(["commit", "--quiet", container]);
+        let committed = capture(commit, None, LOAD_TIMEOUT, &self.program_name());
+        self.remove_container(container);
+        match committed {
+            Ok(c) if c.status.is_some_and(|s| s.success()) => {
+                Ok(String::from_utf8_lossy(&c.stdout).trim().to_string())
+            }
+            Ok(c) => Err(format!(
+                "committing setup {argv:?}: {}",
+                excerpt(String::from_utf8_lossy(&c.stderr).trim())
+            )),
+            Err(e) => Err(format!("committing setup {argv:?}: {e}")),
+        }
+    }
+
+    /// One command test. `image_env` is the image's environment with the spec's globals
+    /// applied (see [`crate::structure::environment`]); `strict` drops per-test variables
+    /// when run options are set, as CST does.
+    pub fn run(
+        &self,
+        spec: &Spec,
+        test: &CommandTest,
+        index: usize,
+        image_env: &BTreeMap<String, String>,
+        strict: bool,
+    ) -> CheckResult {
+        let container = format!("pyoci-test-{index}");
+        let options = &spec.container_run_options;
+        let result = |failures| CheckResult {
+            kind: "command",
+            name: test.name.clone(),
+            failures,
+        };
+        // CST commits the globals into the image; passing them to each container is the same.
+        let globals: Vec<(String, String)> = spec
+            .global_env_vars
+            .iter()
+            .map(|g| {
+                let value = image_env.get(&g.key).cloned().unwrap_or_default();
+                (g.key.clone(), value)
+            })
+            .collect();
+        let mut image = self.image_id.clone();
+        let setup_env: Vec<(String, String)> = globals
+            .iter()
+            .cloned()
+            .chain(
+                test.env_vars
+                    .iter()
+                    .map(|v| (v.key.clone(), expand(&v.value, image_env))),
+            )
+            .collect();
+        for (step, argv) in test.setup.iter().enumerate() {
+            let name = format!("{container}-setup-{step}");
+            match self.setup_step(&image, &name, options, &setup_env, argv) {
+                Ok(id) => image = id,
+                Err(reason) => return result(vec![reason]),
+            }
+        }
+        let mut env = globals;
+        if !(strict && options.is_set()) {
+            env.extend(
+                test.env_vars
+                    .iter()
+                    .map(|v| (v.key.clone(), v.value.clone())),
+            );
+        }
+        if options.is_set() {
+            match run_options_env(options, strict) {
+                Ok(extra) => env.extend(extra),
+                Err(reason) => return result(vec![reason]),
+            }
+        }
+        let argv: Vec<String> = std::iter::once(&test.command)
+            .chain(&test.args)
+            .map(|a| expand(a, image_env))
+            .collect();
+        let command = self.run_command(&image, &container, true, options, &env, &argv);
         let mut failures = Vec::new();
         match capture(command, None, self.options.timeout, &self.program_name()) {
             Err(e) => failures.push(format!("could not run podman: {e}")),
@@ -203,12 +341,55 @@ impl PodmanStore {
                 }
             }
         }
-        CheckResult {
-            kind: "command",
-            name: test.name.clone(),
-            failures,
+        result(failures)
+    }
+}
+
+/// The variables `containerRunOptions` adds: non-empty values from `envFile` (dotenv lines),
+/// then the named variables of our own environment that are set. CST passes an unset one as
+/// an empty entry, which Docker rejects, so under `strict` it fails the test.
+fn run_options_env(
+    options: &RunOptions,
+    strict: bool,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut env = Vec::new();
+    if !options.env_file.is_empty() {
+        let text = std::fs::read_to_string(&options.env_file).map_err(|e| {
+            format!("containerRunOptions.envFile {}: {e}", options.env_file)
+        })?;
+        for line in text.lines() {
+            let line = line.trim();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            if !key.trim().is_empty() && !value.is_empty() {
+                env.push((key.trim().to_string(), value.to_string()));
+            }
         }
     }
+    for name in &options.env_vars {
+        match std::env::var_os(name).filter(|v| !v.is_empty()) {
+            Some(value) => env.push((name.clone(), value.to_string_lossy().into_owned())),
+            None if strict => {
+                return Err(format!(
+                    "containerRunOptions.envVars names {name}, which is not set here \
+                     (container-structure-test then fails every command test)"
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(env)
 }
 
 impl Drop for PodmanStore {

@@ -3,41 +3,41 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use pyoci_check::structure::podman::{PodmanOptions, PodmanStore};
-use pyoci_check::structure::{run_static_checks, CheckResult, Spec};
+use pyoci_check::structure::{
+    environment, run_static_checks, CheckResult, CstCompat, Spec, DEFAULT_MAX_FILE_BYTES,
+};
 use pyoci_manifest::Layout;
 
 use super::index::split_layout_ref;
 
-/// Run structure tests against an image, in the spirit of container-structure-test: one
-/// PASS/FAIL line per check (a failure shows expected vs actual), then a summary; exit 1 if
-/// any check fails.
+/// Run container-structure-test specs against an image: one PASS/FAIL line per check (a
+/// failure shows expected vs actual), then a summary; exit 1 if any check fails.
 ///
-/// File existence, file content and metadata checks read the layers directly. Command tests
-/// load the image into a private podman store (its own --root/--runroot/--tmpdir in a
-/// temporary directory, emptied and removed afterwards) and run each command in a new
-/// container with --network none, the entrypoint replaced by command + args.
+/// The spec is container-structure-test's own file, schema version 2.0.0, JSON (.json) or
+/// YAML (.yaml/.yml), with all its sections: globalEnvVars, containerRunOptions (user,
+/// privileged, allocateTty, envVars, envFile, capabilities, bindMounts), commandTests (setup,
+/// teardown, envVars, command, args, expected/excludedOutput, expected/excludedError,
+/// exitCode), fileExistenceTests, fileContentTests, metadataTest and licenseTests. Verdicts
+/// are CST's, including its quirks: in a .json spec an absent shouldExist is false and an
+/// absent uid or gid is compared with 0 (in YAML shouldExist defaults to true and ownership is
+/// only checked when given); permissions are Go's rendering (-rw-r--r--, dtrwxrwxrwx for a
+/// sticky directory, Lrwxrwxrwx for a symlink, urwxr-xr-x for setuid); ports are compared by
+/// number; $VAR in paths and command lines comes from the image's environment.
 ///
-/// Spec (JSON; every section optional, unknown fields rejected; field names follow
-/// container-structure-test):
-///   {"schemaVersion": "2.0.0",
-///    "globalEnvVars": [{"key": "K", "value": "V"}],
-///    "containerRunOptions": {"user": "65532"},
-///    "commandTests": [{"name": "..", "command": "python3", "args": ["--version"],
-///        "envVars": [{"key": "K", "value": "V"}], "expectedOutput": ["regex"],
-///        "excludedOutput": [..], "expectedError": [..], "excludedError": [..], "exitCode": 0}],
-///    "fileExistenceTests": [{"name": "..", "path": "/app/main.py", "shouldExist": true,
-///        "permissions": "-rw-r--r--" or "0644", "uid": 0, "gid": 0,
-///        "isExecutableBy": "owner|group|other|any"}],
-///    "fileContentTests": [{"name": "..", "path": "/app/config.yaml",
-///        "expectedContents": ["regex"], "excludedContents": ["regex"]}],
-///    "metadataTest": {"envVars": [{"key": "K", "value": "V", "isRegex": false}],
-///        "unboundEnvVars": [{"key": "K"}], "labels": [{"key": "K", "value": "V"}],
-///        "entrypoint": [..], "cmd": [..], "exposedPorts": ["8080/tcp"],
-///        "unexposedPorts": [..], "volumes": ["/data"], "unmountedVolumes": [..],
-///        "workdir": "/app", "user": "65532"}}
-/// Regexes (Rust regex syntax) match anywhere in the text. exitCode defaults to 0. Paths
-/// are looked up like lstat inside the container (symlinked parent directories followed);
-/// content tests follow a final symlink too. A port without /protocol means /tcp.
+/// File, license and metadata checks read the layers directly (content at most
+/// --max-file-bytes per file). Command tests load the image into a private podman store (its
+/// own --root/--runroot/--tmpdir in a temporary directory, emptied and removed afterwards)
+/// and run each command in a new container with --network none, the entrypoint cleared;
+/// setup commands run and are committed first, teardown commands are not run (each test's
+/// container is thrown away), as in CST's docker driver.
+///
+/// Deliberate differences from CST, each undone by --strict-cst: permissions may also be
+/// written ls -l style (drwxrwxrwt, lrwxrwxrwx) or octal (0644), and ports with a protocol
+/// (8080/tcp), where CST always fails; a relative symlink is followed from its own directory
+/// (CST reads its target from /); per-test envVars still apply when containerRunOptions is
+/// set (CST drops them); a variable named in containerRunOptions.envVars but unset here is
+/// skipped (CST fails every command test); unknown fields in a .json spec are errors (CST
+/// ignores them).
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment, after_help = "Example:\n  pyoci test bazel-bin/app/image --spec app/image_test.json")]
 pub struct Args {
@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(value_name = "LAYOUT[:REF]")]
     image: String,
 
-    /// The structure test spec (JSON, format above).
+    /// The container-structure-test spec (.json, .yaml or .yml).
     #[arg(long, value_name = "FILE")]
     spec: PathBuf,
 
@@ -75,13 +75,26 @@ pub struct Args {
     #[arg(long, value_name = "DRIVER")]
     storage_driver: Option<String>,
 
+    /// Give container-structure-test's verdict also where pyoci deliberately differs (above).
+    #[arg(long)]
+    strict_cst: bool,
+
+    /// Largest file a content or license test reads; a bigger file fails its test, so a
+    /// compressed bomb cannot exhaust memory.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    max_file_bytes: u64,
+
     /// Seconds each command test may run before it is killed and fails.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = Spec::load(&args.spec, args.strict_cst)?;
+    let compat = CstCompat {
+        strict: args.strict_cst,
+        max_file_bytes: args.max_file_bytes,
+    };
     let (layout_path, ref_name) = split_layout_ref(&args.image);
     let layout = Layout::open(&layout_path)?;
     let image = layout.image(ref_name.as_deref())?;
@@ -98,13 +111,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: Duration::from_secs(args.timeout),
         };
         let store = PodmanStore::load(&layout, &image, options)?;
+        let env = environment(&image, &spec.global_env_vars);
         for (index, test) in spec.command_tests.iter().enumerate() {
-            let result = store.run(&spec, test, index);
+            let result = store.run(&spec, test, index, &env, compat.strict);
             println!("{}", result.line());
             results.push(result);
         }
     }
-    for result in run_static_checks(&layout, &image, &spec)? {
+    for result in run_static_checks(&layout, &image, &spec, compat)? {
         println!("{}", result.line());
         results.push(result);
     }
