@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_checkout, tail
+from conftest import copy_checkout, extension_repository, main_repository, tail
 
 HELLO_TESTS = """\
-RUNFILES = "/app/hello.runfiles/hello_example"
+RUNFILES = "/app/hello.runfiles/" + main_repository("hello_example")
 
 py_image_test(
     name = "image_tests_metadata_test",
@@ -68,11 +68,11 @@ py_image_test(
 HELLO_SPEC = {
     "schemaVersion": "2.0.0",
     "metadataTest": {"user": "65532", "envVars": [{"key": "LOG_LEVEL", "value": "INFO"}]},
-    "fileExistenceTests": [{"name": "main", "path": "/app/hello.runfiles/hello_example/main.py", "shouldExist": True}],
+    "fileExistenceTests": [{"name": "main", "path": RUNFILES + "/main.py", "shouldExist": True}],
 }
 
 DEPS_TESTS = """\
-PIP = "/app/deps_service.runfiles/pip"
+PIP = "/app/deps_service.runfiles/" + extension_repository("pip", "pip")
 
 py_image_test(
     name = "image_tests_metadata_test",
