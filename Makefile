@@ -27,9 +27,11 @@ e2e: build
 e2e-bazel7: build
 	PYOCI_BAZEL=7 python3 -m pytest -q tests/e2e
 
-# The examples on Bazel 7.7.1 with the defaults Bazel 8.0 flipped that 7.7.1 has flags for.
+# The examples on Bazel 7.7.1 with the defaults Bazel 8.0 flipped that 7.7.1 has flags for
+# (WORKSPACE off is already part of the bzlmod run; autoloading is tested off, i.e. native rules).
 BAZEL8_FLAGS := --incompatible_disallow_empty_glob --incompatible_use_plus_in_repo_names \
-	--incompatible_autoload_externally= --nolegacy_external_runfiles
+	--incompatible_autoload_externally= --nolegacy_external_runfiles \
+	--incompatible_no_implicit_watch_label --incompatible_disable_native_repo_rules
 e2e-bazel8-flags: build
 	PYOCI_BAZEL=7 PYOCI_BAZEL_FLAGS="$(BAZEL8_FLAGS)" python3 -m pytest -q tests/e2e/test_examples.py tests/e2e/test_service.py
 

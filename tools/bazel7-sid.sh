@@ -20,8 +20,10 @@ set -euo pipefail
 
 root="${PYOCI_BAZEL7_ROOT:-/var/cache/pyoci/bazel7-sid}"
 mirror="${PYOCI_SID_MIRROR:-http://deb.debian.org/debian}"
-# Bumped when the contents below change, so an older root is rebuilt.
-stamp_version="pyoci-bazel7-sid 1"
+packages=(bazel-bootstrap ca-certificates git python3-pip podman runc conmon uidmap netavark
+          aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 strace)
+# Changes when the contents below change: an older root is brought up to date in place.
+stamp_version="pyoci-bazel7-sid 2: ${packages[*]}"
 stamp="$root/.pyoci-ready"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_version" ]; then
@@ -41,8 +43,13 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 # Built beside the final path and renamed into place: a failed run leaves no root at $root.
-# The staging tree stays for the next run to resume from (each step leaves a marker).
+# The staging tree stays for the next run to resume from (each step leaves a marker). An
+# existing root with an older stamp is updated where it is.
 staging="$root.staging"
+if [ -f "$stamp" ]; then
+  staging="$root"
+  rm -f "$staging/.pyoci-packages-done"
+fi
 unmount() {
   for point in dev proc; do
     if mountpoint -q "$staging/$point" 2>/dev/null; then umount -lR "$staging/$point"; fi
@@ -71,8 +78,6 @@ if [ ! -f "$staging/.pyoci-packages-done" ]; then
   fi
   # sid's Release file can be past its Valid-Until date on a mirror snapshot.
   apt_opts=(-o Acquire::Check-Valid-Until=false -q)
-  packages=(bazel-bootstrap ca-certificates git python3-pip podman runc conmon uidmap
-            netavark aardvark-dns catatonit fuse-overlayfs docker-cli iproute2)
   log "apt-get install ${packages[*]} (a few minutes)"
   in_root apt-get "${apt_opts[@]}" update >"$staging.log" 2>&1 \
     || { tail -n 30 "$staging.log" >&2; log "apt-get update in the sid root failed"; exit 1; }
@@ -136,6 +141,8 @@ mkdir -p "$staging/run" && touch "$staging/run/docker.sock"
 unmount
 trap - EXIT
 echo "$stamp_version" >"$staging/.pyoci-ready"
-rm -rf "$root"
-mv "$staging" "$root"
+if [ "$staging" != "$root" ]; then
+  rm -rf "$root"
+  mv "$staging" "$root"
+fi
 log "ready: $root"
