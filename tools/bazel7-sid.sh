@@ -21,7 +21,7 @@ set -euo pipefail
 root="${PYOCI_BAZEL7_ROOT:-/var/cache/pyoci/bazel7-sid}"
 mirror="${PYOCI_SID_MIRROR:-http://deb.debian.org/debian}"
 packages=(bazel-bootstrap ca-certificates git python3-pip podman runc conmon uidmap netavark
-          aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 strace)
+          aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 nftables strace)
 # Changes when the contents below change: an older root is brought up to date in place.
 stamp_version="pyoci-bazel7-sid 2: ${packages[*]}"
 stamp="$root/.pyoci-ready"
