@@ -13,6 +13,7 @@
 #   - podman and runc (py_image_test command tests run inside Bazel's test actions), the docker
 #     CLI (oci_load talks to the host's Docker Engine through its bound socket), git (stamping),
 #     python3-pip (pip_lock_repository runs pip at fetch time);
+#   - bookworm's python3.11, for rules_python 0.22.1's pip.parse (its tools need Python <= 3.11);
 #   - the host's own extra CA certificates, so pip inside the root trusts the same TLS
 #     interception proxy the host's pip does (without them pip fails certificate checks).
 # Root is needed (debootstrap, chroot).
@@ -23,7 +24,7 @@ mirror="${PYOCI_SID_MIRROR:-http://deb.debian.org/debian}"
 packages=(bazel-bootstrap ca-certificates git python3-pip podman runc conmon uidmap netavark
           aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 nftables strace)
 # Changes when the contents below change: an older root is brought up to date in place.
-stamp_version="pyoci-bazel7-sid 2: ${packages[*]}"
+stamp_version="pyoci-bazel7-sid 3: ${packages[*]} + bookworm python3.11"
 stamp="$root/.pyoci-ready"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_version" ]; then
@@ -87,6 +88,21 @@ if [ ! -f "$staging/.pyoci-packages-done" ]; then
   in_root apt-get clean
   rm -f "$staging.log"
   touch "$staging/.pyoci-packages-done"
+fi
+
+# rules_python 0.22.1 (the version Debian ships with Bazel 7) runs its fetch-time wheel tools
+# with a setuptools whose pkg_resources needs Python <= 3.11; sid has 3.14 only. Bookworm's
+# python3.11 (this host's Debian), unpacked into the root, runs on sid's libraries.
+if [ ! -x "$staging/usr/bin/python3.11" ]; then
+  log "unpacking bookworm's python3.11 into the root (for rules_python 0.22.1's pip.parse)"
+  debs="$(mktemp -d)"
+  chmod 0755 "$debs"
+  (cd "$debs" && apt-get download -q python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3.11 >/dev/null 2>&1) \
+    || { apt-get update -q >/dev/null && (cd "$debs" && apt-get download -q python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3.11 >/dev/null); } \
+    || { rm -rf "$debs"; log "apt-get download of bookworm's python3.11 failed"; exit 1; }
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$staging"; done
+  rm -rf "$debs"
+  in_root python3.11 -c "import ssl, ctypes, zlib" || { log "python3.11 does not run in the sid root"; exit 1; }
 fi
 
 # (Debian's build answers `bazel --version` but not `bazel version`.)
