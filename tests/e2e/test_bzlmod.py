@@ -111,7 +111,7 @@ def test_consumer_resolves_rules_pyoci_from_a_registry(registry, e2e_tmp, make_b
         extra_repo_env={"PYOCI_BINARY": ""},
         extra_flags=[f"--registry=file://{root}"],
     )
-    tag = "localhost/consumer_image:latest"
+    tag = "localhost/consumer:latest"
     docker.append(tag)
     bazel.run("run", "//:consumer_image_load", env={"PYOCI_LOADER": "docker"})
     assert docker_run(tag)[0] == "uid=65532 from the registry"
