@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 PYOCI := target/release/pyoci
 
-.PHONY: demo test deps build cargo-test e2e lint bench
+.PHONY: demo test deps build cargo-test e2e e2e-bazel7 e2e-bazel8-flags lint bench
 
 deps:
 	bash tools/install-deps.sh
@@ -19,14 +19,27 @@ demo: build
 cargo-test: build
 	$(CARGO) test --release --locked --workspace
 
+# The end-to-end suite on Bazel 4.2.3 (WORKSPACE mode).
 e2e: build
 	python3 -m pytest -q tests/e2e
+
+# The same suite on Bazel 7.7.1 with bzlmod (tools/bazel7: Debian sid's Bazel in a chroot).
+e2e-bazel7: build
+	PYOCI_BAZEL=7 python3 -m pytest -q tests/e2e
+
+# The examples on Bazel 7.7.1 with the defaults Bazel 8.0 flipped that 7.7.1 has flags for
+# (WORKSPACE off is already part of the bzlmod run; autoloading is tested off, i.e. native rules).
+BAZEL8_FLAGS := --incompatible_disallow_empty_glob --incompatible_use_plus_in_repo_names \
+	--incompatible_autoload_externally= --nolegacy_external_runfiles \
+	--incompatible_no_implicit_watch_label --incompatible_disable_native_repo_rules
+e2e-bazel8-flags: build
+	PYOCI_BAZEL=7 PYOCI_BAZEL_FLAGS="$(BAZEL8_FLAGS)" python3 -m pytest -q tests/e2e/test_examples.py tests/e2e/test_service.py
 
 lint: build
 	$(PYOCI) lint examples rules
 	python3 tools/rule_docs.py --check
 
-test: cargo-test lint e2e
+test: cargo-test lint e2e e2e-bazel7 e2e-bazel8-flags
 
 bench: build
 	bash bench/layer_bench.sh

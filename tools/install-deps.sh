@@ -99,3 +99,7 @@ if ! docker info >/dev/null 2>&1; then
   fi
   docker info >/dev/null 2>&1 || { echo "install-deps: the Docker Engine is not running (see /tmp/pyoci-dockerd.log)" >&2; exit 1; }
 fi
+
+# Bazel 7.7.1 (bzlmod) for the suite's second run: a Debian sid root made once, then cached at
+# /var/cache/pyoci/bazel7-sid (a second run returns at once). See tools/bazel7-sid.sh.
+"${sudo_cmd[@]}" bash "$(dirname "${BASH_SOURCE[0]}")/bazel7-sid.sh"

@@ -99,7 +99,8 @@ def pyoci_lint_test(name, srcs = None, data = None, bzl = [], select = [], ignor
     if srcs == None:
         srcs = native.glob(["BUILD", "BUILD.bazel", "*.bzl"])
     if data == None:
-        data = native.glob(["**"], exclude = srcs + ["bazel-*/**"])
+        # A package may have nothing besides its BUILD and .bzl files (Bazel 8 rejects empty globs).
+        data = native.glob(["**"], exclude = srcs + ["bazel-*/**"], allow_empty = True)
     _pyoci_lint_test(
         name = name,
         srcs = srcs,

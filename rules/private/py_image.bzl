@@ -141,7 +141,14 @@ def _runfiles_entries(ctx, excluded_paths):
     for link in runfiles.root_symlinks.to_list():
         entries.append((link.path, {"source": link.target_file.path}, link.target_file))
     for empty in runfiles.empty_filenames.to_list():
-        relative = empty[len("external/"):] if empty.startswith("external/") else workspace + "/" + empty
+        # Other repositories' files: `external/<repo>/...` with legacy external runfiles,
+        # `../<repo>/...` without (Bazel 8's default).
+        if empty.startswith("external/"):
+            relative = empty[len("external/"):]
+        elif empty.startswith("../"):
+            relative = empty[len("../"):]
+        else:
+            relative = workspace + "/" + empty
         if "/" in relative:
             # (Bazel's legacy external/__init__.py would land at the runfiles root: no package lives there.)
             entries.append((relative, {"type": "file", "content": ""}, None))

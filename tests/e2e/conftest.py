@@ -1,5 +1,15 @@
 """Shared harness for the end-to-end tests: real Bazel, real Docker Engine, real podman.
 
+Two Bazels run this suite (the Makefile runs it once with each):
+  PYOCI_BAZEL=4 (default)  the machine's Bazel 4.2.3, WORKSPACE mode (WORKSPACE.bazel files)
+  PYOCI_BAZEL=7            Debian sid's Bazel 7.7.1, bzlmod (MODULE.bazel files, --noenable_workspace),
+                           through tools/bazel7 (a chroot into the root tools/bazel7-sid.sh makes).
+                           podman then is the sid root's podman 5 too (tools/sid-run podman), so
+                           the images `bazel run :x_load` puts in a podman store are read by the
+                           same podman. A missing root fails the setup; it never skips.
+  PYOCI_BAZEL_FLAGS        more flags for every build/test/run command, e.g. Bazel 8's
+                           --incompatible_* defaults (see the Makefile's e2e-bazel8-flags)
+
 Environment (all optional):
   PYOCI_DEBS_DIR          .deb files for the distroless bases
                           (default: ../shared/debs/bookworm-amd64 beside the checkout)
@@ -26,6 +36,59 @@ STAND_INS = REPO / "tests" / "bazel"
 PLATFORMS = Path("/usr/share/bazel/tools/platforms")
 CONTAINERS_CONF = REPO / "tests" / "support" / "containers.conf"
 
+BAZEL_MAJOR = os.environ.get("PYOCI_BAZEL", "4")
+if BAZEL_MAJOR not in ("4", "7"):
+    raise pytest.UsageError(f"PYOCI_BAZEL={BAZEL_MAJOR!r}: use 4 (WORKSPACE) or 7 (bzlmod)")
+BZLMOD = BAZEL_MAJOR == "7"
+BAZEL7 = REPO / "tools" / "bazel7"
+SID_RUN = REPO / "tools" / "sid-run"
+BAZEL7_ROOT = Path(os.environ.get("PYOCI_BAZEL7_ROOT", "/var/cache/pyoci/bazel7-sid"))
+EXTRA_FLAGS = os.environ.get("PYOCI_BAZEL_FLAGS", "").split()
+
+
+# Suites for bzlmod only (Bazel 4 reads no MODULE.bazel): collected under PYOCI_BAZEL=7 alone.
+collect_ignore = [] if BZLMOD else ["test_bzlmod.py"]
+
+
+def main_repository(workspace_name):
+    """The main repository's directory in runfiles: the WORKSPACE name, or `_main` under bzlmod."""
+    return "_main" if BZLMOD else workspace_name
+
+
+def extension_repository(name, extension):
+    """The runfiles directory of repository `name` that rules_pyoci's module extension `extension`
+    made: `name` under WORKSPACE, its canonical name (`~`, or `+` as Bazel 8 spells it) under bzlmod."""
+    if not BZLMOD:
+        return name
+    separator = "+" if "--incompatible_use_plus_in_repo_names" in EXTRA_FLAGS else "~"
+    return separator.join(["rules_pyoci", "", extension, name])
+
+
+def module_file(workspace_name, extra="", mirror="https://deb.debian.org/debian"):
+    """A MODULE.bazel beside a test's WORKSPACE: rules_pyoci from this checkout, the bases, `extra`."""
+    return (
+        f'module(name = "{workspace_name}")\n\n'
+        'bazel_dep(name = "rules_pyoci", version = "0.1.0")\n'
+        f'local_path_override(module_name = "rules_pyoci", path = "{REPO}")\n\n'
+        'distroless = use_extension("@rules_pyoci//rules:extensions.bzl", "distroless")\n'
+        f'distroless.debs(mirrors = ["{mirror}"])\n'
+        'use_repo(distroless, "distroless_python_base", "distroless_python_debug", '
+        '"distroless_python_debug_nonroot", "distroless_python_nonroot")\n'
+        + extra
+    )
+
+
+def require_bazel():
+    if not BZLMOD:
+        require_tool("bazel")
+        return
+    if not (BAZEL7_ROOT / ".pyoci-ready").is_file():
+        pytest.fail(
+            f"PYOCI_BAZEL=7 but there is no Bazel 7 set-up at {BAZEL7_ROOT}: run "
+            "`bash tools/bazel7-sid.sh` as root (tools/install-deps.sh does; it needs "
+            "deb.debian.org once), or set PYOCI_BAZEL7_ROOT"
+        )
+
 
 def debs_dir():
     configured = os.environ.get("PYOCI_DEBS_DIR")
@@ -51,12 +114,23 @@ class BazelError(AssertionError):
 class Bazel:
     """One Bazel server for one workspace, with the offline flags this machine needs."""
 
-    def __init__(self, workspace, output_user_root, repository_cache, repo_env, extra_flags=()):
+    def __init__(self, workspace, output_user_root, repository_cache, repo_env, extra_flags=(), binds=()):
         self.workspace = Path(workspace)
         self.output_user_root = Path(output_user_root)
         self.repository_cache = Path(repository_cache)
         self.repo_env = dict(repo_env)
         self.extra_flags = list(extra_flags)
+        # Host directories Bazel 7's chroot must see at the same path (tools/sid-run).
+        self.binds = [str(path) for path in binds]
+
+    def executable(self):
+        return [str(BAZEL7)] if BZLMOD else ["bazel"]
+
+    def env(self, extra=None):
+        env = {**os.environ, **(extra or {})}
+        if BZLMOD:
+            env["PYOCI_BAZEL7_BINDS"] = ":".join([*self.binds, str(self.workspace)])
+        return env
 
     def startup_flags(self):
         # The workspace and home rc files are skipped so a developer's user.bazelrc or
@@ -70,22 +144,26 @@ class Bazel:
         ]
 
     def command_flags(self):
-        flags = [
-            f"--override_repository=rules_cc={STAND_INS / 'rules_cc'}",
-            f"--override_repository=rules_java={STAND_INS / 'rules_java'}",
-            f"--repository_cache={self.repository_cache}",
-        ]
-        if PLATFORMS.is_dir():
-            flags.append(f"--override_repository=platforms={PLATFORMS}")
+        if BZLMOD:
+            # The offline module overrides live in the sid root's system bazelrc.
+            flags = ["--enable_bzlmod", "--noenable_workspace", "--lockfile_mode=off"]
+        else:
+            flags = [
+                f"--override_repository=rules_cc={STAND_INS / 'rules_cc'}",
+                f"--override_repository=rules_java={STAND_INS / 'rules_java'}",
+            ]
+            if PLATFORMS.is_dir():
+                flags.append(f"--override_repository=platforms={PLATFORMS}")
+        flags.append(f"--repository_cache={self.repository_cache}")
         flags += [f"--repo_env={key}={value}" for key, value in sorted(self.repo_env.items())]
-        return flags + self.extra_flags
+        return flags + EXTRA_FLAGS + self.extra_flags
 
     def run(self, command, *args, check=True, env=None, timeout=3600):
-        argv = ["bazel", *self.startup_flags(), command, *self.command_flags(), *args]
+        argv = [*self.executable(), *self.startup_flags(), command, *self.command_flags(), *args]
         result = subprocess.run(
             argv,
             cwd=self.workspace,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -102,15 +180,15 @@ class Bazel:
 
     def info(self, key):
         result = subprocess.run(
-            ["bazel", *self.startup_flags(), "info", *self.command_flags(), key],
-            cwd=self.workspace, capture_output=True, text=True, check=True,
+            [*self.executable(), *self.startup_flags(), "info", *self.command_flags(), key],
+            cwd=self.workspace, env=self.env(), capture_output=True, text=True, check=True,
         )
         return result.stdout.strip()
 
     def shutdown(self):
         subprocess.run(
-            ["bazel", *self.startup_flags(), "shutdown"],
-            cwd=self.workspace, capture_output=True, text=True, check=False, timeout=120,
+            [*self.executable(), *self.startup_flags(), "shutdown"],
+            cwd=self.workspace, env=self.env(), capture_output=True, text=True, check=False, timeout=120,
         )
 
 
@@ -130,7 +208,7 @@ def spawns(log_path):
 
 @pytest.fixture(scope="session")
 def e2e_tmp():
-    require_tool("bazel")
+    require_bazel()
     # Short paths: Bazel's server socket lives under the output root.
     root = Path(tempfile.mkdtemp(prefix="pyoci-e2e-", dir=os.environ.get("PYOCI_E2E_TMP")))
     yield root
@@ -144,7 +222,24 @@ def repo_env():
     env = {"PYOCI_DEBS_DIR": str(debs_dir()), "PYOCI_CARGO_TARGET_DIR": target_dir}
     if os.environ.get("PYOCI_BINARY"):
         env["PYOCI_BINARY"] = os.environ["PYOCI_BINARY"]
+    elif BZLMOD:
+        # The sid root has no Rust toolchain or C linker: Bazel 7 gets the pyoci that `make build`
+        # made (the Bazel 4 run covers the toolchain's build-from-source path).
+        built = Path(target_dir) / "release" / "pyoci"
+        if not built.is_file():
+            pytest.fail(f"PYOCI_BAZEL=7 needs a built pyoci at {built}: run `cargo build --release --locked -p pyoci` or set PYOCI_BINARY")
+        env["PYOCI_BINARY"] = str(built)
     return env
+
+
+def bind_dirs(env):
+    """The host directories named by repo_env values (absolute paths) that Bazel 7 must see."""
+    found = []
+    for value in env.values():
+        path = Path(value)
+        if path.is_absolute() and path.exists():
+            found.append(path if path.is_dir() else path.parent)
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -153,12 +248,14 @@ def make_bazel(e2e_tmp, repo_env):
     started = []
 
     def make(workspace, output_user_root=None, repository_cache=None, extra_repo_env=None, extra_flags=()):
+        env = {**repo_env, **(extra_repo_env or {})}
         bazel = Bazel(
             workspace,
             output_user_root or e2e_tmp / "root",
             repository_cache or e2e_tmp / "repository-cache",
-            {**repo_env, **(extra_repo_env or {})},
+            env,
             extra_flags,
+            binds=[REPO, e2e_tmp, *bind_dirs(env)],
         )
         started.append(bazel)
         return bazel
@@ -191,6 +288,7 @@ class Podman:
             (self.root / name).mkdir(parents=True, exist_ok=True)
 
     def argv(self):
+        """This podman's command line as the loader inside Bazel sees it (PYOCI_LOADER)."""
         return [
             "podman",
             "--root", str(self.root / "storage"),
@@ -202,15 +300,22 @@ class Podman:
         ]
 
     def env(self):
-        return {"CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        env = {"CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        if BZLMOD:
+            env["PYOCI_BAZEL7_BINDS"] = ":".join([str(self.root), str(CONTAINERS_CONF.parent)])
+        return env
 
     def loader(self):
         """The `loader` string for oci_load (PYOCI_LOADER): this podman's argv."""
         return " ".join(self.argv())
 
+    def host_argv(self):
+        """The same podman from this process: under Bazel 7 the sid root's podman, which wrote the store."""
+        return [str(SID_RUN), *self.argv()] if BZLMOD else self.argv()
+
     def run(self, *args, check=True, timeout=300):
         return subprocess.run(
-            [*self.argv(), *args],
+            [*self.host_argv(), *args],
             env={**os.environ, **self.env()},
             capture_output=True, text=True, check=check, timeout=timeout,
         )
@@ -218,8 +323,9 @@ class Podman:
 
 @pytest.fixture(scope="session")
 def podman(e2e_tmp):
-    require_tool("podman")
-    require_tool("runc")
+    if not BZLMOD:
+        require_tool("podman")
+        require_tool("runc")
     engine = Podman(e2e_tmp / "podman")
     yield engine
     engine.run("system", "reset", "--force", check=False)
@@ -230,7 +336,7 @@ def podman_service(podman, e2e_tmp):
     """podman's Docker API on a unix socket (DOCKER_HOST=unix://...), sharing the podman fixture's storage."""
     socket = e2e_tmp / "podman.sock"
     service = subprocess.Popen(
-        [*podman.argv(), "system", "service", "--time=0", f"unix://{socket}"],
+        [*podman.host_argv(), "system", "service", "--time=0", f"unix://{socket}"],
         env={**os.environ, **podman.env()},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, BazelError, debs_dir
+from conftest import REPO, BazelError, debs_dir, extension_repository, module_file
 
 LOCK = REPO / "rules" / "private" / "distroless" / "bookworm_amd64.lock.json"
-BASE_DIGEST = "external/distroless_python_nonroot/distroless_python_nonroot.digest"
+BASE_DIGEST = f"external/{extension_repository('distroless_python_nonroot', 'distroless')}/distroless_python_nonroot.digest"
 
 WORKSPACE = """\
 workspace(name = "mirror_test")
@@ -79,6 +79,7 @@ def mirror(e2e_tmp):
 def mirror_workspace(path, url):
     path.mkdir(parents=True)
     (path / "WORKSPACE").write_text(WORKSPACE.format(repo=REPO, mirror=url))
+    (path / "MODULE.bazel").write_text(module_file("mirror_test", mirror=url))
     (path / "BUILD.bazel").write_text("")
     return path
 

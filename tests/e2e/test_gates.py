@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from conftest import REPO, tail
+from conftest import REPO, main_repository, module_file, tail
 
 WORKSPACE = """\
 workspace(name = "gates")
@@ -49,7 +49,7 @@ py_image(name = "debug_nonroot", base = "@distroless_python_debug_nonroot", bina
 py_image(name = "secret_file", base = NONROOT, binary = ":app_with_key")
 py_image(
     name = "secret_file_allowed_in",
-    allow_secrets_in = ["/app/app_with_key.runfiles/gates/keys"],
+    allow_secrets_in = ["/app/app_with_key.runfiles/{main}/keys"],
     base = NONROOT,
     binary = ":app_with_key",
 )
@@ -100,7 +100,8 @@ def gates(e2e_tmp, make_bazel):
     (root / "tools").mkdir(parents=True, exist_ok=True)
     (root / "keys").mkdir(exist_ok=True)
     (root / "WORKSPACE").write_text(WORKSPACE.format(repo=REPO))
-    (root / "BUILD.bazel").write_text(BUILD.format(token=TOKEN))
+    (root / "MODULE.bazel").write_text(module_file("gates"))
+    (root / "BUILD.bazel").write_text(BUILD.format(token=TOKEN, main=main_repository("gates")))
     (root / "app.py").write_text("print('gates')\n")
     (root / "tools" / "sh").write_text("#!/bin/false\n")
     (root / "tools" / "sh").chmod(0o755)
@@ -145,9 +146,9 @@ def test_gate_fails_the_build(gates, target, finding, opt_out):
 
 
 def test_findings_name_what_is_wrong(gates):
-    assert "/app/app_with_shell.runfiles/gates/tools/sh" in build_fails(gates, "shell")
+    assert f"/app/app_with_shell.runfiles/{main_repository('gates')}/tools/sh" in build_fails(gates, "shell")
     key = build_fails(gates, "secret_file")
-    assert "/app/app_with_key.runfiles/gates/keys/deploy_key" in key and "--allow-secret-in" in key, key
+    assert f"/app/app_with_key.runfiles/{main_repository('gates')}/keys/deploy_key" in key and "--allow-secret-in" in key, key
     env = build_fails(gates, "secret_env")
     assert "API_TOKEN" in env and TOKEN not in env, env
     permissions = build_fails(gates, "permissions")

@@ -1,12 +1,14 @@
 """The `hello` example image, built by real Bazel, has the digest committed in
 tests/golden/digests.txt. tests/e2e/test_remote_cache.py asserts the same digest from two more
 checkouts at other paths (one under another time zone, locale and umask); crates/cli/tests/golden.rs
-covers the four distroless bases.
+covers the four distroless bases. Under bzlmod (PYOCI_BAZEL=7) the image differs only where the
+main repository's runfiles directory is `_main` instead of `hello_example` (its own golden line,
+`hello-bzlmod`), and its base is byte for byte the one Bazel 4 builds.
 """
 
 import re
 
-from conftest import REPO
+from conftest import BZLMOD, REPO, extension_repository
 
 GOLDEN = REPO / "tests" / "golden" / "digests.txt"
 HELLO = "hello_image"
@@ -43,4 +45,13 @@ def assert_golden(name, actual):
 
 def test_hello_image_matches_golden_digest(make_bazel):
     bazel = make_bazel(REPO / "examples" / "hello")
-    assert_golden("hello", hello_digest(bazel))
+    assert_golden("hello-bzlmod" if BZLMOD else "hello", hello_digest(bazel))
+
+
+def test_hello_base_is_the_golden_nonroot_base(make_bazel):
+    """The same base digest under WORKSPACE (Bazel 4) and bzlmod (Bazel 7)."""
+    bazel = make_bazel(REPO / "examples" / "hello")
+    bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
+    repository = extension_repository("distroless_python_nonroot", "distroless")
+    digest = (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
+    assert_golden("nonroot", digest)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_checkout, tail
+from conftest import copy_checkout, extension_repository, main_repository, tail
 
-HELLO_TESTS = """\
-RUNFILES = "/app/hello.runfiles/hello_example"
+HELLO_RUNFILES = "/app/hello.runfiles/" + main_repository("hello_example")
+
+HELLO_TESTS = f'RUNFILES = "{HELLO_RUNFILES}"\n' + """
 
 py_image_test(
     name = "image_tests_metadata_test",
@@ -68,11 +69,10 @@ py_image_test(
 HELLO_SPEC = {
     "schemaVersion": "2.0.0",
     "metadataTest": {"user": "65532", "envVars": [{"key": "LOG_LEVEL", "value": "INFO"}]},
-    "fileExistenceTests": [{"name": "main", "path": "/app/hello.runfiles/hello_example/main.py", "shouldExist": True}],
+    "fileExistenceTests": [{"name": "main", "path": HELLO_RUNFILES + "/main.py", "shouldExist": True}],
 }
 
-DEPS_TESTS = """\
-PIP = "/app/deps_service.runfiles/pip"
+DEPS_TESTS = f'PIP = "/app/deps_service.runfiles/{extension_repository("pip", "pip")}"\n' + """
 
 py_image_test(
     name = "image_tests_metadata_test",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, BazelError, require_tool
+from conftest import REPO, BazelError, module_file, require_tool
 
 sys.path.insert(0, str(REPO / "tests" / "support"))
 from registry import Registry  # noqa: E402
@@ -52,6 +52,8 @@ def local_workspace(source, destination):
     shutil.copytree(source, destination)
     workspace_file = destination / "WORKSPACE.bazel"
     workspace_file.write_text(workspace_file.read_text().replace('path = "../.."', f'path = "{REPO}"'))
+    module = destination / "MODULE.bazel"
+    module.write_text(module.read_text().replace('path = "../.."', f'path = "{REPO}"'))
     (destination / ".bazelrc").unlink(missing_ok=True)
     return destination
 
@@ -181,6 +183,12 @@ oci_pull(
 )
 """
 
+FRESH_MODULE_PULL = """
+oci = use_extension("@rules_pyoci//rules:extensions.bzl", "oci")
+oci.pull(name = "pulled_python", digest = "{digest}", image = "{image}")
+use_repo(oci, "pulled_python")
+"""
+
 FRESH_BUILD = """\
 load("@rules_pyoci//rules:oci_python.bzl", "py_image")
 
@@ -202,6 +210,7 @@ def fresh_workspace(directory, image, digest):
     directory.mkdir(parents=True)
     (directory / "WORKSPACE.bazel").write_text(
         FRESH_WORKSPACE.format(repo=REPO, pull_bzl=pull_bzl(), digest=digest, image=image))
+    (directory / "MODULE.bazel").write_text(module_file("pulled_base_example", FRESH_MODULE_PULL.format(digest=digest, image=image)))
     (directory / "BUILD.bazel").write_text(FRESH_BUILD)
     (directory / "hi.py").write_text("import os\nprint(f'uid={os.getuid()} built on a pulled base')\n")
     return directory

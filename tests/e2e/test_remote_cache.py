@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_checkout, require_tool, spawns
+from conftest import BZLMOD, REPO, copy_checkout, require_tool, spawns
 from test_golden_hello import HELLO, assert_golden
 
 EXAMPLE = "examples/hello"
@@ -110,7 +110,7 @@ def test_second_checkout_hits_the_cache_for_every_action(two_checkouts):
 def test_both_checkouts_give_the_golden_hello_digest(two_checkouts):
     for name, (_, bazel, _, _) in two_checkouts.items():
         digest = (bazel.bin_dir() / f"{HELLO}.digest").read_text()
-        assert_golden("hello", digest)
+        assert_golden("hello-bzlmod" if BZLMOD else "hello", digest)
 
 
 # Absolute paths an action may touch without declaring them: the dynamic loader and libc, and

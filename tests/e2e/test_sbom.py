@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, extension_repository
 
 EXAMPLE = REPO / "examples" / "deps_service"
 IMAGE = "deps_service_image"
@@ -106,4 +106,4 @@ def test_size_report_matches_the_image(outputs):
     assert totals["uncompressedSize"] == sum(layer["uncompressedSize"] for layer in size["layers"])
     assert totals["files"] == sum(layer["files"] for layer in size["layers"])
     third_party = [d["path"] for d in size["layers"][2]["topDirectories"]]
-    assert any(path.startswith("/app/deps_service.runfiles/pip") for path in third_party), third_party
+    assert any(path.startswith("/app/deps_service.runfiles/" + extension_repository("pip", "pip")) for path in third_party), third_party

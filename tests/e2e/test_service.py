@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from conftest import REPO, tail
+from conftest import REPO, main_repository, tail
 
 EXAMPLE = REPO / "examples" / "service"
 IMAGE = "greeter_image"
 TAG = "localhost/greeter:latest"
-RUNFILES = "/app/greeter.runfiles/service_example"
+RUNFILES = "/app/greeter.runfiles/" + main_repository("service_example")
 
 # Asks the service over the container's loopback: distroless has no curl and no shell.
 GET = (
