@@ -92,7 +92,8 @@ def _pip_impl(module_ctx):
                 name = tag.name,
                 requirements_lock = tag.requirements_lock,
                 python_interpreter = tag.python_interpreter,
-                platform = tag.platform,
+                base_lock = tag.base_lock,
+                platforms = tag.platforms,
                 python_version = tag.python_version,
                 extra_pip_args = tag.extra_pip_args,
             )
@@ -107,7 +108,12 @@ pip = module_extension(
                 "name": attr.string(doc = "Repository name, e.g. pip.", mandatory = True),
                 "requirements_lock": attr.label(doc = "Hashed requirements lock.", mandatory = True),
                 "python_interpreter": attr.string(doc = "Interpreter running pip at fetch time.", default = "python3"),
-                "platform": attr.string(doc = "pip --platform of the image.", default = "manylinux2014_x86_64"),
+                "base_lock": attr.label(
+                    doc = "The base's Debian lock; its glibc and architecture pick the wheel platforms.",
+                    default = Label("//rules/private/distroless:bookworm_amd64.lock.json"),
+                    allow_single_file = [".json"],
+                ),
+                "platforms": attr.string_list(doc = "pip --platform tags instead of those derived from base_lock."),
                 "python_version": attr.string(doc = "pip --python-version of the image.", default = "3.11"),
                 "extra_pip_args": attr.string_list(doc = "More pip install arguments."),
             },
