@@ -55,19 +55,19 @@ pip_lock_repository(name = "pip", requirements_lock = "//:requirements_lock.txt"
 pip_lock_repository(name = "pip_nowheel", requirements_lock = "//nowheel:requirements_lock.txt")
 """
 
-NUMBERS_BUILD = """\
+ARRAYS_BUILD = """\
 load("@rules_pyoci//rules:oci_python.bzl", "py_image")
 
 py_binary(
-    name = "numbers",
-    srcs = ["numbers.py"],
+    name = "arrays",
+    srcs = ["arrays.py"],
     deps = ["@pip//numpy:pkg", "@pip//cffi:pkg"],
 )
 
-py_image(name = "numbers_image", base = "@distroless_python_nonroot", binary = ":numbers")
+py_image(name = "arrays_image", base = "@distroless_python_nonroot", binary = ":arrays")
 """
 
-NUMBERS_PY = """\
+ARRAYS_PY = """\
 import cffi
 import numpy
 
@@ -111,9 +111,10 @@ def workspace(e2e_tmp):
     write(root / "WORKSPACE", WORKSPACE.format(repo=REPO))
     shutil.copy(EXAMPLE / "requirements_lock.txt", root / "requirements_lock.txt")
     write(root / "BUILD.bazel", "")
-    write(root / "numbers/BUILD.bazel", NUMBERS_BUILD)
-    write(root / "numbers/numbers.py", NUMBERS_PY)
-    write(root / "api/BUILD.bazel", (EXAMPLE / "BUILD.bazel").read_text())
+    # (Not "numbers": a main file of that name would shadow the standard library's numbers module.)
+    write(root / "arrays/BUILD.bazel", ARRAYS_BUILD)
+    write(root / "arrays/arrays.py", ARRAYS_PY)
+    write(root / "api/BUILD.bazel", (EXAMPLE / "BUILD.bazel").read_text().replace("/app/api.runfiles/", "/app/api/api.runfiles/"))
     shutil.copy(EXAMPLE / "api.py", root / "api" / "api.py")
     for service in ["a", "b"]:
         write(root / "services" / service / "BUILD.bazel", SERVER_BUILD)
@@ -134,7 +135,7 @@ def bazel(workspace, make_bazel, e2e_tmp):
     handle.shutdown()
 
 
-IMAGES = ["//numbers:numbers_image", "//api:api_image",
+IMAGES = ["//arrays:arrays_image", "//api:api_image",
           "//services/a:server_image", "//services/b:server_image"]
 
 
@@ -162,8 +163,8 @@ def test_first_build_prints_nothing_from_our_actions(first_build):
 
 
 def test_numpy_and_cffi_from_one_lock_run(bazel, first_build, docker):
-    load(bazel, "//numbers:numbers_image_load", docker, "localhost/numbers/numbers:latest")
-    ran = docker_run("localhost/numbers/numbers:latest")
+    load(bazel, "//arrays:arrays_image_load", docker, "localhost/arrays/arrays:latest")
+    ran = docker_run("localhost/arrays/arrays:latest")
     assert ran.returncode == 0, ran.stderr
     version = ran.stdout.split()[0].split("=")[1]
     assert tuple(int(part) for part in version.split(".")[:2]) >= (2, 3), ran.stdout
