@@ -98,7 +98,8 @@ def main():
         # One run as root lets CPython write its own __pycache__ next to the sources.
         name = f"pyoci-bench-warm-{os.getpid()}"
         docker("run", "--name", name, "--user", "0", images["source only"], "--import-time")
-        docker("commit", "--change", "USER 65532", name, warm)
+        # (commit would keep that run's arguments as the default command: reset it.)
+        docker("commit", "--change", "USER 65532", "--change", "CMD []", name, warm)
         docker("rm", name)
         created.append(warm)
         images["warm cache"] = warm
