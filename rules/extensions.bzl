@@ -14,13 +14,19 @@
     oci.pull(name = "python3", image = "gcr.io/distroless/python3-debian12", digest = "sha256:...")
     use_repo(oci, "python3")
 
+    # Optional: @rules_oci//oci:defs.bzl backed by rules_pyoci, for BUILD files written for rules_oci.
+    rules_oci_compat = use_extension("@rules_pyoci//rules:extensions.bzl", "rules_oci_compat")
+    use_repo(rules_oci_compat, "rules_oci")
+
 The pyoci toolchain is registered by rules_pyoci's own MODULE.bazel; a root module may name a
 prebuilt binary with `pyoci.toolchain(pyoci = "//tools:pyoci")`.
 """
 
+load("//rules/private:bytecode.bzl", "python_compiler_repository")
 load("//rules/private:distroless.bzl", "BASE_REPOSITORIES", "distroless_base_repository", "distroless_debs_repository")
 load("//rules/private:pip.bzl", "pip_lock_repository")
 load("//rules/private:pull.bzl", "OCI_PULL_TAG_ATTRS", "oci_pull_from_tag")
+load("//rules/private:rules_oci_compat.bzl", "rules_oci_compat_repository")
 load("//rules/private:toolchain_repo.bzl", "pyoci_toolchain_repository")
 
 _TOOLCHAIN_REPOSITORY = "rules_pyoci_toolchain"
@@ -35,10 +41,11 @@ def _pyoci_impl(module_ctx):
             if pyoci == None and tag.pyoci:
                 pyoci = tag.pyoci
     pyoci_toolchain_repository(name = _TOOLCHAIN_REPOSITORY, pyoci = pyoci)
+    python_compiler_repository(name = "rules_pyoci_python311")
 
 pyoci = module_extension(
     implementation = _pyoci_impl,
-    doc = "The pyoci toolchain repository (@rules_pyoci_toolchain).",
+    doc = "The pyoci toolchain repository (@rules_pyoci_toolchain) and the bytecode compiler (@rules_pyoci_python311).",
     tag_classes = {
         "toolchain": tag_class(
             doc = "Use a prebuilt pyoci instead of building it from source with cargo.",
@@ -92,7 +99,8 @@ def _pip_impl(module_ctx):
                 name = tag.name,
                 requirements_lock = tag.requirements_lock,
                 python_interpreter = tag.python_interpreter,
-                platform = tag.platform,
+                base_lock = tag.base_lock,
+                platforms = tag.platforms,
                 python_version = tag.python_version,
                 extra_pip_args = tag.extra_pip_args,
             )
@@ -107,7 +115,12 @@ pip = module_extension(
                 "name": attr.string(doc = "Repository name, e.g. pip.", mandatory = True),
                 "requirements_lock": attr.label(doc = "Hashed requirements lock.", mandatory = True),
                 "python_interpreter": attr.string(doc = "Interpreter running pip at fetch time.", default = "python3"),
-                "platform": attr.string(doc = "pip --platform of the image.", default = "manylinux2014_x86_64"),
+                "base_lock": attr.label(
+                    doc = "The base's Debian lock; its glibc and architecture pick the wheel platforms.",
+                    default = Label("//rules/private/distroless:bookworm_amd64.lock.json"),
+                    allow_single_file = [".json"],
+                ),
+                "platforms": attr.string_list(doc = "pip --platform tags instead of those derived from base_lock."),
                 "python_version": attr.string(doc = "pip --python-version of the image.", default = "3.11"),
                 "extra_pip_args": attr.string_list(doc = "More pip install arguments."),
             },
@@ -124,4 +137,12 @@ oci = module_extension(
     implementation = _oci_impl,
     doc = "Base images pulled from registries by digest (one repository per `pull` tag).",
     tag_classes = {"pull": tag_class(doc = "One image to pull; see oci_pull.", attrs = OCI_PULL_TAG_ATTRS)},
+)
+
+def _rules_oci_compat_impl(_module_ctx):
+    rules_oci_compat_repository(name = "rules_oci")
+
+rules_oci_compat = module_extension(
+    implementation = _rules_oci_compat_impl,
+    doc = "@rules_oci whose //oci:defs.bzl (oci_push, oci_load, oci_image_index) is backed by rules_pyoci.",
 )

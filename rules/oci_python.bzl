@@ -3,7 +3,7 @@
     load("@rules_pyoci//rules:oci_python.bzl", "py_image", "py_service_image")
 """
 
-load("//rules/private:load.bzl", "oci_load")
+load("//rules/private:load.bzl", "default_repo_tag", "oci_load")
 load("//rules/private:py_image.bzl", "py_image_rule")
 load("//rules/private:service.bzl", "py_service_image_rule")
 
@@ -13,14 +13,31 @@ def _label_name(label):
         return label.split(":")[-1]
     return label.rstrip("/").split("/")[-1]
 
+_IMAGE_KINDS = ["py_image_rule", "py_service_image_rule"]
+
 def _default_repo_tags(repo_tags, binary):
     if repo_tags == None:
-        return ["localhost/{}:latest".format(_label_name(binary))]
+        return [default_repo_tag(native.package_name(), _label_name(binary))]
     return repo_tags
+
+def _check_tags_unique(name, repo_tags):
+    """Fails when another image of this package already loads under one of `repo_tags`."""
+    for other in native.existing_rules().values():
+        if other.get("kind") not in _IMAGE_KINDS:
+            continue
+        taken = [tag for tag in other.get("repo_tags") or [] if tag in repo_tags]
+        if taken:
+            fail(("py_image {}: tag {} is already taken by :{} in this package; loading both would " +
+                  "overwrite one image with the other. Give one of them `repo_tags`.").format(
+                name,
+                taken[0],
+                other["name"],
+            ))
 
 def _image_and_load(image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs):
     """`image_rule` as `name`, and `<name>_load` loading it under `repo_tags`."""
     repo_tags = _default_repo_tags(repo_tags, binary)
+    _check_tags_unique(name, repo_tags)
     image_rule(
         name = name,
         binary = binary,
@@ -72,7 +89,10 @@ def py_image(
       binary: the `py_binary` to run (see py_image_rule's `binary`).
       base: the base image, e.g. `"@distroless_python_nonroot"`.
       repo_tags: `repository:tag` names for the loaded image; default
-        `["localhost/<binary name>:latest"]`, so `docker run --rm localhost/<binary name>` works.
+        `["localhost/<package path>/<binary name>:latest"]` (lowercase, characters a repository
+        name cannot hold replaced by '-'), and `["localhost/<binary name>:latest"]` in the root
+        package, so `docker run --rm localhost/<binary name>` works there. Two images of one
+        package with the same tag fail at loading.
       healthcheck: Docker healthcheck as a dict, e.g.
         `{"test": ["CMD", "python3", "-c", "..."], "interval": "30s", "retries": 3}`.
       visibility: visibility of both targets.
@@ -112,7 +132,7 @@ def py_service_image(
       binary: the `py_binary` to run.
       base: the base image; default `"@distroless_python_nonroot"` (uid 65532).
       repo_tags: `repository:tag` names for the loaded image; default
-        `["localhost/<binary name>:latest"]`.
+        `["localhost/<package path>/<binary name>:latest"]` (see py_image).
       healthcheck: Docker healthcheck as a dict in exec form (distroless has no shell), e.g.
         `{"test": ["CMD", "/usr/bin/python3", "/app/healthcheck.py"], "interval": "30s"}`.
       visibility: visibility of both targets.

@@ -8,15 +8,19 @@
     distroless_python_bases(mirrors = ["https://deb.debian.org/debian"])
     pip_lock_repository(name = "pip", requirements_lock = "//:requirements_lock.txt")
     oci_pull(name = "python3", image = "gcr.io/distroless/python3-debian12", digest = "sha256:...")
+    rules_oci_compat()                # optional: @rules_oci//oci:defs.bzl backed by rules_pyoci
 """
 
 load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
+load("//rules/private:bytecode.bzl", "python_compiler_repository")
 load("//rules/private:distroless.bzl", "BASE_REPOSITORIES", "distroless_base_repository", "distroless_debs_repository")
 load("//rules/private:pip.bzl", _pip_lock_repository = "pip_lock_repository")
 load("//rules/private:pull.bzl", _oci_pull = "oci_pull")
+load("//rules/private:rules_oci_compat.bzl", "rules_oci_compat_repository")
 load("//rules/private:toolchain_repo.bzl", "pyoci_toolchain_repository")
 
 TOOLCHAIN_REPOSITORY = "rules_pyoci_toolchain"
+PYTHON_COMPILER_REPOSITORY = "rules_pyoci_python311"
 DEBS_REPOSITORY = "rules_pyoci_bookworm_debs"
 DEFAULT_LOCK = Label("//rules/private/distroless:bookworm_amd64.lock.json")
 
@@ -26,7 +30,11 @@ pip_lock_repository = _pip_lock_repository
 oci_pull = _oci_pull
 
 def rules_pyoci_dependencies(pyoci = None):
-    """Declares the repositories rules_pyoci needs: the pyoci toolchain.
+    """Declares the repositories rules_pyoci needs: the pyoci toolchain and the bytecode compiler.
+
+    The compiler (`@rules_pyoci_python311`) is the base's CPython 3.11 from its pinned .debs
+    (read from `$PYOCI_DEBS_DIR` if there, else deb.debian.org); it is fetched only when an image
+    with `bytecode = True` (the default) is built.
 
     Args:
       pyoci: label of a prebuilt pyoci executable. Default: build it from the rules_pyoci
@@ -38,6 +46,7 @@ def rules_pyoci_dependencies(pyoci = None):
         name = TOOLCHAIN_REPOSITORY,
         pyoci = pyoci,
     )
+    maybe(python_compiler_repository, name = PYTHON_COMPILER_REPOSITORY)
 
 def pyoci_register_toolchains():
     """Registers the pyoci toolchain declared by rules_pyoci_dependencies()."""
@@ -83,3 +92,16 @@ def distroless_python_bases(
             variant = variant,
             compression = compression,
         )
+
+def rules_oci_compat(name = "rules_oci"):
+    """Opt-in: a repository `@rules_oci` whose `//oci:defs.bzl` is backed by rules_pyoci.
+
+    BUILD files written for rules_oci (`load("@rules_oci//oci:defs.bzl", "oci_push")`) then
+    build unchanged: `oci_push`, `oci_load` and `oci_image_index` take rules_oci's attribute
+    names. Do not call it in a workspace that also declares the real rules_oci
+    (docs/migration.md).
+
+    Args:
+      name: the repository's name; keep `rules_oci` so existing loads resolve.
+    """
+    maybe(rules_oci_compat_repository, name = name)

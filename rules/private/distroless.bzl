@@ -34,6 +34,7 @@ def _distroless_python_image_impl(ctx):
     args.add("--compression", ctx.attr.compression)
     args.add("-o", layout.path)
     args.add("--digest-out", digest)
+    args.add("--quiet")
     ctx.actions.run(
         executable = pyoci_binary(ctx),
         arguments = [args],

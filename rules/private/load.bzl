@@ -44,10 +44,32 @@ if ! "${{loader_command[@]}}" load < "$tarball"; then
 fi
 """
 
+_REPOSITORY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789._-"
+_SEPARATORS = "._-"
+
+def _repository_component(text):
+    """`text` as one path component of a Docker repository name: lowercase, other characters '-'."""
+    chars = [c if c in _REPOSITORY_CHARS else "-" for c in text.lower().elems()]
+    component = "".join(chars).strip(_SEPARATORS)
+    return component or "image"
+
+def default_repo_tag(package, name):
+    """The tag an image loads under when none is given: `localhost/<package path>/<name>:latest`.
+
+    The root package gives `localhost/<name>:latest`. Each path component is lowercased, with
+    characters a Docker repository name cannot hold replaced by '-', so two targets of the
+    same name in two packages load as two images.
+    """
+    components = [_repository_component(part) for part in package.split("/") if part]
+    return "localhost/{}:latest".format("/".join(components + [_repository_component(name)]))
+
 def _oci_load_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
     pyoci = pyoci_binary(ctx)
-    tags = ctx.attr.repo_tags or ["localhost/{}:latest".format(ctx.attr.image.label.name)]
+    tags = ctx.attr.repo_tags or [default_repo_tag(ctx.attr.image.label.package, ctx.attr.image.label.name)]
+    duplicates = [tag for i, tag in enumerate(tags) if tag in tags[:i]]
+    if duplicates:
+        fail("oci_load {}: attribute repo_tags names {} twice: one `bazel run` would load two images under one tag".format(ctx.label, duplicates[0]))
     tarball = ctx.actions.declare_file(ctx.label.name + (".tar" if ctx.attr.format == "docker" else ".oci.tar"))
     args = ctx.actions.args()
     args.add("tarball")
@@ -56,6 +78,7 @@ def _oci_load_impl(ctx):
         args.add("--tag", tag)
     args.add("--format", ctx.attr.format)
     args.add("-o", tarball)
+    args.add("--quiet")
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
@@ -95,7 +118,8 @@ OCI_LOAD_ATTRS = {
     ),
     "repo_tags": attr.string_list(
         doc = "`repository:tag` names the loaded image gets, e.g. `[\"localhost/my_service:latest\"]`. " +
-              "Default: `localhost/<image target name>:latest` (the py_image macro passes " +
+              "Default: `localhost/<image's package path>/<image target name>:latest` (the py_image " +
+              "macro passes `localhost/<package path>/<binary name>:latest`; root package: " +
               "`localhost/<binary name>:latest`).",
     ),
     "format": attr.string(

@@ -2,23 +2,32 @@
 
 Run by the pip_lock_repository rule at fetch time, with the interpreter that ran pip:
 
-    python3 pip_hub.py INSTALL_DIR REPOSITORY_DIR
+    python3 pip_hub.py layout INSTALL_DIR REPOSITORY_DIR LOCK
+    python3 pip_hub.py explain --python-version 3.11 --system TEXT --platform=TAG... [--pip-arg=ARG...]
 
-Every distribution found in INSTALL_DIR (by its *.dist-info) becomes the package
+`layout`: every distribution found in INSTALL_DIR (by its *.dist-info) becomes the package
 `//<normalised name>` of REPOSITORY_DIR holding `site-packages/` with exactly the files its
 RECORD lists (dist-info included, so an SBOM can read METADATA), and a `pkg` py_library whose
-deps are the distribution's Requires-Dist entries present in the lock.
+deps are the distribution's Requires-Dist entries present in the lock, for the extras the lock's
+lines and other distributions' Requires-Dist ask of it (nested extras included).
+
+`explain`: after pip failed (its output in $PIP_ERROR), names the distribution pip found no
+wheel for, the tags tried, and the tags of the wheels the index has for that version.
 
 Console scripts (bin/) are dropped: their shebangs name the fetching machine's interpreter.
 """
 
+import argparse
 import email.parser
+import json
 import os
 import re
 import shutil
 import sys
+import urllib.request
 
 from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+from pip._vendor.packaging.utils import InvalidWheelFilename, canonicalize_version, parse_wheel_filename
 
 # Markers are evaluated for the image's interpreter (Debian 12's CPython 3.11 on x86-64 Linux),
 # not for the machine that runs Bazel.
@@ -94,22 +103,61 @@ def record_paths(dist_info):
     return paths
 
 
-def wanted_requirements(metadata, locked):
-    deps = set()
+def read_lock_extras(lock_path):
+    """{normalised name: set of extras} that the lock's own lines ask for (`name[a,b]==1.0`)."""
+    with open(lock_path, encoding="utf-8") as handle:
+        text = handle.read().replace("\\\n", " ")
+    extras = {}
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        requirement_text = line.split(" --", 1)[0].strip()
+        try:
+            requirement = Requirement(requirement_text)
+        except InvalidRequirement as error:
+            raise SystemExit(f"pip_hub: {lock_path}: bad requirement {requirement_text!r}: {error}")
+        extras.setdefault(normalize(requirement.name), set()).update(requirement.extras)
+    return extras
+
+
+def active_requirements(metadata, extras):
+    """The Requires-Dist entries that apply in the image for the distribution with `extras` asked of it."""
+    active = []
     for spec in metadata.get_all("Requires-Dist") or []:
         try:
             requirement = Requirement(spec)
         except InvalidRequirement as error:
             raise SystemExit(f"pip_hub: bad Requires-Dist {spec!r}: {error}")
-        if requirement.marker is not None and not requirement.marker.evaluate(TARGET_ENVIRONMENT):
+        if requirement.marker is not None and not any(
+            requirement.marker.evaluate(dict(TARGET_ENVIRONMENT, extra=extra)) for extra in [""] + sorted(extras)
+        ):
             continue
-        name = normalize(requirement.name)
-        if name in locked:
-            deps.add(name)
-    return sorted(deps)
+        active.append(requirement)
+    return active
 
 
-def main(install_dir, repository_dir):
+def resolve_deps(distributions, lock_extras):
+    """{name: sorted dep names}: Requires-Dist edges, with extras propagated until nothing changes."""
+    wanted_extras = {name: set(lock_extras.get(name, ())) for name in distributions}
+    while True:
+        changed = False
+        for name, (_, metadata) in distributions.items():
+            for requirement in active_requirements(metadata, wanted_extras[name]):
+                dep = normalize(requirement.name)
+                if dep in distributions and not requirement.extras <= wanted_extras[dep]:
+                    wanted_extras[dep] |= requirement.extras
+                    changed = True
+        if not changed:
+            break
+    deps = {}
+    for name, (_, metadata) in distributions.items():
+        names = {normalize(r.name) for r in active_requirements(metadata, wanted_extras[name])}
+        deps[name] = sorted(dep for dep in names if dep in distributions and dep != name)
+    return deps
+
+
+def layout(install_dir, repository_dir, lock_path):
     dist_infos = sorted(
         os.path.join(install_dir, entry)
         for entry in os.listdir(install_dir)
@@ -121,6 +169,7 @@ def main(install_dir, repository_dir):
     for dist_info in dist_infos:
         metadata = read_metadata(dist_info)
         distributions[normalize(metadata["Name"])] = (dist_info, metadata)
+    deps = resolve_deps(distributions, read_lock_extras(lock_path))
 
     for package, (dist_info, metadata) in sorted(distributions.items()):
         site_packages = os.path.join(repository_dir, package, "site-packages")
@@ -131,20 +180,97 @@ def main(install_dir, repository_dir):
             destination = os.path.join(site_packages, path)
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             shutil.move(source, destination)
-        deps = wanted_requirements(metadata, distributions)
         with open(os.path.join(repository_dir, package, "BUILD.bazel"), "w", encoding="utf-8") as handle:
             handle.write(BUILD_TEMPLATE.format(
                 name=metadata["Name"],
                 version=metadata["Version"],
                 package=package,
-                deps=", ".join(f'"//{dep}:pkg"' for dep in deps if dep != package),
+                deps=", ".join(f'"//{dep}:pkg"' for dep in deps[package]),
             ))
 
     with open(os.path.join(repository_dir, "requirements.bzl"), "w", encoding="utf-8") as handle:
         handle.write(REQUIREMENTS_BZL.format(packages=repr(sorted(distributions))))
 
 
+# pip: "Could not find a version that satisfies the requirement numpy==1.0 (from versions: ...)"
+UNSATISFIED = re.compile(r"satisfies the requirement ([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s(;,]+)")
+
+
+def index_url(pip_args):
+    url = os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
+    for i, arg in enumerate(pip_args):
+        if arg in ("--index-url", "-i") and i + 1 < len(pip_args):
+            url = pip_args[i + 1]
+        elif arg.startswith("--index-url="):
+            url = arg.split("=", 1)[1]
+    return url.rstrip("/")
+
+
+def index_files(index, name):
+    """File names the index (PEP 691 JSON or PEP 503 HTML) lists for a project."""
+    request = urllib.request.Request(
+        f"{index}/{re.sub(r'[-_.]+', '-', name).lower()}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = response.read().decode("utf-8", "replace")
+        if "json" in response.headers.get("Content-Type", ""):
+            return [entry["filename"] for entry in json.loads(body).get("files", [])]
+    return [m.split("#")[0].rsplit("/", 1)[-1] for m in re.findall(r'href="([^"]+)"', body)]
+
+
+def explain(argv):
+    parser = argparse.ArgumentParser(prog="pip_hub.py explain")
+    parser.add_argument("--python-version", required=True)
+    parser.add_argument("--system", required=True)
+    parser.add_argument("--platform", action="append", default=[])
+    parser.add_argument("--pip-arg", action="append", default=[])
+    args = parser.parse_args(argv)
+    match = UNSATISFIED.search(os.environ.get("PIP_ERROR", ""))
+    if not match:
+        return
+    name, version = match.group(1), match.group(2)
+    python = "cp" + args.python_version.replace(".", "")
+    print(f"No wheel of {name}=={version} runs in the image (CPython {args.python_version}, {args.system}).")
+    print(f"  tags tried: interpreters {python}-{python}, {python}-abi3 (and older cp3x-abi3), py3-none, "
+          f"{python}-none on platforms {', '.join(args.platform)}, any")
+    try:
+        files = index_files(index_url(args.pip_arg), name)
+    except (OSError, ValueError) as error:
+        print(f"  (could not list {name}'s files on the index: {error})")
+        return
+    wanted = canonicalize_version(version)
+    wheel_tags, sdists = [], []
+    for filename in files:
+        if filename.endswith(".whl"):
+            try:
+                _, wheel_version, _, tags = parse_wheel_filename(filename)
+            except InvalidWheelFilename:
+                continue
+            if canonicalize_version(str(wheel_version)) == wanted:
+                wheel_tags.extend(sorted(str(tag) for tag in tags))
+        elif filename.endswith((".tar.gz", ".zip")) and f"-{version}." in filename:
+            sdists.append(filename)
+    if wheel_tags:
+        print(f"  {name} {version}'s wheels have: {', '.join(sorted(set(wheel_tags)))}")
+        print(f"  Pin a version of {name} with a wheel for {python} on one of the platforms above, or drop it.")
+    elif sdists:
+        print(f"  {name} {version} is published only as a source distribution ({', '.join(sdists)}): "
+              "rules_pyoci installs wheels only, so nothing is compiled for the image on the build "
+              f"machine. Pin a version of {name} that has wheels, or build a wheel and serve it with "
+              "--find-links (extra_pip_args).")
+    else:
+        print(f"  The index lists no files of {name} {version}.")
+
+
+def main(argv):
+    if argv[:1] == ["layout"] and len(argv) == 4:
+        layout(*argv[1:])
+    elif argv[:1] == ["explain"]:
+        explain(argv[1:])
+    else:
+        raise SystemExit("usage: pip_hub.py layout INSTALL_DIR REPOSITORY_DIR LOCK | explain ...")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: pip_hub.py INSTALL_DIR REPOSITORY_DIR")
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1:])

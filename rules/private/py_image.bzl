@@ -23,6 +23,7 @@ default outputs, because Bazel 4.2 runs validation actions only with
 and oci_push cannot ship an image whose gates failed either.
 """
 
+load(":load.bzl", "default_repo_tag")
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
@@ -180,6 +181,45 @@ def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replace
             inputs[group].append(source)
     return groups, inputs, sorted(repos.keys())
 
+def _layer_history(ctx, group, entries):
+    """What `docker history` says a layer is."""
+    if group == "third_party":
+        distributions = len([path for path in entries if path.endswith(".dist-info/METADATA")])
+        return "third-party: {} distribution{}".format(distributions, "" if distributions == 1 else "s")
+    if group == "app":
+        return "application " + str(ctx.attr.binary.label)
+    if group == "service":
+        return "config"
+    return group
+
+def _bytecode_action(ctx, group, runfiles_root, entries, inputs):
+    """Compiles a layer's .py files; returns the spec entry of the tree of .pyc files, or None."""
+    sources = [
+        [entry["source"], path]
+        for path, entry in sorted(entries.items())
+        if path.endswith(".py") and entry.get("source")
+    ]
+    if not sources:
+        return None
+    manifest = ctx.actions.declare_file(ctx.label.name + ".layers/" + group + ".pyc.txt")
+    ctx.actions.write(manifest, "\n".join([runfiles_root] + ["\t".join(pair) for pair in sources]) + "\n")
+    tree = ctx.actions.declare_directory(ctx.label.name + ".layers/" + group + ".pyc")
+    ctx.actions.run(
+        executable = ctx.executable._python_compiler,
+        arguments = ["-s", "-S", "-B", ctx.file._compile_pyc.path, manifest.path, tree.path],
+        inputs = depset([manifest, ctx.file._compile_pyc], transitive = [depset(inputs)]),
+        tools = ctx.files._python_stdlib,
+        outputs = [tree],
+        env = {
+            "PYTHONHOME": ctx.executable._python_compiler.dirname.rsplit("/", 1)[0],
+            "PYTHONHASHSEED": "0",
+        },
+        mnemonic = "PyociBytecode",
+        progress_message = "Compiling the {} bytecode of {}".format(group.replace("_", "-"), ctx.label),
+    )
+    # The sandbox may present a tree artifact's files as symlinks: store what they point to.
+    return tree, {"path": runfiles_root, "source": tree.path + runfiles_root, "follow_symlinks": True}
+
 def _layer_action(ctx, pyoci, group, entries, inputs):
     extension = ".tar.gz" if ctx.attr.compression == "gzip" else ".tar.zst"
     prefix = ctx.label.name + ".layers/" + group
@@ -193,6 +233,7 @@ def _layer_action(ctx, pyoci, group, entries, inputs):
     args.add("--compression", ctx.attr.compression)
     args.add("-o", blob)
     args.add("--descriptor-out", descriptor)
+    args.add("--quiet")
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
@@ -201,7 +242,7 @@ def _layer_action(ctx, pyoci, group, entries, inputs):
         mnemonic = "PyociLayer",
         progress_message = "Writing the {} layer of {}".format(group.replace("_", "-"), ctx.label),
     )
-    return struct(group = group, blob = blob, descriptor = descriptor)
+    return struct(group = group, blob = blob, descriptor = descriptor, history = _layer_history(ctx, group, entries))
 
 def _dedupe(items):
     seen = {}
@@ -366,6 +407,13 @@ def py_image_impl(ctx, service = None):
     interpreter_paths = {f.path: True for f in runtime_files} if interpreter else {}
 
     groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths, service.replaced if service else {})
+    if ctx.attr.bytecode:
+        for group in ["third_party", "app"]:
+            compiled = _bytecode_action(ctx, group, runfiles_root, groups[group], inputs[group])
+            if compiled:
+                tree, entry = compiled
+                groups[group][runfiles_root] = entry
+                inputs[group].append(tree)
     layers = [
         _layer_action(ctx, pyoci, group, groups[group], inputs[group])
         for group in ["interpreter", "third_party"]
@@ -392,6 +440,8 @@ def py_image_impl(ctx, service = None):
         args.add(flag)
     for layer in top_layers:
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
+    for history in [layer.history for layer in layers] + ["tars: " + tar.short_path for tar in extra_tars] + [layer.history for layer in top_layers]:
+        args.add("--history", history)
     args.add("--config-json", config_file)
     inputs = [base.layout, config_file] + extra_tars
     for layer in layers + top_layers:
@@ -405,6 +455,7 @@ def py_image_impl(ctx, service = None):
         inputs.extend([ctx.info_file, ctx.version_file])
     args.add("-o", layout.path)
     args.add("--digest-out", digest)
+    args.add("--quiet")
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
@@ -415,7 +466,7 @@ def py_image_impl(ctx, service = None):
     )
 
     check_stamp, size_report = _check_action(ctx, pyoci, base, layout)
-    repo_tags = ctx.attr.repo_tags or ["localhost/{}:latest".format(label.name)]
+    repo_tags = ctx.attr.repo_tags or [default_repo_tag(ctx.label.package, label.name)]
     sbom = _sbom_action(ctx, pyoci, layout, repo_tags[0])
 
     tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
@@ -426,6 +477,7 @@ def py_image_impl(ctx, service = None):
         tar_args.add("--tag", tag)
     tar_args.add("--format", "docker")
     tar_args.add("-o", tarball)
+    tar_args.add("--quiet")
     ctx.actions.run(
         executable = pyoci,
         arguments = [tar_args],
@@ -442,6 +494,8 @@ def py_image_impl(ctx, service = None):
         DefaultInfo(files = depset([layout, check_stamp]), runfiles = ctx.runfiles(files = [layout, digest])),
         OutputGroupInfo(
             digest = depset([digest]),
+            # The layout alone, for rules that take one directory (rules_oci's oci_push).
+            layout = depset([layout]),
             tarball = depset([tarball]),
             layers = depset(layer_files),
             sbom = depset([sbom]),
@@ -542,8 +596,29 @@ IMAGE_ATTRS = dict({
               "not from these OCI images (give it `--health-cmd`).",
     ),
     "repo_tags": attr.string_list(
-        doc = "Tags written into the `tarball` output group (default `localhost/<binary name>:latest`); " +
+        doc = "Tags written into the `tarball` output group (default `localhost/<package path>/<binary name>:latest`, " +
+              "`localhost/<binary name>:latest` in the root package); " +
               "the first also names the SBOM's document.",
+    ),
+    "bytecode": attr.bool(
+        doc = "Ship `.pyc` files for the third-party and application layers, compiled by the base's " +
+              "CPython 3.11 with unchecked-hash invalidation (PEP 552: reproducible bytes, never " +
+              "rewritten), so a container starts without compiling every import. `False` ships sources only.",
+        default = True,
+    ),
+    "_python_compiler": attr.label(
+        default = Label("@rules_pyoci_python311//:root/usr/bin/python3.11"),
+        allow_single_file = True,
+        executable = True,
+        cfg = "exec",
+    ),
+    "_python_stdlib": attr.label(
+        default = Label("@rules_pyoci_python311//:stdlib"),
+        cfg = "exec",
+    ),
+    "_compile_pyc": attr.label(
+        default = Label("//rules/private:compile_pyc.py"),
+        allow_single_file = True,
     ),
     "allow_root": attr.bool(
         doc = "Security gate opt-out: let the image run as root (uid 0, e.g. on " +

@@ -83,7 +83,8 @@ def test_editing_app_code_reruns_only_app_layer_and_image(checkouts, tmp_path):
 
     executed = spawns(log)
     mnemonics = sorted(s.get("mnemonic", "?") for s in executed)
-    assert mnemonics == ["PyociCheck", "PyociImage", "PyociLayer"], "\n".join(
+    # (PyociBytecode: the application's .pyc, compiled beside its layer.)
+    assert mnemonics == ["PyociBytecode", "PyociCheck", "PyociImage", "PyociLayer"], "\n".join(
         f"{s.get('mnemonic')}: {s.get('progressMessage')}" for s in executed
     )
     layer_outputs = [

@@ -53,6 +53,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     digest_out: Option<PathBuf>,
 
+    /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
+    #[arg(short, long)]
+    quiet: bool,
+
     /// Instead of building, write a lock file for every .deb in DIR, read from the packages
     /// themselves (archive path pool/main/<prefix>/<Source>/<file>, sha256 of the file).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["variant", "output", "lock", "digest_out"])]
@@ -124,7 +128,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, built.image.digest.as_bytes())?;
     }
-    println!("{}", built.image.digest);
+    if !args.quiet {
+        println!("{}", built.image.digest);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -54,6 +54,12 @@ pub struct Args {
     #[arg(long)]
     allow_setuid: bool,
 
+    /// What a layer is, for its history entry (`docker history` shows it), e.g.
+    /// "third-party: 14 distributions". The first --history describes the first --layer, and so
+    /// on; layers without one get "pyoci image".
+    #[arg(long = "history", value_name = "TEXT")]
+    history: Vec<String>,
+
     /// Config changes as JSON: {"env": {..}, "labels": {..}, "annotations": {..},
     /// "entrypoint": [..], "cmd": [..], "user": "65532", "workdir": "/app",
     /// "exposedPorts": ["8080/tcp"], "volumes": ["/data"], "stopSignal": "SIGTERM",
@@ -126,6 +132,10 @@ pub struct Args {
     /// Also write the image's manifest digest ("sha256:<hex>", no newline) to this file.
     #[arg(long, value_name = "FILE")]
     digest_out: Option<PathBuf>,
+
+    /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 fn json_array(flag: &str, text: &str) -> anyhow::Result<Vec<String>> {
@@ -168,10 +178,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let created = resolve_created(args.created.as_deref(), stamp.as_ref())?;
 
+    if args.history.len() > args.layers.len() {
+        anyhow::bail!(
+            "{} --history texts for {} --layer flags: each --history describes the --layer at the same position",
+            args.history.len(),
+            args.layers.len()
+        );
+    }
     let layers = args
         .layers
         .iter()
-        .map(|arg| -> anyhow::Result<LayerInput> {
+        .enumerate()
+        .map(|(index, arg)| -> anyhow::Result<LayerInput> {
             let (blob, descriptor) = match arg.split_once('=') {
                 Some((blob, descriptor)) => (blob, Some(LayerDescriptor::from_json_file(descriptor.as_ref())?)),
                 None => (arg.as_str(), None),
@@ -179,7 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(LayerInput {
                 blob: PathBuf::from(blob),
                 descriptor,
-                created_by: None,
+                created_by: args.history.get(index).cloned(),
                 foreign_rules: ForeignRules { allow_devices: args.allow_devices, allow_setuid: args.allow_setuid },
             })
         })
@@ -199,6 +217,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, written.digest.as_bytes())?;
     }
-    println!("{}", written.digest);
+    if !args.quiet {
+        println!("{}", written.digest);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,10 @@ pub struct Args {
     /// Also write the index's digest ("sha256:<hex>", no newline) to this file.
     #[arg(long, value_name = "FILE")]
     digest_out: Option<PathBuf>,
+
+    /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// `LAYOUT:REF` when LAYOUT alone is not an existing path and the part after the last ':' has
@@ -52,6 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, written.digest.as_bytes())?;
     }
-    println!("{}", written.digest);
+    if !args.quiet {
+        println!("{}", written.digest);
+    }
     Ok(ExitCode::SUCCESS)
 }

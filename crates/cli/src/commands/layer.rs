@@ -106,6 +106,10 @@ pub struct Output {
     /// Also write the descriptor JSON (the same line printed on stdout) to this file, atomically.
     #[arg(long, value_name = "FILE")]
     pub descriptor_out: Option<PathBuf>,
+
+    /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -152,7 +156,9 @@ impl Output {
                 return Err(anyhow::Error::new(error).context(format!("writing descriptor {}", path.display())));
             }
         }
-        print_descriptor(&json)?;
+        if !self.quiet {
+            print_descriptor(&json)?;
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -40,6 +40,10 @@ pub struct Args {
     /// Output tar file (replaced if it exists).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
+
+    /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -79,6 +83,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             summary.zstd_layers.join(", ")
         );
     }
-    println!("{}", summary.manifest_digest);
+    if !args.quiet {
+        println!("{}", summary.manifest_digest);
+    }
     Ok(ExitCode::SUCCESS)
 }
