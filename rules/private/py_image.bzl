@@ -23,7 +23,7 @@ default outputs, because Bazel 4.2 runs validation actions only with
 and oci_push cannot ship an image whose gates failed either.
 """
 
-load(":providers.bzl", "OciImageInfo", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "image_verified", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 _PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
@@ -368,9 +368,13 @@ def py_image_impl(ctx, service = None):
 
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
+    base_verified = image_verified(base)
     args = ctx.actions.args()
     args.add("image")
     args.add("--base", base.layout.path)
+    if base_verified:
+        args.add("--base-verified", base_verified)
     for layer in layers:
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     for tar in extra_tars:
@@ -378,7 +382,7 @@ def py_image_impl(ctx, service = None):
     for layer in top_layers:
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     args.add("--config-json", config_file)
-    inputs = [base.layout, config_file] + extra_tars
+    inputs = [base.layout, config_file] + extra_tars + ([base_verified] if base_verified else [])
     for layer in layers + top_layers:
         inputs.extend([layer.blob, layer.descriptor])
     if should_stamp(ctx):
@@ -390,11 +394,12 @@ def py_image_impl(ctx, service = None):
         inputs.extend([ctx.info_file, ctx.version_file])
     args.add("-o", layout.path)
     args.add("--digest-out", digest)
+    args.add("--verified-out", verified)
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
         inputs = inputs,
-        outputs = [layout, digest],
+        outputs = [layout, digest, verified],
         mnemonic = "PyociImage",
         progress_message = "Assembling OCI image {}".format(ctx.label),
     )
@@ -436,6 +441,7 @@ def py_image_impl(ctx, service = None):
         OciImageInfo(
             layout = layout,
             digest = digest,
+            verified = verified,
             user = ctx.attr.user or base.user,
             debug = base.debug,
             checks = depset([check_stamp]),

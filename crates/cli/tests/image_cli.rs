@@ -646,3 +646,81 @@ fn bad_input_is_refused_without_writing_anything() {
     assert!(stderr.contains(&junk.display().to_string()), "{stderr}");
     assert_nothing_written(&out);
 }
+
+#[test]
+fn a_verified_base_is_trusted_by_size_and_a_hand_given_one_is_hashed() {
+    let dir = temp_dir();
+    let base = scratch_base(dir.path());
+    let layer = build_app_layer(dir.path());
+    let record = dir.path().join("base.verified.json");
+    let out = dir.path().join("out");
+
+    // The record is written only after every blob was hashed: `inspect --verified-out`
+    // refuses a tampered layout.
+    let tampered = dir.path().join("tampered");
+    run_ok(Command::new("cp").arg("-a").arg(&base).arg(&tampered));
+    let (_, manifest) = manifest_of(&tampered);
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap_or_default().to_owned();
+    let blob = blob_path(&tampered, &layer_digest);
+    let mut bytes = fs::read(&blob).unwrap_or_default();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::remove_file(&blob).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(&blob, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let stderr = pyoci_fails(pyoci().arg("inspect").arg(&tampered).arg("--verified-out").arg(&record));
+    assert!(stderr.contains(&layer_digest), "{stderr}");
+    assert_nothing_written(&record);
+
+    pyoci_ok(pyoci().arg("inspect").arg(&base).arg("--verified-out").arg(&record));
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&fs::read(&record).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(recorded["schema"], "pyoci.verified.v1");
+    assert_eq!(recorded["blobs"][&layer_digest], manifest["layers"][0]["size"]);
+
+    // With the record, the base's image is what it was without it, and the output's own
+    // record lists the base's blobs and the new layer.
+    let image_record = dir.path().join("image.verified.json");
+    let with_record = pyoci_ok(
+        pyoci()
+            .arg("image")
+            .arg("--base")
+            .arg(&base)
+            .arg("--base-verified")
+            .arg(&record)
+            .args(["--layer", &layer, "-o"])
+            .arg(&out)
+            .arg("--verified-out")
+            .arg(&image_record),
+    );
+    let plain = pyoci_ok(pyoci().arg("image").arg("--base").arg(&base).args(["--layer", &layer, "-o"]).arg(dir.path().join("plain")));
+    assert_eq!(with_record, plain);
+    let image_recorded: serde_json::Value =
+        serde_json::from_slice(&fs::read(&image_record).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(image_recorded["manifestDigest"], with_record.trim());
+    let (_, out_manifest) = manifest_of(&out);
+    for blob in [&out_manifest["config"], &out_manifest["layers"][0], &out_manifest["layers"][1]] {
+        assert_eq!(image_recorded["blobs"][blob["digest"].as_str().unwrap_or_default()], blob["size"], "{image_recorded}");
+    }
+
+    // A hand-given layout (no record) is hashed: the tampered blob is caught.
+    let stderr = pyoci_fails(pyoci().arg("image").arg("--base").arg(&tampered).arg("-o").arg(&out));
+    assert!(stderr.contains(&layer_digest), "{stderr}");
+
+    // A record vouches for sizes, not for a blob that changed size, nor for another image.
+    let truncated = dir.path().join("truncated");
+    run_ok(Command::new("cp").arg("-a").arg(&base).arg(&truncated));
+    let truncated_blob = blob_path(&truncated, &layer_digest);
+    fs::remove_file(&truncated_blob).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(&truncated_blob, &bytes[..last]).unwrap_or_else(|e| panic!("{e}"));
+    let out2 = dir.path().join("out2");
+    let stderr = pyoci_fails(
+        pyoci().arg("image").arg("--base").arg(&truncated).arg("--base-verified").arg(&record).arg("-o").arg(&out2),
+    );
+    assert!(stderr.contains("size") && stderr.contains(&truncated_blob.display().to_string()), "{stderr}");
+    assert_nothing_written(&out2);
+    let stderr = pyoci_fails(
+        pyoci().arg("image").arg("--base").arg(&out).arg("--base-verified").arg(&record).arg("-o").arg(&out2),
+    );
+    assert!(stderr.contains("verification record") && stderr.contains(&record.display().to_string()), "{stderr}");
+    assert_nothing_written(&out2);
+}
