@@ -34,7 +34,7 @@ pub use inspect::{human_size, inspect, ImageReport, LayerReport, RuntimeConfig};
 pub use json::to_canonical_json;
 pub use output::{is_own_staging_name, staging_prefix, write_file_atomic};
 pub use layout::{ref_name_of, Image, Layout, DEFAULT_ARCHITECTURE, DEFAULT_OS, REF_NAME_ANNOTATION};
-pub use tarball::{write_tarball, ImageTag, TarballFormat, TarballSummary, CONTAINERD_NAME_ANNOTATION};
+pub use tarball::{write_tarball, ImageTag, TarballPlan, TarballFormat, TarballSummary, CONTAINERD_NAME_ANNOTATION};
 pub use verified::{verify_with_record, VerifiedRecord, VERIFIED_RECORD_SCHEMA};
 pub use writer::WrittenImage;
 
