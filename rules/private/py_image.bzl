@@ -164,14 +164,52 @@ def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replace
         elif repo == app_repo:
             group = "app"
         else:
-            group = "third_party"
+            group = _THIRD_PARTY_UNIT + "/".join(relative.split("/")[:2])
         entry["path"] = runfiles_root + "/" + relative
         if entry["path"] in replaced:
             continue
+        if group not in groups:
+            groups[group] = {}
+            inputs[group] = []
         groups[group][entry["path"]] = entry
         if source:
             inputs[group].append(source)
     return groups, inputs, sorted(repos.keys())
+
+# Third-party layers. A distribution (`<repository>/<top directory>` of the runfiles, e.g.
+# `pip/numpy`) with at least _LARGE_DISTRIBUTION_FILES files gets a layer of its own; at most
+# _MAX_LARGE_LAYERS of them (the largest), the rest share one layer. Analysis cannot see file
+# sizes, so the file count stands in for size. Large distributions (compiled, rarely bumped)
+# sit below the shared layer of small ones, so bumping a small package re-sends only that
+# layer and the application's, and the image stays far below the 127-layer limit.
+_THIRD_PARTY_UNIT = "third_party/"
+_LARGE_DISTRIBUTION_FILES = 300
+_MAX_LARGE_LAYERS = 16
+
+def _split_third_party(groups, inputs):
+    """Merges the per-distribution groups into the third-party layers; returns their names, bottom first."""
+    units = sorted([name for name in groups if name.startswith(_THIRD_PARTY_UNIT)])
+
+    # Largest first; equal counts by name.
+    by_size = [name for _, name in sorted([(-len(groups[name]), name) for name in units])]
+    large = sorted([name for name in by_size[:_MAX_LARGE_LAYERS] if len(groups[name]) >= _LARGE_DISTRIBUTION_FILES])
+    layers = []
+    for name in large:
+        layer = "third_party." + name[len(_THIRD_PARTY_UNIT):].replace("/", ".")
+        groups[layer] = groups.pop(name)
+        inputs[layer] = inputs.pop(name)
+        layers.append(layer)
+    shared, shared_inputs = {}, []
+    for name in units:
+        if name in large:
+            continue
+        shared.update(groups.pop(name))
+        shared_inputs.extend(inputs.pop(name))
+    if shared:
+        groups["third_party"] = shared
+        inputs["third_party"] = shared_inputs
+        layers.append("third_party")
+    return layers
 
 def _layer_action(ctx, pyoci, group, entries, inputs):
     extension = ".tar.gz" if ctx.attr.compression == "gzip" else ".tar.zst"
@@ -353,9 +391,10 @@ def py_image_impl(ctx, service = None):
     interpreter_paths = {f.path: True for f in runtime_files} if interpreter else {}
 
     groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths, service.replaced if service else {})
+    third_party_layers = _split_third_party(groups, inputs)
     layers = [
         _layer_action(ctx, pyoci, group, groups[group], inputs[group])
-        for group in ["interpreter", "third_party"]
+        for group in ["interpreter"] + third_party_layers
         if groups[group]
     ]
     extra_tars = ctx.files.tars
