@@ -7,6 +7,7 @@ suite (the Docker Engine is shared); every load prints pyoci's JSON report (`-- 
 """
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -135,14 +136,56 @@ def load_with(bazel, env, *flags):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_partial_load_refused_by_the_engine_is_retried_whole(workspace, podman, podman_service):
-    """podman's Docker API reads only whole archives: with the base already in podman, the
-    partial docker-archive fails there and the load is retried with every layer."""
+def test_a_layer_lost_between_query_and_load_is_sent_again(workspace, podman, podman_service, tmp_path):
+    """The engine loses the layers after pyoci asked it (here: a `docker` that empties podman's
+    store, behind podman's Docker API, right before `load`): the partial load fails, and the
+    load is retried with every layer."""
     example, bazel = workspace
-    env = {**podman.env(), "PYOCI_LOADER": podman.loader()}
     edit(example, "incremental-load-retry-1")
-    load(bazel, env)
+    load(bazel, {**podman.env(), "PYOCI_LOADER": podman.loader()})
     edit(example, "incremental-load-retry-2")
-    retried = load_with(bazel, {"PYOCI_LOADER": "docker", "DOCKER_HOST": podman_service})
+    racing = tmp_path / "docker"
+    racing.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = load ]; then CONTAINERS_CONF={podman.env()["CONTAINERS_CONF"]} {podman.loader()} rmi -a -f >/dev/null 2>&1; fi\n'
+        f'exec {shutil.which("docker")} "$@"\n'
+    )
+    racing.chmod(0o755)
+    retried = load_with(bazel, {"PYOCI_LOADER": str(racing), "DOCKER_HOST": podman_service})
     config, _ = built_image(bazel)
     assert retried["retriedFull"] and retried["imageId"] == config, retried
+    assert retried["layersSent"] == retried["layersTotal"], retried
+
+
+def test_a_pulled_base_is_hashed_by_its_own_action_only(workspace, repo_env):
+    """The pulled layout's copy action hashes it once and records it; the image action trusts
+    the record; a blob tampered with in the repository re-runs the copy action, which fails."""
+    example, bazel = workspace
+    binary = Path(repo_env["PYOCI_CARGO_TARGET_DIR"]) / "release" / "pyoci"
+    pulled = example / "pulled"
+    subprocess.run(
+        [str(binary), "base", "--debs", repo_env["PYOCI_DEBS_DIR"], "--variant", "nonroot",
+         "-o", str(pulled / "layout"), "--digest-out", str(pulled / "digest.txt")],
+        check=True, capture_output=True,
+    )
+    (pulled / "BUILD.bazel").write_text(
+        'load("@rules_pyoci//rules/private:pull.bzl", "oci_pulled_image")\n'
+        'oci_pulled_image(name = "base", srcs = glob(["layout/**"]), layout_dir = "layout",\n'
+        '    digest = "digest.txt", user = "65532", visibility = ["//visibility:public"])\n'
+    )
+    with open(example / "BUILD.bazel", "a") as build:
+        build.write('\npy_image(name = "on_pulled", base = "//pulled:base", binary = ":hello")\n')
+    bazel.run("build", "//:on_pulled")
+    record = json.loads((bazel.bin_dir() / "pulled" / "base.verified.json").read_text())
+    assert record["manifestDigest"] == (pulled / "digest.txt").read_text()
+
+    index = json.loads((pulled / "layout" / "index.json").read_text())
+    blobs = pulled / "layout" / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    layer = blobs / manifest["layers"][-1]["digest"].split(":")[1]
+    data = bytearray(layer.read_bytes())
+    data[-1] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    failed = bazel.run("build", "//:on_pulled", check=False)
+    assert failed.returncode != 0
+    assert manifest["layers"][-1]["digest"] in failed.stderr, failed.stderr[-3000:]
