@@ -41,7 +41,7 @@ fn scratch_base(dir: &Path) -> PathBuf {
 
 #[test]
 fn help_of_every_image_command_documents_every_flag() {
-    for command in ["image", "index", "tarball", "inspect", "base"] {
+    for command in ["image", "index", "tarball", "load", "inspect", "base"] {
         let help = pyoci_ok(pyoci().args([command, "--help"]));
         let lines: Vec<&str> = help
             .lines()
@@ -723,4 +723,56 @@ fn a_verified_base_is_trusted_by_size_and_a_hand_given_one_is_hashed() {
     );
     assert!(stderr.contains("verification record") && stderr.contains(&record.display().to_string()), "{stderr}");
     assert_nothing_written(&out2);
+}
+
+#[test]
+fn load_sends_only_missing_layers_and_the_loaded_id_is_the_config_digest() {
+    require_tool("docker");
+    let dir = temp_dir();
+    let base = scratch_base(dir.path());
+    let tag = format!("localhost/pyoci-cli-load-{}/app:latest", std::process::id());
+    let _cleanup = RemoveImageOnDrop(tag.clone());
+    let load = |layout: &Path| -> serde_json::Value {
+        let out = pyoci_ok(
+            pyoci().args(["load", "--loader", "docker", "--json", "--tag", &tag, "--image"]).arg(layout),
+        );
+        serde_json::from_str(out.trim()).unwrap_or_default()
+    };
+    let config_of = |layout: &Path| manifest_of(layout).1["config"]["digest"].as_str().unwrap_or_default().to_owned();
+
+    let first = load(&base);
+    assert_eq!(first["imageId"], config_of(&base), "{first}");
+
+    // One more layer on top: only it is sent (the base's layer is in the engine now).
+    let other = dir.path().join("other.txt");
+    fs::write(&other, format!("{}\n", std::process::id())).unwrap_or_else(|e| panic!("{e}"));
+    let spec = dir.path().join("other-spec.json");
+    fs::write(&spec, json!({"entries": [{"path": "/other.txt", "source": other}]}).to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blob = dir.path().join("other.tar.gz");
+    pyoci_ok(pyoci().args(["layer", "--spec"]).arg(&spec).arg("-o").arg(&blob));
+    let image = dir.path().join("image");
+    pyoci_ok(pyoci().arg("image").arg("--base").arg(&base).arg("--layer").arg(&blob).arg("-o").arg(&image));
+    let second = load(&image);
+    let blob_size = fs::metadata(&blob).map(|m| m.len()).unwrap_or_default();
+    assert_eq!((second["method"].as_str(), second["layersSent"].as_u64()), (Some("partial"), Some(1)), "{second}");
+    assert!(second["bytesSent"].as_u64().unwrap_or(u64::MAX) <= blob_size + 64 * 1024, "{second}");
+    assert_eq!(second["imageId"], config_of(&image), "{second}");
+
+    // Loading the same image again only tags it.
+    let again = load(&image);
+    assert_eq!((again["method"].as_str(), again["bytesSent"].as_u64()), (Some("tagged"), Some(0)), "{again}");
+
+    run_ok(Command::new("docker").args(["rmi", "-f", &tag]));
+    let after_rmi = load(&image);
+    assert_eq!(after_rmi["imageId"], config_of(&image), "{after_rmi}");
+}
+
+/// The Docker Engine is shared: what a test loads is removed even when it fails.
+struct RemoveImageOnDrop(String);
+
+impl Drop for RemoveImageOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
 }

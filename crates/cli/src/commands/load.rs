@@ -41,7 +41,8 @@ pub struct Args {
     #[arg(long, value_name = "COMMAND")]
     loader: Option<String>,
 
-    /// Format of a whole tarball: docker (every engine) or oci (podman, Docker 25+).
+    /// Format of a whole tarball for podman and other loaders: docker (every engine) or oci
+    /// (podman, Docker 25+). Docker always gets the docker format.
     #[arg(long, value_enum, default_value_t = Format::Docker)]
     format: Format,
 
@@ -109,9 +110,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let layout = Layout::open(&layout_path)?;
     let image = layout.image(ref_name.as_deref())?;
+    let loader = match &args.loader {
+        Some(text) if !text.trim().is_empty() => text.split_whitespace().map(str::to_owned).collect(),
+        _ => default_loader()?,
+    };
+    let engine = engine_of(&loader);
+    // Docker reads a partial archive only through manifest.json: it always gets the docker format.
     let format = match args.format {
-        Format::Docker => TarballFormat::Docker,
-        Format::Oci => TarballFormat::Oci,
+        Format::Oci if engine != Engine::Docker => TarballFormat::Oci,
+        _ => TarballFormat::Docker,
     };
     let plan = TarballPlan::new(&layout_path, ref_name.as_deref(), &tags, format, Path::new("<loader stdin>"))?;
     let loading = Loading {
@@ -132,11 +139,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let loader = match &args.loader {
-        Some(text) if !text.trim().is_empty() => text.split_whitespace().map(str::to_owned).collect(),
-        _ => default_loader()?,
-    };
-    let engine = engine_of(&loader);
     let mut report = match engine {
         _ if args.full => load_full(&loader, engine, &loading)?,
         Engine::Docker => load_docker(&loader, &loading)?,
