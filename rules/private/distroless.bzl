@@ -23,6 +23,7 @@ _ENV_DEBS_DIR = "PYOCI_DEBS_DIR"
 def _distroless_python_image_impl(ctx):
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
     debs = ctx.files.debs
     if not debs:
         fail("distroless_python_image {}: attribute `debs` holds no .deb files".format(ctx.label))
@@ -35,11 +36,12 @@ def _distroless_python_image_impl(ctx):
     args.add("-o", layout.path)
     args.add("--digest-out", digest)
     args.add("--quiet")
+    args.add("--verified-out", verified)
     ctx.actions.run(
         executable = pyoci_binary(ctx),
         arguments = [args],
         inputs = debs + [ctx.file.lock],
-        outputs = [layout, digest],
+        outputs = [layout, digest, verified],
         mnemonic = "PyociBase",
         progress_message = "Building the distroless Python base {} ({})".format(ctx.label, ctx.attr.variant),
     )
@@ -47,7 +49,7 @@ def _distroless_python_image_impl(ctx):
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
         OutputGroupInfo(digest = depset([digest])),
-        OciImageInfo(layout = layout, digest = digest, user = user, debug = debug),
+        OciImageInfo(layout = layout, digest = digest, verified = verified, user = user, debug = debug),
     ]
 
 distroless_python_image = rule(

@@ -7,6 +7,10 @@ OciImageInfo = provider(
         "digest": "File: the manifest digest, `sha256:<hex>` with no newline.",
         "user": "string: the config's User, as the image runs (\"\" means root).",
         "debug": "bool: the image carries a shell for debugging (a debug base).",
+        "verified": "File or None: the layout's verification record (`pyoci ... --verified-out`), " +
+                    "written by the action that wrote or pulled the layout after hashing every " +
+                    "blob. Images built on it check the base's blob sizes instead of re-hashing " +
+                    "them; without it the base is hashed on every build.",
         "checks": "depset of Files: stamps of the image's passed security gates. Targets that " +
                   "ship an image (load, push) depend on them, so a failing gate stops them too.",
     },
@@ -15,6 +19,10 @@ OciImageInfo = provider(
 def image_checks(info):
     """The gate stamps of an OciImageInfo (empty for bases and pulled images)."""
     return getattr(info, "checks", None) or depset()
+
+def image_verified(info):
+    """The verification record File of an OciImageInfo, or None."""
+    return getattr(info, "verified", None)
 
 PYOCI_TOOLCHAIN_TYPE = "@rules_pyoci//rules:toolchain_type"
 

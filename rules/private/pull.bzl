@@ -19,19 +19,25 @@ move under a build that should be reproducible.
 bzlmod: the module extension's `pull` tag takes the same attributes (see OCI_PULL_TAG_ATTRS).
 """
 
-load(":providers.bzl", "OciImageInfo")
+load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 
 # Changing these may change what a pull fetches (credentials, the binary used).
 _ENVIRON = ["DOCKER_CONFIG", "HOME", "PATH", "PYOCI_BINARY"]
 
 def _pulled_image_impl(ctx):
     layout = ctx.actions.declare_directory(ctx.label.name)
+    verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
+    pyoci = pyoci_binary(ctx)
 
     # The layout arrives as source files of the external repository; a tree artifact is what
     # OciImageInfo carries, so they are copied into one (hard links are not allowed to escape
-    # the sandbox). The paths are relative to the layout directory.
+    # the sandbox). The paths are relative to the layout directory. The copy is then hashed
+    # once, here: images built on it trust the record instead of hashing the base again, and
+    # a blob changed in the repository re-runs this action, which fails on it.
     prefix = ctx.attr.layout_dir + "/"
     args = ctx.actions.args()
+    args.add(pyoci)
+    args.add(verified)
     args.add(layout.path)
     for f in ctx.files.srcs:
         relative = f.short_path.split("/" + prefix, 1)
@@ -42,24 +48,26 @@ def _pulled_image_impl(ctx):
     ctx.actions.run_shell(
         command = """\
 set -euo pipefail
-out="$1"; shift
+pyoci="$1"; verified="$2"; out="$3"; shift 3
 mkdir -p "$out"
 while [[ $# -gt 0 ]]; do
   mkdir -p "$out/$(dirname "$2")"
   cp "$1" "$out/$2"
   shift 2
 done
+"$pyoci" inspect "$out" --verified-out "$verified" >/dev/null
 """,
         arguments = [args],
         inputs = ctx.files.srcs,
-        outputs = [layout],
+        tools = [pyoci],
+        outputs = [layout, verified],
         mnemonic = "PyociPulledLayout",
         progress_message = "Copying the pulled image {}".format(ctx.label),
     )
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, ctx.file.digest])),
         OutputGroupInfo(digest = depset([ctx.file.digest])),
-        OciImageInfo(layout = layout, digest = ctx.file.digest, user = ctx.attr.user, debug = ctx.attr.debug),
+        OciImageInfo(layout = layout, digest = ctx.file.digest, verified = verified, user = ctx.attr.user, debug = ctx.attr.debug),
     ]
 
 oci_pulled_image = rule(
@@ -72,6 +80,7 @@ oci_pulled_image = rule(
         "user": attr.string(doc = "The image config's User (\"\" is root)."),
         "debug": attr.bool(doc = "The image carries a shell."),
     },
+    toolchains = ["@rules_pyoci//rules:toolchain_type"],
 )
 
 def _pyoci_path(rctx):

@@ -24,7 +24,7 @@ and oci_push cannot ship an image whose gates failed either.
 """
 
 load(":load.bzl", "default_repo_tag")
-load(":providers.bzl", "OciImageInfo", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "image_verified", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 _PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
@@ -172,10 +172,13 @@ def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replace
         elif repo == app_repo:
             group = "app"
         else:
-            group = "third_party"
+            group = _THIRD_PARTY_UNIT + "/".join(relative.split("/")[:2])
         entry["path"] = runfiles_root + "/" + relative
         if entry["path"] in replaced:
             continue
+        if group not in groups:
+            groups[group] = {}
+            inputs[group] = []
         groups[group][entry["path"]] = entry
         if source:
             inputs[group].append(source)
@@ -183,7 +186,7 @@ def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replace
 
 def _layer_history(ctx, group, entries):
     """What `docker history` says a layer is."""
-    if group == "third_party":
+    if group == "third_party" or group.startswith("third_party."):
         distributions = len([path for path in entries if path.endswith(".dist-info/METADATA")])
         return "third-party: {} distribution{}".format(distributions, "" if distributions == 1 else "s")
     if group == "app":
@@ -219,6 +222,41 @@ def _bytecode_action(ctx, group, runfiles_root, entries, inputs):
     )
     # The sandbox may present a tree artifact's files as symlinks: store what they point to.
     return tree, {"path": runfiles_root, "source": tree.path + runfiles_root, "follow_symlinks": True}
+
+# Third-party layers. A distribution (`<repository>/<top directory>` of the runfiles, e.g.
+# `pip/numpy`) with at least _LARGE_DISTRIBUTION_FILES files gets a layer of its own; at most
+# _MAX_LARGE_LAYERS of them (the largest), the rest share one layer. Analysis cannot see file
+# sizes, so the file count stands in for size. Large distributions (compiled, rarely bumped)
+# sit below the shared layer of small ones, so bumping a small package re-sends only that
+# layer and the application's, and the image stays far below the 127-layer limit.
+_THIRD_PARTY_UNIT = "third_party/"
+_LARGE_DISTRIBUTION_FILES = 300
+_MAX_LARGE_LAYERS = 16
+
+def _split_third_party(groups, inputs):
+    """Merges the per-distribution groups into the third-party layers; returns their names, bottom first."""
+    units = sorted([name for name in groups if name.startswith(_THIRD_PARTY_UNIT)])
+
+    # Largest first; equal counts by name.
+    by_size = [name for _, name in sorted([(-len(groups[name]), name) for name in units])]
+    large = sorted([name for name in by_size[:_MAX_LARGE_LAYERS] if len(groups[name]) >= _LARGE_DISTRIBUTION_FILES])
+    layers = []
+    for name in large:
+        layer = "third_party." + name[len(_THIRD_PARTY_UNIT):].replace("/", ".")
+        groups[layer] = groups.pop(name)
+        inputs[layer] = inputs.pop(name)
+        layers.append(layer)
+    shared, shared_inputs = {}, []
+    for name in units:
+        if name in large:
+            continue
+        shared.update(groups.pop(name))
+        shared_inputs.extend(inputs.pop(name))
+    if shared:
+        groups["third_party"] = shared
+        inputs["third_party"] = shared_inputs
+        layers.append("third_party")
+    return layers
 
 def _layer_action(ctx, pyoci, group, entries, inputs):
     extension = ".tar.gz" if ctx.attr.compression == "gzip" else ".tar.zst"
@@ -407,8 +445,9 @@ def py_image_impl(ctx, service = None):
     interpreter_paths = {f.path: True for f in runtime_files} if interpreter else {}
 
     groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths, service.replaced if service else {})
+    third_party_layers = _split_third_party(groups, inputs)
     if ctx.attr.bytecode:
-        for group in ["third_party", "app"]:
+        for group in third_party_layers + ["app"]:
             compiled = _bytecode_action(ctx, group, runfiles_root, groups[group], inputs[group])
             if compiled:
                 tree, entry = compiled
@@ -416,7 +455,7 @@ def py_image_impl(ctx, service = None):
                 inputs[group].append(tree)
     layers = [
         _layer_action(ctx, pyoci, group, groups[group], inputs[group])
-        for group in ["interpreter", "third_party"]
+        for group in ["interpreter"] + third_party_layers
         if groups[group]
     ]
     extra_tars = ctx.files.tars
@@ -429,9 +468,13 @@ def py_image_impl(ctx, service = None):
 
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
+    base_verified = image_verified(base)
     args = ctx.actions.args()
     args.add("image")
     args.add("--base", base.layout.path)
+    if base_verified:
+        args.add("--base-verified", base_verified)
     for layer in layers:
         args.add("--layer", "{}={}".format(layer.blob.path, layer.descriptor.path))
     for tar in extra_tars:
@@ -443,7 +486,7 @@ def py_image_impl(ctx, service = None):
     for history in [layer.history for layer in layers] + ["tars: " + tar.short_path for tar in extra_tars] + [layer.history for layer in top_layers]:
         args.add("--history", history)
     args.add("--config-json", config_file)
-    inputs = [base.layout, config_file] + extra_tars
+    inputs = [base.layout, config_file] + extra_tars + ([base_verified] if base_verified else [])
     for layer in layers + top_layers:
         inputs.extend([layer.blob, layer.descriptor])
     if should_stamp(ctx):
@@ -456,11 +499,12 @@ def py_image_impl(ctx, service = None):
     args.add("-o", layout.path)
     args.add("--digest-out", digest)
     args.add("--quiet")
+    args.add("--verified-out", verified)
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
         inputs = inputs,
-        outputs = [layout, digest],
+        outputs = [layout, digest, verified],
         mnemonic = "PyociImage",
         progress_message = "Assembling OCI image {}".format(ctx.label),
     )
@@ -505,6 +549,7 @@ def py_image_impl(ctx, service = None):
         OciImageInfo(
             layout = layout,
             digest = digest,
+            verified = verified,
             user = ctx.attr.user or base.user,
             debug = base.debug,
             checks = depset([check_stamp]),

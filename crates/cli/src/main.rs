@@ -43,6 +43,8 @@ enum Command {
     Index(commands::index::Args),
     #[command(about = "Write a tarball that `docker load` and `podman load` accept.")]
     Tarball(commands::tarball::Args),
+    #[command(about = "Load an image into Docker or podman, sending only the layers the engine lacks.")]
+    Load(commands::load::Args),
     #[command(about = "Print an image's layers with sizes, its config and its total size.")]
     Inspect(commands::inspect::Args),
     #[command(about = "Lint BUILD, .bzl, WORKSPACE and MODULE.bazel files without running Bazel.")]
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Image(args) => commands::image::run(args),
         Command::Index(args) => commands::index::run(args),
         Command::Tarball(args) => commands::tarball::run(args),
+        Command::Load(args) => commands::load::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Lint(args) => commands::lint::run(args),
         Command::Push(args) => commands::push::run(args),

@@ -41,7 +41,7 @@ fn scratch_base(dir: &Path) -> PathBuf {
 
 #[test]
 fn help_of_every_image_command_documents_every_flag() {
-    for command in ["image", "index", "tarball", "inspect", "base"] {
+    for command in ["image", "index", "tarball", "load", "inspect", "base"] {
         let help = pyoci_ok(pyoci().args([command, "--help"]));
         let lines: Vec<&str> = help
             .lines()
@@ -717,4 +717,134 @@ fn foreign_tarballs_follow_the_rules_of_our_own_layers() {
     assert_eq!(fs::read(rootfs.join("app/same.py")).ok(), Some(b"x".to_vec()));
     assert!(rootfs.join("app/abs.py").is_file());
     assert_eq!(fs::read_link(rootfs.join("app/passwd")).ok(), Some(PathBuf::from("/etc/passwd")));
+}
+
+#[test]
+fn a_verified_base_is_trusted_by_size_and_a_hand_given_one_is_hashed() {
+    let dir = temp_dir();
+    let base = scratch_base(dir.path());
+    let layer = build_app_layer(dir.path());
+    let record = dir.path().join("base.verified.json");
+    let out = dir.path().join("out");
+
+    // The record is written only after every blob was hashed: `inspect --verified-out`
+    // refuses a tampered layout.
+    let tampered = dir.path().join("tampered");
+    run_ok(Command::new("cp").arg("-a").arg(&base).arg(&tampered));
+    let (_, manifest) = manifest_of(&tampered);
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap_or_default().to_owned();
+    let blob = blob_path(&tampered, &layer_digest);
+    let mut bytes = fs::read(&blob).unwrap_or_default();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::remove_file(&blob).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(&blob, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let stderr = pyoci_fails(pyoci().arg("inspect").arg(&tampered).arg("--verified-out").arg(&record));
+    assert!(stderr.contains(&layer_digest), "{stderr}");
+    assert_nothing_written(&record);
+
+    pyoci_ok(pyoci().arg("inspect").arg(&base).arg("--verified-out").arg(&record));
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&fs::read(&record).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(recorded["schema"], "pyoci.verified.v1");
+    assert_eq!(recorded["blobs"][&layer_digest], manifest["layers"][0]["size"]);
+
+    // With the record, the base's image is what it was without it, and the output's own
+    // record lists the base's blobs and the new layer.
+    let image_record = dir.path().join("image.verified.json");
+    let with_record = pyoci_ok(
+        pyoci()
+            .arg("image")
+            .arg("--base")
+            .arg(&base)
+            .arg("--base-verified")
+            .arg(&record)
+            .args(["--layer", &layer, "-o"])
+            .arg(&out)
+            .arg("--verified-out")
+            .arg(&image_record),
+    );
+    let plain = pyoci_ok(pyoci().arg("image").arg("--base").arg(&base).args(["--layer", &layer, "-o"]).arg(dir.path().join("plain")));
+    assert_eq!(with_record, plain);
+    let image_recorded: serde_json::Value =
+        serde_json::from_slice(&fs::read(&image_record).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(image_recorded["manifestDigest"], with_record.trim());
+    let (_, out_manifest) = manifest_of(&out);
+    for blob in [&out_manifest["config"], &out_manifest["layers"][0], &out_manifest["layers"][1]] {
+        assert_eq!(image_recorded["blobs"][blob["digest"].as_str().unwrap_or_default()], blob["size"], "{image_recorded}");
+    }
+
+    // A hand-given layout (no record) is hashed: the tampered blob is caught.
+    let stderr = pyoci_fails(pyoci().arg("image").arg("--base").arg(&tampered).arg("-o").arg(&out));
+    assert!(stderr.contains(&layer_digest), "{stderr}");
+
+    // A record vouches for sizes, not for a blob that changed size, nor for another image.
+    let truncated = dir.path().join("truncated");
+    run_ok(Command::new("cp").arg("-a").arg(&base).arg(&truncated));
+    let truncated_blob = blob_path(&truncated, &layer_digest);
+    fs::remove_file(&truncated_blob).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(&truncated_blob, &bytes[..last]).unwrap_or_else(|e| panic!("{e}"));
+    let out2 = dir.path().join("out2");
+    let stderr = pyoci_fails(
+        pyoci().arg("image").arg("--base").arg(&truncated).arg("--base-verified").arg(&record).arg("-o").arg(&out2),
+    );
+    assert!(stderr.contains("size") && stderr.contains(&truncated_blob.display().to_string()), "{stderr}");
+    assert_nothing_written(&out2);
+    let stderr = pyoci_fails(
+        pyoci().arg("image").arg("--base").arg(&out).arg("--base-verified").arg(&record).arg("-o").arg(&out2),
+    );
+    assert!(stderr.contains("verification record") && stderr.contains(&record.display().to_string()), "{stderr}");
+    assert_nothing_written(&out2);
+}
+
+#[test]
+fn load_sends_only_missing_layers_and_the_loaded_id_is_the_config_digest() {
+    require_tool("docker");
+    let dir = temp_dir();
+    let base = scratch_base(dir.path());
+    let tag = format!("localhost/pyoci-cli-load-{}/app:latest", std::process::id());
+    let _cleanup = RemoveImageOnDrop(tag.clone());
+    let load = |layout: &Path| -> serde_json::Value {
+        let out = pyoci_ok(
+            pyoci().args(["load", "--loader", "docker", "--json", "--tag", &tag, "--image"]).arg(layout),
+        );
+        serde_json::from_str(out.trim()).unwrap_or_default()
+    };
+    let config_of = |layout: &Path| manifest_of(layout).1["config"]["digest"].as_str().unwrap_or_default().to_owned();
+
+    let first = load(&base);
+    assert_eq!(first["imageId"], config_of(&base), "{first}");
+
+    // One more layer on top: only it is sent (the base's layer is in the engine now).
+    let other = dir.path().join("other.txt");
+    fs::write(&other, format!("{}\n", std::process::id())).unwrap_or_else(|e| panic!("{e}"));
+    let spec = dir.path().join("other-spec.json");
+    fs::write(&spec, json!({"entries": [{"path": "/other.txt", "source": other}]}).to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blob = dir.path().join("other.tar.gz");
+    pyoci_ok(pyoci().args(["layer", "--spec"]).arg(&spec).arg("-o").arg(&blob));
+    let image = dir.path().join("image");
+    pyoci_ok(pyoci().arg("image").arg("--base").arg(&base).arg("--layer").arg(&blob).arg("-o").arg(&image));
+    let second = load(&image);
+    let blob_size = fs::metadata(&blob).map(|m| m.len()).unwrap_or_default();
+    assert_eq!((second["method"].as_str(), second["layersSent"].as_u64()), (Some("partial"), Some(1)), "{second}");
+    assert!(second["bytesSent"].as_u64().unwrap_or(u64::MAX) <= blob_size + 64 * 1024, "{second}");
+    assert_eq!(second["imageId"], config_of(&image), "{second}");
+
+    // Loading the same image again only tags it.
+    let again = load(&image);
+    assert_eq!((again["method"].as_str(), again["bytesSent"].as_u64()), (Some("tagged"), Some(0)), "{again}");
+
+    run_ok(Command::new("docker").args(["rmi", "-f", &tag]));
+    let after_rmi = load(&image);
+    assert_eq!(after_rmi["imageId"], config_of(&image), "{after_rmi}");
+}
+
+/// The Docker Engine is shared: what a test loads is removed even when it fails.
+struct RemoveImageOnDrop(String);
+
+impl Drop for RemoveImageOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
 }

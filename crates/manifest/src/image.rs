@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::json::to_canonical_json;
 use crate::layout::Layout;
 use crate::media::{self, Compression};
+use crate::verified::{verify_with_record, VerifiedRecord};
 use crate::writer::{LayoutWriter, WrittenImage};
 
 /// The annotation recording which base an image was built on.
@@ -218,7 +219,15 @@ pub struct ImageSpec {
 }
 
 /// Builds an image layout at `output`, replacing what is there only once everything succeeded.
+/// Every base blob is hashed.
 pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
+    build_image_on_verified_base(spec, None, output)
+}
+
+/// [`build_image`], trusting the base blobs that `base_record` (the base's
+/// [`VerifiedRecord`] file) vouches for: their sizes and the manifest chain are checked, and
+/// only blobs it does not list are hashed.
+pub fn build_image_on_verified_base(spec: &ImageSpec, base_record: Option<&Path>, output: &Path) -> Result<WrittenImage> {
     spec.changes.validate()?;
     validate_ref_name(&spec.ref_name)?;
 
@@ -226,8 +235,16 @@ pub fn build_image(spec: &ImageSpec, output: &Path) -> Result<WrittenImage> {
         Some((path, ref_name)) => {
             let layout = Layout::open(path)?;
             let image = layout.image(ref_name.as_deref())?;
-            layout.verify_layers(&image)?;
+            let record = base_record.map(|p| VerifiedRecord::read(p).map(|r| (p, r))).transpose()?;
+            verify_with_record(&layout, &image, record.as_ref().map(|(p, r)| (*p, r)))?;
             Some((layout, image))
+        }
+        None if base_record.is_some() => {
+            return Err(Error::invalid_argument(
+                "base verification record",
+                base_record.map(|p| p.display().to_string()).unwrap_or_default(),
+                "a verification record needs a base",
+            ))
         }
         None => None,
     };

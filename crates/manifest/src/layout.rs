@@ -169,9 +169,34 @@ impl Layout {
     }
 
     /// Verifies every layer blob of an image (the manifest and config were verified when
-    /// the image was read). Both cores hash at once: this is the only full read of a base.
+    /// the image was read).
     pub fn verify_layers(&self, image: &Image) -> Result<()> {
-        let layers = image.manifest.layers();
+        self.verify_blobs(image.manifest.layers())
+    }
+
+    /// Checks that a blob exists with its descriptor's size, without reading it.
+    pub fn check_blob_size(&self, descriptor: &Descriptor) -> Result<PathBuf> {
+        let digest = descriptor.digest().to_string();
+        sha256_hex(&digest)?;
+        let path = self.blob_path(&digest);
+        let size = fs::metadata(&path).map_err(|e| self.missing_or_io(&path, &digest, e))?.len();
+        if size != descriptor.size() {
+            return Err(Error::SizeMismatch {
+                path,
+                expected: descriptor.size(),
+                actual: size,
+            });
+        }
+        Ok(path)
+    }
+
+    /// Hashes blobs against their descriptors, on every core at once: a full read of a base
+    /// happens only here.
+    pub fn verify_blobs(&self, blobs: &[Descriptor]) -> Result<()> {
+        let layers = blobs;
+        if layers.is_empty() {
+            return Ok(());
+        }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(layers.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|scope| {

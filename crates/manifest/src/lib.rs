@@ -18,6 +18,7 @@ mod layout;
 pub mod media;
 mod output;
 mod tarball;
+mod verified;
 mod writer;
 
 pub use config::{
@@ -27,7 +28,7 @@ pub use digest::{digest_file, sha256_digest, sha256_hex};
 pub use error::{Error, Result};
 pub use foreign::{check_foreign_tar, ForeignRules};
 pub use image::{
-    build_image, validate_ref_name, ImageSpec, LayerDescriptor, LayerInput, Platform,
+    build_image, build_image_on_verified_base, validate_ref_name, ImageSpec, LayerDescriptor, LayerInput, Platform,
     BASE_DIGEST_ANNOTATION,
 };
 pub use index::build_index;
@@ -35,7 +36,8 @@ pub use inspect::{human_size, inspect, ImageReport, LayerReport, RuntimeConfig};
 pub use json::to_canonical_json;
 pub use output::{is_own_staging_name, staging_prefix, write_file_atomic};
 pub use layout::{ref_name_of, Image, Layout, DEFAULT_ARCHITECTURE, DEFAULT_OS, REF_NAME_ANNOTATION};
-pub use tarball::{write_tarball, ImageTag, TarballFormat, TarballSummary, CONTAINERD_NAME_ANNOTATION};
+pub use tarball::{write_tarball, ImageTag, TarballPlan, TarballFormat, TarballSummary, CONTAINERD_NAME_ANNOTATION};
+pub use verified::{verify_with_record, VerifiedRecord, VERIFIED_RECORD_SCHEMA};
 pub use writer::WrittenImage;
 
 /// The default `org.opencontainers.image.ref.name` of an image we write.

@@ -5,6 +5,7 @@
 //! and `Layers` point into `blobs/`. The classic image store reads `manifest.json`, the
 //! containerd store and podman read `index.json`, so one file loads everywhere.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -132,113 +133,182 @@ pub fn write_tarball(
     format: TarballFormat,
     output: &Path,
 ) -> Result<TarballSummary> {
-    if tags.is_empty() {
-        return Err(Error::invalid_argument("tags", "", "give at least one REPO:TAG"));
-    }
-    let layout = Layout::open(layout)?;
-    let image = layout.image(ref_name)?;
-    let mtime = source_date_epoch()?;
-
-    let config_digest = image.manifest.config().digest().to_string();
-    let mut blobs: Vec<(String, BlobSource)> = vec![
-        (
-            sha256_hex(&image.manifest_digest)?.to_owned(),
-            BlobSource::Bytes(image.manifest_bytes.clone()),
-        ),
-        (
-            sha256_hex(&config_digest)?.to_owned(),
-            BlobSource::Bytes(image.config_bytes.clone()),
-        ),
-    ];
-    let mut zstd_layers = Vec::new();
-    for layer in image.manifest.layers() {
-        let digest = layer.digest().to_string();
-        if media::layer_compression(layer.media_type().as_ref()) == Some(Compression::Zstd) {
-            zstd_layers.push(digest.clone());
-        }
-        blobs.push((
-            sha256_hex(&digest)?.to_owned(),
-            BlobSource::File {
-                path: layout.blob_path(&digest),
-                digest,
-                size: layer.size(),
-            },
-        ));
-    }
-    blobs.sort_by(|a, b| a.0.cmp(&b.0));
-    blobs.dedup_by(|a, b| a.0 == b.0);
-
-    let manifest_entries: Vec<Value> = tags
-        .iter()
-        .map(|tag| {
-            serde_json::json!({
-                "mediaType": media::OCI_MANIFEST,
-                "digest": image.manifest_digest,
-                "size": image.manifest_bytes.len(),
-                "annotations": {
-                    CONTAINERD_NAME_ANNOTATION: tag.qualified,
-                    REF_NAME_ANNOTATION: tag.tag,
-                },
-            })
-        })
-        .collect();
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_INDEX,
-        "manifests": manifest_entries,
-    });
-    let json_error = |source| Error::Json {
-        path: output.to_path_buf(),
-        error: source,
-    };
-    let index_bytes = to_canonical_json(&index).map_err(json_error)?;
-    let docker_manifest = match format {
-        TarballFormat::Docker => Some(
-            to_canonical_json(&[DockerManifestEntry {
-                config: blob_member(&config_digest)?,
-                repo_tags: tags.iter().map(|t| t.familiar.as_str()).collect(),
-                layers: image
-                    .manifest
-                    .layers()
-                    .iter()
-                    .map(|l| blob_member(l.digest().as_ref()))
-                    .collect::<Result<_>>()?,
-            }])
-            .map_err(json_error)?,
-        ),
-        TarballFormat::Oci => None,
-    };
-
+    let plan = TarballPlan::new(layout, ref_name, tags, format, output)?;
     write_file_atomically(output, |file| {
-        let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, &mut *file));
+        plan.write(BufWriter::with_capacity(1 << 20, &mut *file), &BTreeSet::new())
+            .map(|_| ())
+    })?;
+    Ok(plan.summary())
+}
+
+/// A tarball of one image, ready to be written (whole, or leaving out layers a loader
+/// already has).
+pub struct TarballPlan {
+    manifest_digest: String,
+    config_digest: String,
+    tags: Vec<ImageTag>,
+    zstd_layers: Vec<String>,
+    blobs: Vec<(String, BlobSource)>,
+    index_bytes: Vec<u8>,
+    docker_manifest: Option<Vec<u8>>,
+    mtime: u64,
+    /// Named in errors about the stream being written.
+    destination: PathBuf,
+}
+
+impl TarballPlan {
+    /// Reads the image's manifest and config (verified); layers are verified when written.
+    pub fn new(
+        layout: &Path,
+        ref_name: Option<&str>,
+        tags: &[ImageTag],
+        format: TarballFormat,
+        destination: &Path,
+    ) -> Result<TarballPlan> {
+        if tags.is_empty() {
+            return Err(Error::invalid_argument("tags", "", "give at least one REPO:TAG"));
+        }
+        let layout = Layout::open(layout)?;
+        let image = layout.image(ref_name)?;
+        let mtime = source_date_epoch()?;
+
+        let config_digest = image.manifest.config().digest().to_string();
+        let mut blobs: Vec<(String, BlobSource)> = vec![
+            (
+                sha256_hex(&image.manifest_digest)?.to_owned(),
+                BlobSource::Bytes(image.manifest_bytes.clone()),
+            ),
+            (
+                sha256_hex(&config_digest)?.to_owned(),
+                BlobSource::Bytes(image.config_bytes.clone()),
+            ),
+        ];
+        let mut zstd_layers = Vec::new();
+        for layer in image.manifest.layers() {
+            let digest = layer.digest().to_string();
+            if media::layer_compression(layer.media_type().as_ref()) == Some(Compression::Zstd) {
+                zstd_layers.push(digest.clone());
+            }
+            blobs.push((
+                sha256_hex(&digest)?.to_owned(),
+                BlobSource::File {
+                    path: layout.blob_path(&digest),
+                    digest,
+                    size: layer.size(),
+                },
+            ));
+        }
+        blobs.sort_by(|a, b| a.0.cmp(&b.0));
+        blobs.dedup_by(|a, b| a.0 == b.0);
+
+        let manifest_entries: Vec<Value> = tags
+            .iter()
+            .map(|tag| {
+                serde_json::json!({
+                    "mediaType": media::OCI_MANIFEST,
+                    "digest": image.manifest_digest,
+                    "size": image.manifest_bytes.len(),
+                    "annotations": {
+                        CONTAINERD_NAME_ANNOTATION: tag.qualified,
+                        REF_NAME_ANNOTATION: tag.tag,
+                    },
+                })
+            })
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_INDEX,
+            "manifests": manifest_entries,
+        });
+        let json_error = |source| Error::Json {
+            path: destination.to_path_buf(),
+            error: source,
+        };
+        let index_bytes = to_canonical_json(&index).map_err(json_error)?;
+        let docker_manifest = match format {
+            TarballFormat::Docker => Some(
+                to_canonical_json(&[DockerManifestEntry {
+                    config: blob_member(&config_digest)?,
+                    repo_tags: tags.iter().map(|t| t.familiar.as_str()).collect(),
+                    layers: image
+                        .manifest
+                        .layers()
+                        .iter()
+                        .map(|l| blob_member(l.digest().as_ref()))
+                        .collect::<Result<_>>()?,
+                }])
+                .map_err(json_error)?,
+            ),
+            TarballFormat::Oci => None,
+        };
+        Ok(TarballPlan {
+            manifest_digest: image.manifest_digest,
+            config_digest,
+            tags: tags.to_vec(),
+            zstd_layers,
+            blobs,
+            index_bytes,
+            docker_manifest,
+            mtime,
+            destination: destination.to_path_buf(),
+        })
+    }
+
+    pub fn summary(&self) -> TarballSummary {
+        TarballSummary {
+            manifest_digest: self.manifest_digest.clone(),
+            config_digest: self.config_digest.clone(),
+            tags: self.tags.clone(),
+            zstd_layers: self.zstd_layers.clone(),
+        }
+    }
+
+    /// Writes the tarball to `out`, leaving out the layer blobs in `omit` (digests). Such a
+    /// partial docker-archive still names every layer in `manifest.json`: the classic Docker
+    /// image store skips reading the layers it already has. Returns the bytes written.
+    pub fn write<W: Write>(&self, out: W, omit: &BTreeSet<String>) -> Result<u64> {
+        let output = self.destination.as_path();
+        let mtime = self.mtime;
+        let mut tar = tar::Builder::new(CountingWriter { inner: out, count: 0 });
         let io_error = |e| Error::io(output, e);
         append_dir(&mut tar, "blobs/", mtime).map_err(io_error)?;
         append_dir(&mut tar, "blobs/sha256/", mtime).map_err(io_error)?;
-        for (hex, source) in &blobs {
+        for (hex, source) in &self.blobs {
             let member = format!("blobs/sha256/{hex}");
             match source {
                 BlobSource::Bytes(bytes) => append_file(&mut tar, &member, mtime, bytes.len() as u64, bytes.as_slice())
                     .map_err(io_error)?,
+                BlobSource::File { digest, .. } if omit.contains(digest) => {}
                 BlobSource::File { path, digest, size } => append_verified_blob(&mut tar, output, &member, mtime, path, digest, *size)?,
             }
         }
-        append_file(&mut tar, "index.json", mtime, index_bytes.len() as u64, index_bytes.as_slice()).map_err(io_error)?;
-        if let Some(bytes) = &docker_manifest {
+        append_file(&mut tar, "index.json", mtime, self.index_bytes.len() as u64, self.index_bytes.as_slice()).map_err(io_error)?;
+        if let Some(bytes) = &self.docker_manifest {
             append_file(&mut tar, "manifest.json", mtime, bytes.len() as u64, bytes.as_slice()).map_err(io_error)?;
         }
         append_file(&mut tar, "oci-layout", mtime, OCI_LAYOUT_FILE.len() as u64, OCI_LAYOUT_FILE)
             .map_err(io_error)?;
-        let mut buffered = tar.into_inner().map_err(io_error)?;
-        buffered.flush().map_err(io_error)?;
-        Ok(())
-    })?;
+        let mut counted = tar.into_inner().map_err(io_error)?;
+        counted.flush().map_err(io_error)?;
+        Ok(counted.count)
+    }
+}
 
-    Ok(TarballSummary {
-        manifest_digest: image.manifest_digest,
-        config_digest,
-        tags: tags.to_vec(),
-        zstd_layers,
-    })
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.count += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 enum BlobSource {

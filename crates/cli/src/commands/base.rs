@@ -57,9 +57,14 @@ pub struct Args {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Also write the base's verification record (digests and sizes of the blobs it just
+    /// wrote) to FILE, so `pyoci image --base-verified` need not hash them again.
+    #[arg(long, value_name = "FILE")]
+    verified_out: Option<PathBuf>,
+
     /// Instead of building, write a lock file for every .deb in DIR, read from the packages
     /// themselves (archive path pool/main/<prefix>/<Source>/<file>, sha256 of the file).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["variant", "output", "lock", "digest_out"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["variant", "output", "lock", "digest_out", "verified_out"])]
     write_lock: Option<PathBuf>,
 
     /// With --write-lock: take each package's archive path from `apt-cache show NAME=VERSION`
@@ -127,6 +132,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing base image layout {}", output.display()))?;
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, built.image.digest.as_bytes())?;
+    }
+    if let Some(path) = &args.verified_out {
+        super::inspect::write_record_of_written(output, path)?;
     }
     if !args.quiet {
         println!("{}", built.image.digest);

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pyoci_manifest::{
-    build_image, parse_key_value, resolve_created, write_file_atomic, ConfigChanges, ImageSpec,
-    ForeignRules, LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
+    build_image_on_verified_base, parse_key_value, resolve_created, write_file_atomic, ConfigChanges,
+    ForeignRules, ImageSpec, LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
 };
 
 const IMAGE_HELP: &str = "\
@@ -18,10 +18,17 @@ Example:\n  pyoci image --base distroless_nonroot --layer app.tar.gz=app.json \\
 #[command(after_long_help = IMAGE_HELP, after_help = "Example:\n  pyoci image --base distroless_nonroot --layer app.tar.gz=app.json \\\n    --env LOG_LEVEL=INFO --entrypoint '[\"/usr/bin/python3\",\"/app/main.py\"]' -o image")]
 pub struct Args {
     /// Base image: an OCI image layout directory (from `pyoci base`, `pyoci pull`, `skopeo copy`).
-    /// Every base blob is verified against its digest. Without --base the image starts from
-    /// an empty (scratch) linux/amd64 image.
+    /// Every base blob is verified against its digest, unless a verification record vouches
+    /// for it. With no base the image starts from an empty (scratch) linux/amd64 image.
     #[arg(long, value_name = "LAYOUT")]
     base: Option<PathBuf>,
+
+    /// The base's verification record (what `pyoci base`, `pyoci pull`, `pyoci inspect` and
+    /// `pyoci image` write with --verified-out): base blobs it lists are checked by size
+    /// only, the rest are hashed. Give it only for a layout whose record came with it from
+    /// the action that wrote it (Bazel re-runs that action if the layout changes).
+    #[arg(long, value_name = "FILE", requires = "base")]
+    base_verified: Option<PathBuf>,
 
     /// Which image of --base to use, by its org.opencontainers.image.ref.name. Default: the
     /// layout's only image. A multi-platform base resolves to its linux/amd64 image.
@@ -136,6 +143,11 @@ pub struct Args {
     /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
     #[arg(short, long)]
     quiet: bool,
+
+    /// Also write the image's verification record (digests and sizes of its blobs, all
+    /// verified) to FILE, for the --base-verified of an image built on this one.
+    #[arg(long, value_name = "FILE")]
+    verified_out: Option<PathBuf>,
 }
 
 fn json_array(flag: &str, text: &str) -> anyhow::Result<Vec<String>> {
@@ -212,10 +224,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ref_name: args.ref_name,
     };
     crate::interrupt::clean_up_on_signal(&[&args.output])?;
-    let written = build_image(&spec, &args.output)
+    let written = build_image_on_verified_base(&spec, args.base_verified.as_deref(), &args.output)
         .with_context(|| format!("writing image layout {}", args.output.display()))?;
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, written.digest.as_bytes())?;
+    }
+    if let Some(path) = &args.verified_out {
+        super::inspect::write_record_of_written(&args.output, path)?;
     }
     if !args.quiet {
         println!("{}", written.digest);

@@ -6,6 +6,7 @@ pub mod base;
 pub mod image;
 pub mod index;
 pub mod tarball;
+pub mod load;
 pub mod inspect;
 pub mod lint;
 pub mod push;

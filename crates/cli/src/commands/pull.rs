@@ -35,6 +35,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     digest_out: Option<PathBuf>,
 
+    /// Also write the pulled image's verification record (digests and sizes of the blobs
+    /// just verified) to FILE, for `pyoci image --base-verified`.
+    #[arg(long, value_name = "FILE")]
+    verified_out: Option<PathBuf>,
+
     #[command(flatten)]
     registry: RegistryFlags,
 }
@@ -59,6 +64,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.digest_out {
         write_file_atomic(path, pulled.digest.to_string().as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.verified_out {
+        super::inspect::write_record_of_written(&pulled.path, path)?;
     }
     eprintln!(
         "pulled {} ({platform}) into {}: {} blob(s), {}",
