@@ -22,6 +22,7 @@ struct Request {
     method: String,
     target: String,
     headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 impl Request {
@@ -142,6 +143,7 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>, sent: 
             method: method.to_string(),
             target: target.to_string(),
             headers: Vec::new(),
+            body: Vec::new(),
         };
         loop {
             let mut header = String::new();
@@ -160,7 +162,7 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>, sent: 
             .header("Content-Length")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink()).is_err() {
+        if (&mut reader).take(length).read_to_end(&mut request.body).is_err() {
             return;
         }
         log.lock().unwrap().push(request.clone());
@@ -656,8 +658,107 @@ fn oversized_manifest_is_cut_off() {
     assert!(registry.sent() < 64 * 1024 * 1024);
 }
 
-#[allow(dead_code)]
-fn unused(_: HashMap<(), ()>) {}
+/// A registry that takes chunked uploads, answers upload status with the offset it holds,
+/// and fails one PATCH (503, body discarded) in the middle of the blob.
+#[test]
+fn chunked_upload_resumes_from_the_registrys_offset_after_a_failure() {
+    const CHUNK: usize = 1 << 20;
+    let home = tempfile::tempdir().unwrap();
+    let layer: Vec<u8> = (0..5 * CHUNK + 1000).map(|i| (i * 7919 % 251) as u8).collect();
+    let layer_digest = sha256(&layer);
+    let received = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let patches = Arc::new(Mutex::new(0usize));
+    let stored: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let registry = {
+        let (received, patches, stored) = (received.clone(), patches.clone(), stored.clone());
+        Server::start(Arc::new(move |r: &Request| {
+            let path = r.target.split('?').next().unwrap_or("").to_string();
+            let held = received.lock().unwrap().len();
+            match (r.method.as_str(), path.as_str()) {
+                ("HEAD", p) if p.contains("/blobs/") => {
+                    let digest = p.rsplit('/').next().unwrap_or("");
+                    reply(if stored.lock().unwrap().contains_key(digest) { 200 } else { 404 }, &[], "")
+                }
+                ("POST", p) if p.ends_with("/blobs/uploads/") => {
+                    received.lock().unwrap().clear();
+                    reply(202, &[("Location", "/v2/app/blobs/uploads/s1?_state=0")], "")
+                }
+                ("GET", "/v2/app/blobs/uploads/s1") => reply(
+                    204,
+                    &[("Range", &format!("0-{}", held.max(1) - 1)), ("Location", &format!("/v2/app/blobs/uploads/s1?_state={held}"))],
+                    "",
+                ),
+                ("PATCH", "/v2/app/blobs/uploads/s1") => {
+                    let mut n = patches.lock().unwrap();
+                    *n += 1;
+                    if *n == 3 {
+                        return reply(503, &[], "");
+                    }
+                    let start: usize = r
+                        .header("Content-Range")
+                        .and_then(|v| v.split('-').next())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(usize::MAX);
+                    if start != held {
+                        return reply(416, &[], "");
+                    }
+                    received.lock().unwrap().extend_from_slice(&r.body);
+                    let end = held + r.body.len();
+                    reply(202, &[("Location", &format!("/v2/app/blobs/uploads/s1?_state={end}")), ("Range", &format!("0-{}", end - 1))], "")
+                }
+                ("PUT", "/v2/app/blobs/uploads/s1") => {
+                    let data = received.lock().unwrap().clone();
+                    let digest = sha256(&data);
+                    stored.lock().unwrap().insert(digest.clone(), data);
+                    reply(201, &[("Docker-Content-Digest", &digest)], "")
+                }
+                ("PUT", p) if p.starts_with("/v2/app/blobs/uploads/") => {
+                    let digest = r.target.split("digest=").nth(1).unwrap_or("").replace("%3A", ":");
+                    stored.lock().unwrap().insert(digest, r.body.clone());
+                    reply(201, &[], "")
+                }
+                ("PUT", p) if p.contains("/manifests/") => reply(201, &[], ""),
+                ("HEAD", p) if p.contains("/manifests/") => reply(404, &[], ""),
+                _ => reply(404, &[], ""),
+            }
+        }))
+    };
+    // A layout whose layer is the 5 MiB blob.
+    let layout = oci_layout(home.path());
+    let img = image(None);
+    let blobs = layout.join("blobs/sha256");
+    std::fs::write(blobs.join(&layer_digest[7..]), &layer).unwrap();
+    let manifest = String::from_utf8(img.manifest.clone())
+        .unwrap()
+        .replace(&img.layer.0, &layer_digest)
+        .replace("\"size\":115", &format!("\"size\":{}", layer.len()));
+    let manifest_digest = sha256(manifest.as_bytes());
+    std::fs::write(blobs.join(&manifest_digest[7..]), &manifest).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest, "size": manifest.len()}]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+
+    let output = pyoci(home.path())
+        .arg("push")
+        .arg(&layout)
+        .arg(format!("{}/app:v1", registry.host()))
+        .args(["--chunk-size", &CHUNK.to_string(), "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stored.lock().unwrap().get(&layer_digest).map(|b| b.len()), Some(layer.len()));
+    let sent: usize = registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body.len())
+        .sum();
+    // Six chunks, one of them sent twice (the refused one), never the blob from the start.
+    assert_eq!(sent, layer.len() + CHUNK, "bytes sent in PATCHes");
+    assert_eq!(*patches.lock().unwrap(), 7);
+    assert!(registry.requests().iter().any(|r| r.method == "GET" && r.target.starts_with("/v2/app/blobs/uploads/s1")));
+}
 
 /// A `docker-credential-NAME` script in a fresh PATH directory, configured for `registry`.
 fn helper(home: &Path, registry: &str, name: &str, script: &str) -> String {
