@@ -342,7 +342,12 @@ impl Client {
 
     /// A transport failure, with timeouts told apart: the command's deadline is final, a
     /// stall is worth a retry. Both name the host and the request.
-    pub(crate) fn network_error(&self, method: &'static str, url: &str, source: ureq::Error) -> Error {
+    pub(crate) fn network_error(
+        &self,
+        method: &'static str,
+        url: &str,
+        source: ureq::Error,
+    ) -> Error {
         let host = Origin::of(url)
             .map(|o| format!("{}:{}", o.host, o.port))
             .unwrap_or_else(|_| url.to_string());
@@ -837,7 +842,9 @@ impl<'c> Repository<'c> {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let bytes = self.client.read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
+        let bytes = self
+            .client
+            .read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
         let reply: TokenReply =
             serde_json::from_slice(&bytes).map_err(|e| Error::Unauthorized {
                 registry: self.state.name.clone(),
@@ -1175,7 +1182,8 @@ impl<'c> Repository<'c> {
             .client
             .with_retries(&format!("GET blob {digest}"), || {
                 let response = self.send_expect(&call, &[200])?;
-                self.client.read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
+                self.client
+                    .read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
             })?;
         digest.verify("blob", &bytes)?;
         Ok(bytes)
@@ -1210,7 +1218,10 @@ impl<'c> Repository<'c> {
             let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
             progress.reset();
             // One byte past the descriptor's size is enough to know the body is too long.
-            let mut reader = response.into_body().into_reader().take(size.saturating_add(1));
+            let mut reader = response
+                .into_body()
+                .into_reader()
+                .take(size.saturating_add(1));
             let (actual, received) = copy_hashing(
                 &mut reader,
                 file.as_file_mut(),
@@ -1218,7 +1229,9 @@ impl<'c> Repository<'c> {
                 &mut |n| progress.advance(n),
             )
             .map_err(|e| match timeout_inside(&e) {
-                Some(phase) => self.client.network_error("GET", &url, ureq::Error::Timeout(phase)),
+                Some(phase) => self
+                    .client
+                    .network_error("GET", &url, ureq::Error::Timeout(phase)),
                 None => Error::Transport {
                     method: "GET",
                     url: url.clone(),
@@ -1269,7 +1282,8 @@ impl<'c> Repository<'c> {
                 }
                 let link = header(&response, "Link");
                 Ok((
-                    self.client.read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
+                    self.client
+                        .read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
                     link,
                 ))
             })?;
@@ -1359,7 +1373,11 @@ fn percent_encode(text: &str) -> String {
 }
 
 fn read_capped(response: Response, limit: u64) -> std::result::Result<Vec<u8>, ureq::Error> {
-    response.into_body().into_with_config().limit(limit).read_to_vec()
+    response
+        .into_body()
+        .into_with_config()
+        .limit(limit)
+        .read_to_vec()
 }
 
 /// A status error carrying the registry's own explanation (`{"errors":[{code,message}]}`).
