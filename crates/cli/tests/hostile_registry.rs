@@ -22,6 +22,7 @@ struct Request {
     method: String,
     target: String,
     headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 impl Request {
@@ -142,6 +143,7 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>, sent: 
             method: method.to_string(),
             target: target.to_string(),
             headers: Vec::new(),
+            body: Vec::new(),
         };
         loop {
             let mut header = String::new();
@@ -153,14 +155,20 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>, sent: 
                 break;
             }
             if let Some((k, v)) = header.split_once(':') {
-                request.headers.push((k.trim().to_string(), v.trim().to_string()));
+                request
+                    .headers
+                    .push((k.trim().to_string(), v.trim().to_string()));
             }
         }
         let length: u64 = request
             .header("Content-Length")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink()).is_err() {
+        if (&mut reader)
+            .take(length)
+            .read_to_end(&mut request.body)
+            .is_err()
+        {
             return;
         }
         log.lock().unwrap().push(request.clone());
@@ -205,7 +213,8 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>, sent: 
                 }
                 let chunk = vec![b'x'; 64 * 1024];
                 loop {
-                    let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                    let framed =
+                        [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
                     if writer.write_all(&framed).is_err() {
                         return;
                     }
@@ -236,7 +245,10 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>, sent: 
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    let hex: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256:{hex}")
 }
 
@@ -250,7 +262,9 @@ struct Image {
 
 /// `declared_layer_size` lets a manifest lie about its layer's size.
 fn image(declared_layer_size: Option<u64>) -> Image {
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
     // 115 bytes, the size of the layer in the report this test reproduces.
     let layer = vec![7u8; 115];
     let (config_digest, layer_digest) = (sha256(&config), sha256(&layer));
@@ -277,15 +291,21 @@ fn image(declared_layer_size: Option<u64>) -> Image {
 /// `auth` is the challenge `GET /v2/` answers with when the request carries no credentials.
 fn registry_routes(request: &Request, image: &Image) -> Reply {
     let path = request.target.split('?').next().unwrap_or("");
-    let manifest_type = [("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
-                         ("Docker-Content-Digest", image.digest.as_str())];
+    let manifest_type = [
+        ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+        ("Docker-Content-Digest", image.digest.as_str()),
+    ];
     if path.contains("/manifests/") {
         return match request.method.as_str() {
             "PUT" => reply(201, &[], ""),
             _ => reply(200, &manifest_type, image.manifest.clone()),
         };
     }
-    if let Some(digest) = path.split("/blobs/").nth(1).filter(|d| d.starts_with("sha256:")) {
+    if let Some(digest) = path
+        .split("/blobs/")
+        .nth(1)
+        .filter(|d| d.starts_with("sha256:"))
+    {
         let body = if digest == image.config.0 {
             image.config.1.clone()
         } else if digest == image.layer.0 {
@@ -320,7 +340,8 @@ fn credentials(home: &Path, registry: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("config.json"),
-        serde_json::json!({"auths": {registry: {"username": USER, "password": PASSWORD}}}).to_string(),
+        serde_json::json!({"auths": {registry: {"username": USER, "password": PASSWORD}}})
+            .to_string(),
     )
     .unwrap();
 }
@@ -339,7 +360,9 @@ fn failed(output: &Output) -> String {
 }
 
 fn is_basic(request: &Request) -> bool {
-    request.header("Authorization").is_some_and(|v| v.starts_with("Basic "))
+    request
+        .header("Authorization")
+        .is_some_and(|v| v.starts_with("Basic "))
 }
 
 /// Proof that "0.0.0.0" reaches a listener on 127.0.0.1 on this machine (Linux routes it to the
@@ -347,7 +370,8 @@ fn is_basic(request: &Request) -> bool {
 /// it sent: the address is not spelled as loopback, so it must get the non-loopback policy.
 fn assert_zero_address_reaches(recorder: &Server) {
     let before = *recorder.connections.lock().unwrap();
-    let mut stream = TcpStream::connect(("0.0.0.0", recorder.port)).expect("0.0.0.0 reaches 127.0.0.1");
+    let mut stream =
+        TcpStream::connect(("0.0.0.0", recorder.port)).expect("0.0.0.0 reaches 127.0.0.1");
     let _ = stream.write_all(b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n");
     let mut buf = [0u8; 12];
     let _ = stream.read(&mut buf);
@@ -366,20 +390,38 @@ fn realm_over_plain_http_off_loopback_gets_no_password() {
         let img = img.clone();
         Server::start(Arc::new(move |r: &Request| {
             if r.header("Authorization").is_none() {
-                return reply(401, &[("WWW-Authenticate", &format!("Bearer realm=\"{realm}\",service=\"r\""))], "");
+                return reply(
+                    401,
+                    &[(
+                        "WWW-Authenticate",
+                        &format!("Bearer realm=\"{realm}\",service=\"r\""),
+                    )],
+                    "",
+                );
             }
             registry_routes(r, &img)
         }))
     };
     credentials(home.path(), &registry.host());
     let output = pyoci(home.path())
-        .args(["pull", &format!("{}/app@{}", registry.host(), img.digest), "-o"])
+        .args([
+            "pull",
+            &format!("{}/app@{}", registry.host(), img.digest),
+            "-o",
+        ])
         .arg(home.path().join("out"))
         .output()
         .unwrap();
     let message = failed(&output);
-    assert!(message.contains("refusing plain HTTP") && message.contains("0.0.0.0"), "{message}");
-    assert!(recorder.requests().is_empty(), "the realm was contacted: {:?}", recorder.requests());
+    assert!(
+        message.contains("refusing plain HTTP") && message.contains("0.0.0.0"),
+        "{message}"
+    );
+    assert!(
+        recorder.requests().is_empty(),
+        "the realm was contacted: {:?}",
+        recorder.requests()
+    );
     assert!(!home.path().join("out").exists());
 }
 
@@ -387,7 +429,11 @@ fn realm_over_plain_http_off_loopback_gets_no_password() {
 fn upload_location_on_another_origin_gets_no_token() {
     let home = tempfile::tempdir().unwrap();
     let recorder = Server::start(Arc::new(|r: &Request| {
-        if r.method == "PUT" { reply(201, &[], "") } else { reply(202, &[("Location", "/x")], "") }
+        if r.method == "PUT" {
+            reply(201, &[], "")
+        } else {
+            reply(202, &[("Location", "/x")], "")
+        }
     }));
     let elsewhere = format!("http://{}/upload/stolen", recorder.host());
     let registry = Server::start(Arc::new(move |r: &Request| {
@@ -400,12 +446,17 @@ fn upload_location_on_another_origin_gets_no_token() {
             };
         }
         if r.header("Authorization") != Some(&format!("Bearer {TOKEN}")) {
-            let realm = format!("Bearer realm=\"http://{}/token\",service=\"r\"", r.header("Host").unwrap_or(""));
+            let realm = format!(
+                "Bearer realm=\"http://{}/token\",service=\"r\"",
+                r.header("Host").unwrap_or("")
+            );
             return reply(401, &[("WWW-Authenticate", &realm)], "");
         }
         match (r.method.as_str(), path) {
             ("HEAD", p) if p.contains("/blobs/") => reply(404, &[], ""),
-            ("POST", p) if p.ends_with("/blobs/uploads/") => reply(202, &[("Location", &elsewhere)], ""),
+            ("POST", p) if p.ends_with("/blobs/uploads/") => {
+                reply(202, &[("Location", &elsewhere)], "")
+            }
             ("PUT", p) if p.contains("/manifests/") => reply(201, &[], ""),
             ("HEAD", p) if p.contains("/manifests/") => reply(404, &[], ""),
             _ => reply(404, &[], ""),
@@ -420,12 +471,22 @@ fn upload_location_on_another_origin_gets_no_token() {
         .output()
         .unwrap();
     let uploads = recorder.requests();
-    assert!(!uploads.is_empty(), "the upload never reached the other origin: {}", stderr(&output));
+    assert!(
+        !uploads.is_empty(),
+        "the upload never reached the other origin: {}",
+        stderr(&output)
+    );
     for request in &uploads {
-        assert!(!request.carries_credentials(), "credentials sent to another origin: {request:?}");
+        assert!(
+            !request.carries_credentials(),
+            "credentials sent to another origin: {request:?}"
+        );
     }
     // The registry itself did get the token, so the scoping is what kept it home.
-    assert!(registry.requests().iter().any(|r| r.header("Authorization") == Some(&format!("Bearer {TOKEN}"))));
+    assert!(registry
+        .requests()
+        .iter()
+        .any(|r| r.header("Authorization") == Some(&format!("Bearer {TOKEN}"))));
 }
 
 #[test]
@@ -435,10 +496,20 @@ fn redirect_to_another_origin_drops_authorization_and_still_pulls() {
     let cdn = {
         let img = img.clone();
         Server::start(Arc::new(move |r: &Request| {
-            let digest = r.target.trim_start_matches("/cdn/").split('?').next().unwrap_or("").to_string();
-            if digest == img.layer.0 { reply(200, &[], img.layer.1.clone()) }
-            else if digest == img.config.0 { reply(200, &[], img.config.1.clone()) }
-            else { reply(404, &[], "") }
+            let digest = r
+                .target
+                .trim_start_matches("/cdn/")
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            if digest == img.layer.0 {
+                reply(200, &[], img.layer.1.clone())
+            } else if digest == img.config.0 {
+                reply(200, &[], img.config.1.clone())
+            } else {
+                reply(404, &[], "")
+            }
         }))
     };
     let cdn_host = cdn.host();
@@ -449,7 +520,11 @@ fn redirect_to_another_origin_drops_authorization_and_still_pulls() {
                 return reply(401, &[("WWW-Authenticate", "Basic realm=\"r\"")], "");
             }
             if let Some(digest) = r.target.split("/blobs/").nth(1) {
-                return reply(307, &[("Location", &format!("http://{cdn_host}/cdn/{digest}?sig=1"))], "");
+                return reply(
+                    307,
+                    &[("Location", &format!("http://{cdn_host}/cdn/{digest}?sig=1"))],
+                    "",
+                );
             }
             registry_routes(r, &img)
         }))
@@ -457,7 +532,11 @@ fn redirect_to_another_origin_drops_authorization_and_still_pulls() {
     credentials(home.path(), &registry.host());
     let out = home.path().join("out");
     let output = pyoci(home.path())
-        .args(["pull", &format!("{}/app@{}", registry.host(), img.digest), "-o"])
+        .args([
+            "pull",
+            &format!("{}/app@{}", registry.host(), img.digest),
+            "-o",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -466,7 +545,10 @@ fn redirect_to_another_origin_drops_authorization_and_still_pulls() {
     let fetched = cdn.requests();
     assert_eq!(fetched.len(), 2, "{fetched:?}");
     for request in &fetched {
-        assert!(!request.carries_credentials(), "credentials followed the redirect: {request:?}");
+        assert!(
+            !request.carries_credentials(),
+            "credentials followed the redirect: {request:?}"
+        );
     }
 }
 
@@ -488,7 +570,11 @@ fn redirect_to_plain_http_off_loopback_is_refused() {
     };
     let out = home.path().join("out");
     let output = pyoci(home.path())
-        .args(["pull", &format!("{}/app@{}", registry.host(), img.digest), "-o"])
+        .args([
+            "pull",
+            &format!("{}/app@{}", registry.host(), img.digest),
+            "-o",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -504,10 +590,18 @@ fn oci_layout(dir: &Path) -> PathBuf {
     let layout = dir.join("layout");
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
-    for (digest, bytes) in [(&img.digest, &img.manifest), (&img.config.0, &img.config.1), (&img.layer.0, &img.layer.1)] {
+    for (digest, bytes) in [
+        (&img.digest, &img.manifest),
+        (&img.config.0, &img.config.1),
+        (&img.layer.0, &img.layer.1),
+    ] {
         std::fs::write(blobs.join(&digest[7..]), bytes).unwrap();
     }
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "digest": img.digest, "size": img.manifest.len(),
@@ -541,7 +635,11 @@ fn failing_pull(registry: &Server, img: &Image, extra: &[&str]) -> (String, f64)
     let out = home.path().join("out");
     let started = Instant::now();
     let output = pyoci(home.path())
-        .args(["pull", &format!("{}/app@{}", registry.host(), img.digest), "-o"])
+        .args([
+            "pull",
+            &format!("{}/app@{}", registry.host(), img.digest),
+            "-o",
+        ])
         .arg(&out)
         .args(extra)
         .output()
@@ -567,9 +665,16 @@ fn layer_announcing_ten_terabytes_is_refused_at_once() {
         body: img.layer.1.clone(),
     });
     let (message, elapsed) = failing_pull(&registry, &img, &[]);
-    assert!(message.contains(&img.layer.0) && message.contains("10000000000000"), "{message}");
+    assert!(
+        message.contains(&img.layer.0) && message.contains("10000000000000"),
+        "{message}"
+    );
     assert!(elapsed < 5.0, "took {elapsed} s");
-    assert_eq!(layer_requests(&registry, &img), 1, "refused content is not retried");
+    assert_eq!(
+        layer_requests(&registry, &img),
+        1,
+        "refused content is not retried"
+    );
 }
 
 #[test]
@@ -585,7 +690,11 @@ fn endless_layer_body_stops_one_byte_past_the_descriptor() {
     assert_eq!(layer_requests(&registry, &img), 1);
     // The server keeps writing until the socket closes; what it got out is socket buffers,
     // not an unbounded stream.
-    assert!(registry.sent() < 64 * 1024 * 1024, "server sent {} bytes", registry.sent());
+    assert!(
+        registry.sent() < 64 * 1024 * 1024,
+        "server sent {} bytes",
+        registry.sent()
+    );
 }
 
 #[test]
@@ -615,7 +724,11 @@ fn silent_registry_is_a_stall_naming_host_and_request() {
         "{message}"
     );
     assert!(elapsed < 8.0, "took {elapsed} s");
-    assert_eq!(layer_requests(&registry, &img), 2, "one retry after a stall");
+    assert_eq!(
+        layer_requests(&registry, &img),
+        2,
+        "one retry after a stall"
+    );
 }
 
 #[test]
@@ -645,7 +758,10 @@ fn oversized_manifest_is_cut_off() {
         let img = img.clone();
         Arc::new(move |r: &Request| {
             if r.target.contains("/manifests/") {
-                return Reply::LyingLength { length: 1 << 40, body: img.manifest.clone() };
+                return Reply::LyingLength {
+                    length: 1 << 40,
+                    body: img.manifest.clone(),
+                };
             }
             registry_routes(r, &img)
         })
@@ -656,8 +772,148 @@ fn oversized_manifest_is_cut_off() {
     assert!(registry.sent() < 64 * 1024 * 1024);
 }
 
-#[allow(dead_code)]
-fn unused(_: HashMap<(), ()>) {}
+/// A registry that takes chunked uploads, answers upload status with the offset it holds,
+/// and fails one PATCH (503, body discarded) in the middle of the blob.
+#[test]
+fn chunked_upload_resumes_from_the_registrys_offset_after_a_failure() {
+    const CHUNK: usize = 1 << 20;
+    let home = tempfile::tempdir().unwrap();
+    let layer: Vec<u8> = (0..5 * CHUNK + 1000)
+        .map(|i| (i * 7919 % 251) as u8)
+        .collect();
+    let layer_digest = sha256(&layer);
+    let received = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let patches = Arc::new(Mutex::new(0usize));
+    let stored: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let registry = {
+        let (received, patches, stored) = (received.clone(), patches.clone(), stored.clone());
+        Server::start(Arc::new(move |r: &Request| {
+            let path = r.target.split('?').next().unwrap_or("").to_string();
+            let held = received.lock().unwrap().len();
+            match (r.method.as_str(), path.as_str()) {
+                ("HEAD", p) if p.contains("/blobs/") => {
+                    let digest = p.rsplit('/').next().unwrap_or("");
+                    reply(
+                        if stored.lock().unwrap().contains_key(digest) {
+                            200
+                        } else {
+                            404
+                        },
+                        &[],
+                        "",
+                    )
+                }
+                ("POST", p) if p.ends_with("/blobs/uploads/") => {
+                    received.lock().unwrap().clear();
+                    reply(
+                        202,
+                        &[("Location", "/v2/app/blobs/uploads/s1?_state=0")],
+                        "",
+                    )
+                }
+                ("GET", "/v2/app/blobs/uploads/s1") => reply(
+                    204,
+                    &[
+                        ("Range", &format!("0-{}", held.max(1) - 1)),
+                        (
+                            "Location",
+                            &format!("/v2/app/blobs/uploads/s1?_state={held}"),
+                        ),
+                    ],
+                    "",
+                ),
+                ("PATCH", "/v2/app/blobs/uploads/s1") => {
+                    let mut n = patches.lock().unwrap();
+                    *n += 1;
+                    if *n == 3 {
+                        return reply(503, &[], "");
+                    }
+                    let start: usize = r
+                        .header("Content-Range")
+                        .and_then(|v| v.split('-').next())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(usize::MAX);
+                    if start != held {
+                        return reply(416, &[], "");
+                    }
+                    received.lock().unwrap().extend_from_slice(&r.body);
+                    let end = held + r.body.len();
+                    reply(
+                        202,
+                        &[
+                            (
+                                "Location",
+                                &format!("/v2/app/blobs/uploads/s1?_state={end}"),
+                            ),
+                            ("Range", &format!("0-{}", end - 1)),
+                        ],
+                        "",
+                    )
+                }
+                ("PUT", "/v2/app/blobs/uploads/s1") => {
+                    let data = received.lock().unwrap().clone();
+                    let digest = sha256(&data);
+                    stored.lock().unwrap().insert(digest.clone(), data);
+                    reply(201, &[("Docker-Content-Digest", &digest)], "")
+                }
+                ("PUT", p) if p.starts_with("/v2/app/blobs/uploads/") => {
+                    let digest = r
+                        .target
+                        .split("digest=")
+                        .nth(1)
+                        .unwrap_or("")
+                        .replace("%3A", ":");
+                    stored.lock().unwrap().insert(digest, r.body.clone());
+                    reply(201, &[], "")
+                }
+                ("PUT", p) if p.contains("/manifests/") => reply(201, &[], ""),
+                ("HEAD", p) if p.contains("/manifests/") => reply(404, &[], ""),
+                _ => reply(404, &[], ""),
+            }
+        }))
+    };
+    // A layout whose layer is the 5 MiB blob.
+    let layout = oci_layout(home.path());
+    let img = image(None);
+    let blobs = layout.join("blobs/sha256");
+    std::fs::write(blobs.join(&layer_digest[7..]), &layer).unwrap();
+    let manifest = String::from_utf8(img.manifest.clone())
+        .unwrap()
+        .replace(&img.layer.0, &layer_digest)
+        .replace("\"size\":115", &format!("\"size\":{}", layer.len()));
+    let manifest_digest = sha256(manifest.as_bytes());
+    std::fs::write(blobs.join(&manifest_digest[7..]), &manifest).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest, "size": manifest.len()}]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+
+    let output = pyoci(home.path())
+        .arg("push")
+        .arg(&layout)
+        .arg(format!("{}/app:v1", registry.host()))
+        .args(["--chunk-size", &CHUNK.to_string(), "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stored.lock().unwrap().get(&layer_digest).map(|b| b.len()),
+        Some(layer.len())
+    );
+    let sent: usize = registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body.len())
+        .sum();
+    // Six chunks, one of them sent twice (the refused one), never the blob from the start.
+    assert_eq!(sent, layer.len() + CHUNK, "bytes sent in PATCHes");
+    assert_eq!(*patches.lock().unwrap(), 7);
+    assert!(registry
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.target.starts_with("/v2/app/blobs/uploads/s1")));
+}
 
 /// A `docker-credential-NAME` script in a fresh PATH directory, configured for `registry`.
 fn helper(home: &Path, registry: &str, name: &str, script: &str) -> String {
@@ -674,7 +930,11 @@ fn helper(home: &Path, registry: &str, name: &str, script: &str) -> String {
         serde_json::json!({"credHelpers": {registry: name}}).to_string(),
     )
     .unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 #[test]
@@ -701,7 +961,10 @@ fn failing_credential_helper_is_summarised_without_its_secrets() {
             && message.contains("refresh failed: token [redacted] rejected"),
         "{message}"
     );
-    assert!(!message.contains("ghp_") && !message.contains("hunter2"), "{message}");
+    assert!(
+        !message.contains("ghp_") && !message.contains("hunter2"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -712,7 +975,13 @@ fn hanging_credential_helper_times_out() {
     let started = Instant::now();
     let output = pyoci(home.path())
         .env("PATH", path)
-        .args(["pull", &format!("{}/app:latest", registry.host()), "--stall-timeout", "1", "-o"])
+        .args([
+            "pull",
+            &format!("{}/app:latest", registry.host()),
+            "--stall-timeout",
+            "1",
+            "-o",
+        ])
         .arg(home.path().join("out"))
         .output()
         .unwrap();
@@ -721,5 +990,9 @@ fn hanging_credential_helper_times_out() {
         message.contains("docker-credential-hang") && message.contains("did not answer within 1 s"),
         "{message}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -958,3 +958,75 @@ fn multi_platform_index_push_and_platform_pull() {
     );
     assert!(!env.dir.path().join("wrong").exists());
 }
+
+/// A registry killed halfway through a chunked blob: after it comes back, the push asks
+/// where the upload stands and sends only the rest (the chunk in flight at the kill is the
+/// only one sent twice), instead of starting the blob over.
+#[test]
+fn chunked_upload_resumes_at_the_registrys_offset_after_a_registry_restart() {
+    const CHUNK: usize = 1 << 20;
+    const CHUNKS: usize = 24;
+    let mut registry = TestRegistry::start();
+    let env = env();
+    let image = umoci_image(
+        env.dir.path(),
+        "resume",
+        &[CHUNKS * CHUNK - 4096],
+        "2024-01-01T00:00:00Z",
+    );
+    let repo = format!("{}/resume", registry.host());
+    let child = pyoci(&env.docker_config)
+        .args([
+            "push",
+            image.to_str().unwrap(),
+            &repo,
+            "--tag",
+            "v1",
+            "--jobs",
+            "1",
+        ])
+        .args(["--chunk-size", &CHUNK.to_string(), "--retries", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let patches = |registry: &TestRegistry| {
+        registry
+            .log()
+            .matches("\"PATCH /v2/resume/blobs/uploads/")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while patches(&registry) < CHUNKS / 2 {
+        assert!(Instant::now() < deadline, "the push never got halfway");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    registry.kill();
+    let before_kill = patches(&registry);
+    std::thread::sleep(Duration::from_millis(300));
+    registry.restart();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "push did not recover: {stderr}");
+    let log = registry.log();
+    let total = patches(&registry);
+    // The umoci layer is gzip of random bytes, so its size is close to CHUNKS MiB.
+    let layer_chunks = total - before_kill;
+    eprintln!(
+        "chunks before the kill: {before_kill}, after: {layer_chunks}; resume queries: {}",
+        log.matches("\"GET /v2/resume/blobs/uploads/").count()
+    );
+    assert!(
+        log.contains("\"GET /v2/resume/blobs/uploads/"),
+        "no upload status query"
+    );
+    assert!(
+        total <= CHUNKS + 2,
+        "{total} chunks sent for a blob of about {CHUNKS}: the upload started over"
+    );
+    assert_eq!(
+        skopeo_json(&format!("{repo}:v1"), None)["Digest"],
+        layout_digest(&image).as_str()
+    );
+    all_blobs_present(&registry, "resume", "v1");
+}

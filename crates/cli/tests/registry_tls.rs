@@ -21,7 +21,11 @@ fn openssl(args: &[&str], dir: &Path) {
         .current_dir(dir)
         .output()
         .expect("openssl is required (Debian package openssl)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate.
@@ -33,17 +37,76 @@ impl Pki {
     fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pyoci test CA",
-                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-                  "-keyout", "ca.key", "-out", "ca.crt"], d);
-        for (name, usage, san) in [("server", "serverAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"),
-                                   ("client", "clientAuth", "")] {
-            fs::write(d.join(format!("{name}.ext")), format!("basicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n{san}")).unwrap();
-            openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN=pyoci test {name}"),
-                      "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")], d);
-            openssl(&["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key",
-                      "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"),
-                      "-out", &format!("{name}.crt")], d);
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=pyoci test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+            d,
+        );
+        for (name, usage, san) in [
+            (
+                "server",
+                "serverAuth",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+            ),
+            ("client", "clientAuth", ""),
+        ] {
+            fs::write(
+                d.join(format!("{name}.ext")),
+                format!("basicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n{san}"),
+            )
+            .unwrap();
+            openssl(
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    &format!("/CN=pyoci test {name}"),
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ],
+                d,
+            );
+            openssl(
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &format!("{name}.ext"),
+                    "-out",
+                    &format!("{name}.crt"),
+                ],
+                d,
+            );
         }
         Pki { dir }
     }
@@ -89,18 +152,28 @@ fn run(command: &mut Command) -> Output {
 
 fn ok(command: &mut Command) -> String {
     let output = run(command);
-    assert!(output.status.success(), "{command:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 fn fails(command: &mut Command) -> String {
     let output = run(command);
-    assert!(!output.status.success(), "{command:?} succeeded but should not have");
+    assert!(
+        !output.status.success(),
+        "{command:?} succeeded but should not have"
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    let hex: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256:{hex}")
 }
 
@@ -120,7 +193,11 @@ fn layout(dir: &Path, seed: &str) -> (PathBuf, String) {
     for bytes in [&config, &layer, &manifest] {
         fs::write(blobs.join(&sha256(bytes)[7..]), bytes).unwrap();
     }
-    fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256(&manifest), "size": manifest.len(),
         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
@@ -135,14 +212,21 @@ fn skopeo_digest(reference: &str, cert_dir: &Path) -> String {
         .arg(format!("docker://{reference}"))
         .output()
         .expect("skopeo is required (Debian package skopeo)");
-    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     sha256(&out.stdout)
 }
 
 #[test]
 fn tls_registry_trusted_through_certs_d_ca_cert_and_ssl_cert_file() {
     let pki = Pki::new();
-    let registry = pki.registry(RegistryOptions { delete: true, ..Default::default() });
+    let registry = pki.registry(RegistryOptions {
+        delete: true,
+        ..Default::default()
+    });
     let host = registry.host();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -151,7 +235,12 @@ fn tls_registry_trusted_through_certs_d_ca_cert_and_ssl_cert_file() {
     let trusted = certs_d(h, &host, &[("ca.crt", pki.path("ca.crt"))]);
 
     // Without the CA: a clear refusal naming the host, the problem and the file to add.
-    let message = fails(pyoci(h, &empty).arg("push").arg(&image).arg(format!("{host}/app:v1")));
+    let message = fails(
+        pyoci(h, &empty)
+            .arg("push")
+            .arg(&image)
+            .arg(format!("{host}/app:v1")),
+    );
     assert!(
         message.contains(&host)
             && message.contains("unknown certificate authority")
@@ -159,56 +248,107 @@ fn tls_registry_trusted_through_certs_d_ca_cert_and_ssl_cert_file() {
         "{message}"
     );
     let out = h.join("pulled-without-ca");
-    let message = fails(pyoci(h, &empty).args(["pull", &format!("{host}/app@{digest}"), "-o"]).arg(&out));
-    assert!(message.contains("unknown certificate authority"), "{message}");
+    let message = fails(
+        pyoci(h, &empty)
+            .args(["pull", &format!("{host}/app@{digest}"), "-o"])
+            .arg(&out),
+    );
+    assert!(
+        message.contains("unknown certificate authority"),
+        "{message}"
+    );
     assert!(!out.exists());
-    assert!(!registry.log().contains("PUT /v2/app/manifests/"), "something was pushed without trust");
+    assert!(
+        !registry.log().contains("PUT /v2/app/manifests/"),
+        "something was pushed without trust"
+    );
 
     // certs.d/<host:port>/ca.crt, as docker and podman read it.
-    let pushed = ok(pyoci(h, &trusted).arg("push").arg(&image).arg(format!("{host}/app:v1")));
+    let pushed = ok(pyoci(h, &trusted)
+        .arg("push")
+        .arg(&image)
+        .arg(format!("{host}/app:v1")));
     assert_eq!(pushed, format!("{host}/app@{digest}"));
-    assert_eq!(skopeo_digest(&format!("{host}/app:v1"), &trusted.join(&host)), digest);
+    assert_eq!(
+        skopeo_digest(&format!("{host}/app:v1"), &trusted.join(&host)),
+        digest
+    );
     let out = h.join("pulled-certs-d");
-    ok(pyoci(h, &trusted).args(["pull", &format!("{host}/app@{digest}"), "-o"]).arg(&out));
+    ok(pyoci(h, &trusted)
+        .args(["pull", &format!("{host}/app@{digest}"), "-o"])
+        .arg(&out));
     assert!(out.join("blobs/sha256").join(&digest[7..]).exists());
-    ok(pyoci(h, &trusted).args(["copy", &format!("{host}/app@{digest}"), &format!("{host}/copied:v1")]));
-    assert_eq!(skopeo_digest(&format!("{host}/copied:v1"), &trusted.join(&host)), digest);
+    ok(pyoci(h, &trusted).args([
+        "copy",
+        &format!("{host}/app@{digest}"),
+        &format!("{host}/copied:v1"),
+    ]));
+    assert_eq!(
+        skopeo_digest(&format!("{host}/copied:v1"), &trusted.join(&host)),
+        digest
+    );
     ok(pyoci(h, &trusted).args(["gc", &format!("{host}/copied"), "--keep-last", "1"]));
 
     // --ca-cert.
     let out = h.join("pulled-ca-cert");
-    ok(pyoci(h, &empty).args(["pull", &format!("{host}/app@{digest}"), "--ca-cert"]).arg(pki.path("ca.crt")).arg("-o").arg(&out));
+    ok(pyoci(h, &empty)
+        .args(["pull", &format!("{host}/app@{digest}"), "--ca-cert"])
+        .arg(pki.path("ca.crt"))
+        .arg("-o")
+        .arg(&out));
     assert!(out.exists());
 
     // The system store, as SSL_CERT_FILE replaces it.
     let out = h.join("pulled-ssl-cert-file");
-    ok(pyoci(h, &empty).env("SSL_CERT_FILE", pki.path("ca.crt")).args(["pull", &format!("{host}/app@{digest}"), "-o"]).arg(&out));
+    ok(pyoci(h, &empty)
+        .env("SSL_CERT_FILE", pki.path("ca.crt"))
+        .args(["pull", &format!("{host}/app@{digest}"), "-o"])
+        .arg(&out));
     assert!(out.exists());
 }
 
 #[test]
 fn client_certificate_required_works_from_certs_d_and_refuses_without() {
     let pki = Pki::new();
-    let registry = pki.registry(RegistryOptions { client_ca: Some(pki.path("ca.crt")), ..Default::default() });
+    let registry = pki.registry(RegistryOptions {
+        client_ca: Some(pki.path("ca.crt")),
+        ..Default::default()
+    });
     let host = registry.host();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let (image, digest) = layout(h, "mtls");
     let ca_only = certs_d(h, &host, &[("ca.crt", pki.path("ca.crt"))]);
-    let message = fails(pyoci(h, &ca_only).arg("push").arg(&image).arg(format!("{host}/app:v1")));
+    let message = fails(
+        pyoci(h, &ca_only)
+            .arg("push")
+            .arg(&image)
+            .arg(format!("{host}/app:v1")),
+    );
     assert!(
-        message.contains(&host) && message.contains("client certificate") && message.contains("client.cert"),
+        message.contains(&host)
+            && message.contains("client certificate")
+            && message.contains("client.cert"),
         "{message}"
     );
     let with_client = certs_d(
         h,
         &host,
-        &[("ca.crt", pki.path("ca.crt")), ("client.cert", pki.path("client.crt")), ("client.key", pki.path("client.key"))],
+        &[
+            ("ca.crt", pki.path("ca.crt")),
+            ("client.cert", pki.path("client.crt")),
+            ("client.key", pki.path("client.key")),
+        ],
     );
-    let pushed = ok(pyoci(h, &with_client).arg("push").arg(&image).arg(format!("{host}/app:v1")));
+    let pushed = ok(pyoci(h, &with_client)
+        .arg("push")
+        .arg(&image)
+        .arg(format!("{host}/app:v1")));
     assert_eq!(pushed, format!("{host}/app@{digest}"));
     let out = h.join("pulled");
-    ok(pyoci(h, &with_client).args(["pull", &format!("{host}/app:v1"), "-o"]).arg(&out));
+    ok(pyoci(h, &with_client)
+        .args(["pull", &format!("{host}/app:v1"), "-o"])
+        .arg(&out));
     assert!(out.join("blobs/sha256").join(&digest[7..]).exists());
 }
 
@@ -229,9 +369,16 @@ fn token_auth_over_tls() {
         &h.join("docker"),
         &serde_json::json!({"auths": {&host: {"username": "tls-user", "password": "tls-password"}}}).to_string(),
     );
-    let pushed = ok(pyoci(h, &trusted).arg("push").arg(&image).arg(format!("{host}/team/app:v1")));
+    let pushed = ok(pyoci(h, &trusted)
+        .arg("push")
+        .arg(&image)
+        .arg(format!("{host}/team/app:v1")));
     assert_eq!(pushed, format!("{host}/team/app@{digest}"));
-    assert!(registry.token_requests().iter().any(|r| r.contains("push")), "{:?}", registry.token_requests());
+    assert!(
+        registry.token_requests().iter().any(|r| r.contains("push")),
+        "{:?}",
+        registry.token_requests()
+    );
 }
 
 fn witness(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
@@ -240,10 +387,14 @@ fn witness(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
     for (key, value) in env {
         command.env(key, value);
     }
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is required (tools/install-deps.sh installs it): {e}"));
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = command.output().unwrap_or_else(|e| {
+        panic!("{program} is required (tools/install-deps.sh installs it): {e}")
+    });
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -257,22 +408,52 @@ fn round_trips(registry: &TestRegistry, pki: Option<&Pki>, h: &Path) {
     };
     let cert_dir = certs.join(&host);
     let crane_env: Vec<(&str, &Path)> = match pki {
-        Some(pki) => vec![("SSL_CERT_FILE", Box::leak(pki.path("ca.crt").into_boxed_path()) as &Path)],
+        Some(pki) => vec![(
+            "SSL_CERT_FILE",
+            Box::leak(pki.path("ca.crt").into_boxed_path()) as &Path,
+        )],
         None => vec![],
     };
     let crane_insecure: &[&str] = if pki.is_some() { &[] } else { &["--insecure"] };
-    let skopeo_tls = if pki.is_some() { format!("--cert-dir={}", cert_dir.display()) } else { "--tls-verify=false".to_string() };
+    let skopeo_tls = if pki.is_some() {
+        format!("--cert-dir={}", cert_dir.display())
+    } else {
+        "--tls-verify=false".to_string()
+    };
 
     // pyoci -> crane, skopeo.
-    let (image, digest) = layout(h, if pki.is_some() { "witness-tls" } else { "witness-plain" });
-    ok(pyoci(h, &certs).arg("push").arg(&image).arg(format!("{host}/ours:v1")));
-    let crane_digest = witness("crane", &[&["digest", &format!("{host}/ours:v1")], crane_insecure].concat(), &crane_env);
+    let (image, digest) = layout(
+        h,
+        if pki.is_some() {
+            "witness-tls"
+        } else {
+            "witness-plain"
+        },
+    );
+    ok(pyoci(h, &certs)
+        .arg("push")
+        .arg(&image)
+        .arg(format!("{host}/ours:v1")));
+    let crane_digest = witness(
+        "crane",
+        &[&["digest", &format!("{host}/ours:v1")], crane_insecure].concat(),
+        &crane_env,
+    );
     assert_eq!(crane_digest, digest);
     let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", &skopeo_tls, &format!("docker://{host}/ours:v1")])
+        .args([
+            "inspect",
+            "--raw",
+            &skopeo_tls,
+            &format!("docker://{host}/ours:v1"),
+        ])
         .output()
         .expect("skopeo");
-    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
     assert_eq!(sha256(&raw.stdout), digest);
 
     // crane -> pyoci: an image crane builds and pushes itself.
@@ -280,23 +461,76 @@ fn round_trips(registry: &TestRegistry, pki: Option<&Pki>, h: &Path) {
     let src = h.join("crane-src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("hello.txt"), "from crane\n").unwrap();
-    witness("tar", &["-cf", tar.to_str().unwrap(), "-C", src.to_str().unwrap(), "hello.txt"], &[]);
-    witness("crane", &[&["append", "-f", tar.to_str().unwrap(), "-t", &format!("{host}/crane:v1")], crane_insecure].concat(), &crane_env);
-    let crane_digest = witness("crane", &[&["digest", &format!("{host}/crane:v1")], crane_insecure].concat(), &crane_env);
+    witness(
+        "tar",
+        &[
+            "-cf",
+            tar.to_str().unwrap(),
+            "-C",
+            src.to_str().unwrap(),
+            "hello.txt",
+        ],
+        &[],
+    );
+    witness(
+        "crane",
+        &[
+            &[
+                "append",
+                "-f",
+                tar.to_str().unwrap(),
+                "-t",
+                &format!("{host}/crane:v1"),
+            ],
+            crane_insecure,
+        ]
+        .concat(),
+        &crane_env,
+    );
+    let crane_digest = witness(
+        "crane",
+        &[&["digest", &format!("{host}/crane:v1")], crane_insecure].concat(),
+        &crane_env,
+    );
     let out = h.join(format!("pulled-crane-{}", pki.is_some()));
-    let pulled = ok(pyoci(h, &certs).args(["pull", &format!("{host}/crane@{crane_digest}"), "-o"]).arg(&out));
+    let pulled = ok(pyoci(h, &certs)
+        .args(["pull", &format!("{host}/crane@{crane_digest}"), "-o"])
+        .arg(&out));
     assert_eq!(pulled, format!("{host}/crane@{crane_digest}"));
 
     // skopeo -> pyoci: skopeo copies our layout under another name; we read it by digest.
-    let dest_tls = if pki.is_some() { format!("--dest-cert-dir={}", cert_dir.display()) } else { "--dest-tls-verify=false".to_string() };
-    witness("skopeo", &["copy", &dest_tls, &format!("oci:{}:latest", image.display()), &format!("docker://{host}/skopeo:v1")], &[]);
+    let dest_tls = if pki.is_some() {
+        format!("--dest-cert-dir={}", cert_dir.display())
+    } else {
+        "--dest-tls-verify=false".to_string()
+    };
+    witness(
+        "skopeo",
+        &[
+            "copy",
+            &dest_tls,
+            &format!("oci:{}:latest", image.display()),
+            &format!("docker://{host}/skopeo:v1"),
+        ],
+        &[],
+    );
     let out = h.join(format!("pulled-skopeo-{}", pki.is_some()));
-    let pulled = ok(pyoci(h, &certs).args(["pull", &format!("{host}/skopeo:v1"), "-o"]).arg(&out));
+    let pulled = ok(pyoci(h, &certs)
+        .args(["pull", &format!("{host}/skopeo:v1"), "-o"])
+        .arg(&out));
     let skopeo_raw = Command::new("skopeo")
-        .args(["inspect", "--raw", &skopeo_tls, &format!("docker://{host}/skopeo:v1")])
+        .args([
+            "inspect",
+            "--raw",
+            &skopeo_tls,
+            &format!("docker://{host}/skopeo:v1"),
+        ])
         .output()
         .expect("skopeo");
-    assert_eq!(pulled, format!("{host}/skopeo@{}", sha256(&skopeo_raw.stdout)));
+    assert_eq!(
+        pulled,
+        format!("{host}/skopeo@{}", sha256(&skopeo_raw.stdout))
+    );
 }
 
 #[test]

@@ -342,7 +342,12 @@ impl Client {
 
     /// A transport failure, with timeouts told apart: the command's deadline is final, a
     /// stall is worth a retry. Both name the host and the request.
-    pub(crate) fn network_error(&self, method: &'static str, url: &str, source: ureq::Error) -> Error {
+    pub(crate) fn network_error(
+        &self,
+        method: &'static str,
+        url: &str,
+        source: ureq::Error,
+    ) -> Error {
         let host = Origin::of(url)
             .map(|o| format!("{}:{}", o.host, o.port))
             .unwrap_or_else(|_| url.to_string());
@@ -673,6 +678,14 @@ pub struct Repository<'c> {
     name: String,
 }
 
+/// An upload in progress: where to send the next chunk and how many bytes the registry
+/// has acknowledged.
+#[derive(Debug, Clone)]
+pub struct UploadSession {
+    pub location: String,
+    pub offset: u64,
+}
+
 pub enum MountOutcome {
     Mounted,
     /// The registry would not mount and opened an upload session instead.
@@ -829,7 +842,9 @@ impl<'c> Repository<'c> {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let bytes = self.client.read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
+        let bytes = self
+            .client
+            .read_limited(response, "GET", realm, MAX_MANIFEST_BYTES)?;
         let reply: TokenReply =
             serde_json::from_slice(&bytes).map_err(|e| Error::Unauthorized {
                 registry: self.state.name.clone(),
@@ -944,26 +959,43 @@ impl<'c> Repository<'c> {
     }
 
     /// Uploads the blob stored at `path`, monolithically or in chunks by size. Not retried
-    /// here: an upload session does not survive a failed request, so callers restart it whole.
+    /// here; the caller retries with the same `session`: a chunked upload then asks the
+    /// registry how much it holds and resumes from that offset instead of starting over.
     pub fn upload_blob(
         &self,
         digest: &Digest,
         size: u64,
         path: &Path,
-        session: Option<String>,
+        session: &mut Option<UploadSession>,
         progress: &Arc<dyn BlobProgress>,
     ) -> Result<()> {
-        let mut location = match session {
-            Some(location) => location,
-            None => self.start_upload()?,
-        };
         let chunk_size = self.client.options.chunk_size;
         let finish_url = |location: &str| {
             let separator = if location.contains('?') { '&' } else { '?' };
             format!("{location}{separator}digest={digest}")
         };
         if chunk_size > 0 && size > chunk_size {
-            let mut offset = 0;
+            let (mut location, mut offset) = match session.take() {
+                Some(previous) => match self.upload_offset(&previous)? {
+                    Some(resumed) => resumed,
+                    None => (self.start_upload()?, 0),
+                },
+                None => (self.start_upload()?, 0),
+            };
+            // A registry may report an offset and then refuse to continue there (distribution
+            // does when the interrupted request left part of a chunk behind): the first chunk
+            // after resuming may therefore restart the upload once.
+            let mut resumed = offset > 0;
+            if offset > size {
+                offset = 0;
+                location = self.start_upload()?;
+            }
+            progress.reset();
+            progress.advance(offset);
+            *session = Some(UploadSession {
+                location: location.clone(),
+                offset,
+            });
             while offset < size {
                 let len = chunk_size.min(size - offset);
                 let call = Call::new(Method::PATCH, location.clone(), self.push_scope())
@@ -975,14 +1007,37 @@ impl<'c> Repository<'c> {
                         len,
                         progress: None,
                     });
-                let response = self.send_expect(&call, &[202])?;
+                let response = match self.send_expect(&call, &[202]) {
+                    Err(error) if resumed && !error.is_transient() => {
+                        resumed = false;
+                        location = self.start_upload()?;
+                        offset = 0;
+                        progress.reset();
+                        let _ = error;
+                        continue;
+                    }
+                    other => other?,
+                };
+                resumed = false;
                 location = self.location(&response, "PATCH", &call.url)?;
                 offset += len;
                 progress.advance(len);
+                *session = Some(UploadSession {
+                    location: location.clone(),
+                    offset,
+                });
             }
             let call = Call::new(Method::PUT, finish_url(&location), self.push_scope());
             self.send_expect(&call, &[201])?;
+            *session = None;
         } else {
+            let location = match session.take() {
+                Some(UploadSession {
+                    location,
+                    offset: 0,
+                }) => location,
+                _ => self.start_upload()?,
+            };
             let call = Call::new(Method::PUT, finish_url(&location), self.push_scope())
                 .header("Content-Type", "application/octet-stream")
                 .body(Body::FileRange {
@@ -994,6 +1049,30 @@ impl<'c> Repository<'c> {
             self.send_expect(&call, &[201])?;
         }
         Ok(())
+    }
+
+    /// Where an interrupted upload stands (`GET` on its location: `Range: 0-<last byte>`),
+    /// or `None` when the registry no longer knows it and the upload must start over.
+    fn upload_offset(&self, session: &UploadSession) -> Result<Option<(String, u64)>> {
+        if session.offset == 0 {
+            return Ok(Some((session.location.clone(), 0)));
+        }
+        let call = Call::new(Method::GET, session.location.clone(), self.push_scope());
+        let response = match self.send(&call) {
+            Ok(response) if response.status().as_u16() == 204 => response,
+            _ => return Ok(None),
+        };
+        let Some(end) = header(&response, "Range")
+            .and_then(|range| range.trim().strip_prefix("0-").map(str::to_string))
+            .and_then(|end| end.parse::<u64>().ok())
+        else {
+            return Ok(None);
+        };
+        let location = match header(&response, "Location") {
+            Some(location) => self.resolve_location(&location),
+            None => session.location.clone(),
+        };
+        Ok(Some((location, end + 1)))
     }
 
     /// Fetches a manifest by tag or digest: its bytes, media type and digest. When asked by
@@ -1103,7 +1182,8 @@ impl<'c> Repository<'c> {
             .client
             .with_retries(&format!("GET blob {digest}"), || {
                 let response = self.send_expect(&call, &[200])?;
-                self.client.read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
+                self.client
+                    .read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)
             })?;
         digest.verify("blob", &bytes)?;
         Ok(bytes)
@@ -1138,7 +1218,10 @@ impl<'c> Repository<'c> {
             let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
             progress.reset();
             // One byte past the descriptor's size is enough to know the body is too long.
-            let mut reader = response.into_body().into_reader().take(size.saturating_add(1));
+            let mut reader = response
+                .into_body()
+                .into_reader()
+                .take(size.saturating_add(1));
             let (actual, received) = copy_hashing(
                 &mut reader,
                 file.as_file_mut(),
@@ -1146,7 +1229,9 @@ impl<'c> Repository<'c> {
                 &mut |n| progress.advance(n),
             )
             .map_err(|e| match timeout_inside(&e) {
-                Some(phase) => self.client.network_error("GET", &url, ureq::Error::Timeout(phase)),
+                Some(phase) => self
+                    .client
+                    .network_error("GET", &url, ureq::Error::Timeout(phase)),
                 None => Error::Transport {
                     method: "GET",
                     url: url.clone(),
@@ -1197,7 +1282,8 @@ impl<'c> Repository<'c> {
                 }
                 let link = header(&response, "Link");
                 Ok((
-                    self.client.read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
+                    self.client
+                        .read_limited(response, "GET", &url, MAX_MANIFEST_BYTES)?,
                     link,
                 ))
             })?;
@@ -1287,7 +1373,11 @@ fn percent_encode(text: &str) -> String {
 }
 
 fn read_capped(response: Response, limit: u64) -> std::result::Result<Vec<u8>, ureq::Error> {
-    response.into_body().into_with_config().limit(limit).read_to_vec()
+    response
+        .into_body()
+        .into_with_config()
+        .limit(limit)
+        .read_to_vec()
 }
 
 /// A status error carrying the registry's own explanation (`{"errors":[{code,message}]}`).

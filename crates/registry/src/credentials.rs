@@ -309,9 +309,8 @@ fn run_helper(
             .unwrap_or_else(|| "(no message)".to_string());
         return Err(fail(format!("exited with {status}: {first_line}")));
     }
-    let reply: HelperReply = serde_json::from_str(&stdout).map_err(|_| {
-        fail("answered with something other than credentials JSON".to_string())
-    })?;
+    let reply: HelperReply = serde_json::from_str(&stdout)
+        .map_err(|_| fail("answered with something other than credentials JSON".to_string()))?;
     let origin = program.clone();
     let secret = if reply.username == "<token>" {
         Secret::IdentityToken {
@@ -347,7 +346,9 @@ fn redact(line: &str) -> String {
             .iter()
             .any(|s| {
                 key == *s
-                    || key.strip_suffix(s).is_some_and(|rest| rest.ends_with(['_', '-']))
+                    || key
+                        .strip_suffix(s)
+                        .is_some_and(|rest| rest.ends_with(['_', '-']))
             });
         if hide_next || token_shaped || (names_secret && value) {
             out.push("[redacted]".to_string());

@@ -96,7 +96,9 @@ pub enum Error {
         expected: u64,
     },
 
-    #[error("{path}: not enough free space for the pull: {needed} bytes needed, {available} available")]
+    #[error(
+        "{path}: not enough free space for the pull: {needed} bytes needed, {available} available"
+    )]
     NoSpace {
         path: PathBuf,
         needed: u64,

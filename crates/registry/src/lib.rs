@@ -18,7 +18,7 @@ mod reference;
 mod tls;
 mod transfer;
 
-pub use client::{Client, MountOutcome, Options, Repository, MANIFEST_ACCEPT};
+pub use client::{Client, MountOutcome, Options, Repository, UploadSession, MANIFEST_ACCEPT};
 pub use credentials::{Credential, DockerConfig, Secret};
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Algorithm, Digest};

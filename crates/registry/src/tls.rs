@@ -112,13 +112,17 @@ impl Trust {
                             if !key.exists() {
                                 return Err(tls_file(
                                     &path,
-                                    &format!("client certificate without its key {}", key.display()),
+                                    &format!(
+                                        "client certificate without its key {}",
+                                        key.display()
+                                    ),
                                 ));
                             }
                             let chain = read_certificates(&path)?;
                             let key_pem = std::fs::read(&key).map_err(|e| Error::io(&key, e))?;
-                            let key_der = PrivateKey::from_pem(&key_pem)
-                                .map_err(|e| tls_file(&key, &format!("not a PEM private key: {e}")))?;
+                            let key_der = PrivateKey::from_pem(&key_pem).map_err(|e| {
+                                tls_file(&key, &format!("not a PEM private key: {e}"))
+                            })?;
                             files.client = Some(ClientCert::new_with_certs(&chain, key_der));
                         }
                         _ => {}
@@ -175,21 +179,28 @@ pub(crate) fn certificate_problem(error: &rustls::Error) -> Option<(&'static str
     use rustls::{AlertDescription as A, CertificateError as C};
     match error {
         rustls::Error::InvalidCertificate(cert) => Some(match cert {
-            C::UnknownIssuer => ("its certificate is signed by an unknown certificate authority", Fix::TrustCa),
+            C::UnknownIssuer => (
+                "its certificate is signed by an unknown certificate authority",
+                Fix::TrustCa,
+            ),
             C::NotValidForName | C::NotValidForNameContext { .. } => (
                 "its certificate is not valid for this host name (name mismatch)",
                 Fix::Name,
             ),
             C::Expired | C::ExpiredContext { .. } => ("its certificate has expired", Fix::Renew),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                ("its certificate is not valid yet (check the clock)", Fix::Renew)
-            }
+            C::NotValidYet | C::NotValidYetContext { .. } => (
+                "its certificate is not valid yet (check the clock)",
+                Fix::Renew,
+            ),
             C::Revoked => ("its certificate was revoked", Fix::Renew),
             _ => ("its certificate was rejected", Fix::TrustCa),
         }),
-        rustls::Error::AlertReceived(A::CertificateRequired | A::HandshakeFailure | A::BadCertificate) => {
-            Some(("it requires a client certificate, and none was accepted", Fix::ClientCert))
-        }
+        rustls::Error::AlertReceived(
+            A::CertificateRequired | A::HandshakeFailure | A::BadCertificate,
+        ) => Some((
+            "it requires a client certificate, and none was accepted",
+            Fix::ClientCert,
+        )),
         rustls::Error::AlertReceived(A::UnknownCA) => Some((
             "it does not trust our client certificate's authority",
             Fix::ClientCert,
@@ -256,7 +267,10 @@ mod tests {
     #[test]
     fn certs_d_directory_names_follow_docker() {
         assert_eq!(certs_d_names("127.0.0.1", 5443), ["127.0.0.1:5443"]);
-        assert_eq!(certs_d_names("registry.example.com", 443), ["registry.example.com", "registry.example.com:443"]);
+        assert_eq!(
+            certs_d_names("registry.example.com", 443),
+            ["registry.example.com", "registry.example.com:443"]
+        );
         assert_eq!(certs_d_names("::1", 5000), ["[::1]:5000"]);
     }
 
@@ -266,7 +280,10 @@ mod tests {
         if std::env::var_os("PYOCI_CERTS_D").is_none() {
             assert_eq!(
                 certs_d_roots(),
-                [PathBuf::from("/etc/docker/certs.d"), PathBuf::from("/etc/containers/certs.d")]
+                [
+                    PathBuf::from("/etc/docker/certs.d"),
+                    PathBuf::from("/etc/containers/certs.d")
+                ]
             );
         }
     }

@@ -303,7 +303,12 @@ pub fn push_graph(
                     counters.mounted.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
-                MountOutcome::UploadAt(location) => session = Some(location),
+                MountOutcome::UploadAt(location) => {
+                    session = Some(crate::client::UploadSession {
+                        location,
+                        offset: 0,
+                    })
+                }
             }
         }
         let file = source.blob(blob, scratch.path())?;
@@ -313,7 +318,7 @@ pub fn push_graph(
                 &blob.digest,
                 blob.size,
                 file.path(),
-                session.take(),
+                &mut session,
                 &progress,
             )
         })?;
