@@ -248,9 +248,14 @@ def test_py_image_scan_under_bazel(e2e_tmp, make_bazel, repo_env, offline_test_f
                        extra_repo_env={"PYOCI_BINARY": str(pyoci_path(repo_env))}, extra_flags=offline_test_flags)
     result = bazel.run("test", "//:hello_image_scan", "//:leaky_image_scan", "--test_output=errors", check=False)
     output = result.stdout + result.stderr
-    assert re.search(r"//:hello_image_scan +(\(cached\) )?PASSED", output), tail(output)
-    assert re.search(r"//:leaky_image_scan +FAILED", output), tail(output)
     testlogs = Path(bazel.info("bazel-testlogs"))
+
+    def logs():
+        return "".join(f"\n--- {t} ---\n" + tail((testlogs / t / "test.log").read_text())
+                       for t in ["hello_image_scan", "leaky_image_scan"] if (testlogs / t / "test.log").is_file())
+
+    assert re.search(r"//:hello_image_scan +(\(cached\) )?PASSED", output), tail(output, 8) + logs()
+    assert re.search(r"//:leaky_image_scan +FAILED", output), tail(output, 8) + logs()
     log = (testlogs / "leaky_image_scan" / "test.log").read_text()
     assert "deploy_key.pem" in log and "private-key" in log.lower(), log
     assert "findings at or above HIGH" in log, log
