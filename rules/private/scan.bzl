@@ -6,7 +6,7 @@ database; vulnerability scanning reads a Trivy database given as files (`db`), c
 private cache directory, and never updates it.
 """
 
-load(":providers.bzl", "OciImageInfo")
+load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 
 _SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
@@ -23,7 +23,10 @@ scratch="${{TEST_TMPDIR:-$(mktemp -d)}}"
 cache="$scratch/trivy-cache"
 mkdir -p "$cache/db" "$reports"
 for file in {db_files}; do cp "$file" "$cache/db/"; done
-"$trivy" image --input {layout} --cache-dir "$cache" --quiet \\
+# Trivy refuses the symlinked base blobs of a layout (they are linked, not copied), so it gets
+# the docker archive `docker load` would.
+{pyoci} tarball --image {layout} --tag pyoci-scan/image:latest --output "$scratch/image.tar" >/dev/null
+"$trivy" image --input "$scratch/image.tar" --cache-dir "$cache" --quiet \\
   --skip-db-update --skip-java-db-update --skip-check-update --skip-version-check \\
   --offline-scan --scanners {scanners} --list-all-pkgs {extra} \\
   --format json --output "$reports/trivy.json"
@@ -63,10 +66,11 @@ def _py_image_scan_impl(ctx):
     if "vuln" in scanners and not ctx.files.db:
         fail("py_image_scan {}: the `vuln` scanner needs a Trivy database in `db` (trivy.db and metadata.json): ".format(ctx.label) +
              "the scan runs offline and never downloads one")
+    pyoci = pyoci_binary(ctx)
     severities = _SEVERITIES[_SEVERITIES.index(ctx.attr.severity):]
     trivy = ctx.executable.trivy
     extra = list(ctx.attr.args_extra)
-    runfiles = [image.layout, trivy] + ctx.files.db
+    runfiles = [pyoci, image.layout, trivy] + ctx.files.db
     if ctx.file.ignorefile:
         extra.extend(["--ignorefile", ctx.file.ignorefile.short_path])
         runfiles.append(ctx.file.ignorefile)
@@ -79,6 +83,7 @@ def _py_image_scan_impl(ctx):
             label = str(ctx.label),
             workspace = ctx.workspace_name,
             trivy = _quote(trivy.short_path),
+            pyoci = _quote(pyoci.short_path),
             layout = _quote(image.layout.short_path),
             db_files = " ".join([_quote(f.short_path) for f in ctx.files.db]),
             scanners = ",".join(scanners),
@@ -137,6 +142,7 @@ py_image_scan_test = rule(
         ),
     },
     test = True,
+    toolchains = ["@rules_pyoci//rules:toolchain_type"],
 )
 
 def py_image_scan(name, image, trivy, **kwargs):

@@ -3,10 +3,10 @@
 //! The file's content test fails with its size; the small file beside it, and the small
 //! version that replaces a big file of a lower layer, are read and pass.
 
-#[path = "../../../tests/support/tools.rs"]
-mod tools;
 #[path = "../../../tests/support/pyoci.rs"]
 mod pyoci;
+#[path = "../../../tests/support/tools.rs"]
+mod tools;
 
 use std::path::Path;
 use std::process::Command;
@@ -58,8 +58,16 @@ fn content_tests_read_bounded_bytes_from_a_gzip_bomb() {
         .unwrap_or_else(|e| panic!("{e}"));
     let small = d.join("small.txt");
     std::fs::write(&small, "port: 8080\n").unwrap_or_else(|e| panic!("{e}"));
-    let lower = layer(d, "lower", &[("/data/bomb.bin", &bomb), ("/data/replaced.txt", &replaced)]);
-    let upper = layer(d, "upper", &[("/data/replaced.txt", &small), ("/data/small.txt", &small)]);
+    let lower = layer(
+        d,
+        "lower",
+        &[("/data/bomb.bin", &bomb), ("/data/replaced.txt", &replaced)],
+    );
+    let upper = layer(
+        d,
+        "upper",
+        &[("/data/replaced.txt", &small), ("/data/small.txt", &small)],
+    );
     let image = d.join("image");
     pyoci_ok(
         pyoci()
@@ -71,7 +79,10 @@ fn content_tests_read_bounded_bytes_from_a_gzip_bomb() {
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
-    assert!(compressed < 10_000_000, "the bomb should compress well: {compressed} bytes");
+    assert!(
+        compressed < 10_000_000,
+        "the bomb should compress well: {compressed} bytes"
+    );
 
     let spec = d.join("spec.yaml");
     std::fs::write(
@@ -101,7 +112,10 @@ fn content_tests_read_bounded_bytes_from_a_gzip_bomb() {
         .find_map(|l| l.strip_prefix("peak_kb="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no peak memory in:\n{stderr}"));
-    eprintln!("pyoci test on a {BOMB_BYTES}-byte file: peak {} MB", peak_kb / 1024);
+    eprintln!(
+        "pyoci test on a {BOMB_BYTES}-byte file: peak {} MB",
+        peak_kb / 1024
+    );
     assert!(
         peak_kb < PEAK_LIMIT_KB,
         "peak memory {peak_kb} KB is over 200 MB\n{stdout}\n{stderr}"
@@ -118,6 +132,9 @@ fn content_tests_read_bounded_bytes_from_a_gzip_bomb() {
         "PASS file content: small",
         "PASS file existence: bomb exists",
     ] {
-        assert!(stdout.lines().any(|l| l == pass), "{pass} missing:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l == pass),
+            "{pass} missing:\n{stdout}"
+        );
     }
 }

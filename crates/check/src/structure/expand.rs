@@ -29,7 +29,10 @@ pub fn expand(text: &str, env: &BTreeMap<String, String>) -> String {
 }
 
 fn is_special(b: u8) -> bool {
-    matches!(b, b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-' | b'0'..=b'9')
+    matches!(
+        b,
+        b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-' | b'0'..=b'9'
+    )
 }
 
 fn is_alnum(b: u8) -> bool {
@@ -75,7 +78,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(expand("$HOME/.cache", &env), "/home/nonroot/.cache");
-        assert_eq!(expand("${HOME}x", &env), "/home/nonroot" .to_string() + "x");
+        assert_eq!(expand("${HOME}x", &env), "/home/nonroot".to_string() + "x");
         assert_eq!(expand("$MISSING-$A", &env), "-x");
         assert_eq!(expand("cost: 5$", &env), "cost: 5$");
         assert_eq!(expand("a $ b", &env), "a $ b");

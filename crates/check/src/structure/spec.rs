@@ -296,9 +296,8 @@ impl Spec {
         }
         let check_regexes = |test: &str, patterns: &[String]| {
             for pattern in patterns {
-                Regex::new(pattern).map_err(|e| {
-                    format!("test {test:?}: regex {pattern:?} is invalid: {e}")
-                })?;
+                Regex::new(pattern)
+                    .map_err(|e| format!("test {test:?}: regex {pattern:?} is invalid: {e}"))?;
             }
             Ok::<(), String>(())
         };
@@ -317,7 +316,10 @@ impl Spec {
                     ));
                 }
             }
-            if t.env_vars.iter().any(|v| v.key.is_empty() || v.value.is_empty()) {
+            if t.env_vars
+                .iter()
+                .any(|v| v.key.is_empty() || v.value.is_empty())
+            {
                 return Err(format!(
                     "command test {:?}: every envVars entry needs a non-empty key and value",
                     t.name
@@ -334,7 +336,10 @@ impl Spec {
         }
         for t in &self.file_content_tests {
             if t.name.is_empty() || t.path.is_empty() {
-                return Err(format!("file content test {:?} needs a name and a path", t.name));
+                return Err(format!(
+                    "file content test {:?} needs a name and a path",
+                    t.name
+                ));
             }
             check_regexes(&t.name, &t.expected_contents)?;
             check_regexes(&t.name, &t.excluded_contents)?;
@@ -373,7 +378,10 @@ impl Spec {
             return Err("metadataTest: an empty port or volume".into());
         }
         for var in m.env_vars.iter().chain(&m.labels).filter(|v| v.is_regex) {
-            check_regexes(&format!("metadata {}", var.key), std::slice::from_ref(&var.value))?;
+            check_regexes(
+                &format!("metadata {}", var.key),
+                std::slice::from_ref(&var.value),
+            )?;
         }
         Ok(())
     }
