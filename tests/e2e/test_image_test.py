@@ -254,7 +254,7 @@ def test_only_tests_that_may_start_containers_leave_the_sandbox(workspace):
     for line in result.stdout.splitlines():
         line = line.strip()
         if line.startswith("Target: "):
-            target = line[len("Target: "):]
+            target = line[len("Target: "):].lstrip("@")
             requirements.setdefault(target, "")
         elif line.startswith("ExecutionInfo: ") and target:
             requirements[target] = line[len("ExecutionInfo: "):]
