@@ -78,7 +78,7 @@ py_image_test(
     name = "image_tests_metadata_test",
     image = ":deps_service_image",
     metadata_test = {
-        "envVars": [{"key": "PYTHONPATH", "value": ".*/pip/requests/site-packages.*", "isRegex": True}],
+        "envVars": [{"key": "PYTHONPATH", "value": ".*[/~+]pip/requests/site-packages.*", "isRegex": True}],
         "labels": [{"key": "org.opencontainers.image.version", "value": "1.0.0"}],
         "user": "65532",
     },
