@@ -55,6 +55,11 @@ def main_repository(workspace_name):
     return "_main" if BZLMOD else workspace_name
 
 
+def main_label(label):
+    """How Bazel prints a main-repository label (`//:x`) in messages: `@@//:x` under bzlmod."""
+    return "@@" + label if BZLMOD else label
+
+
 def extension_repository(name, extension):
     """The runfiles directory of repository `name` that rules_pyoci's module extension `extension`
     made: `name` under WORKSPACE, its canonical name (`~`, or `+` as Bazel 8 spells it) under bzlmod."""

@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from conftest import REPO, main_repository, module_file, tail
+from conftest import REPO, main_label, main_repository, module_file, tail
 
 WORKSPACE = """\
 workspace(name = "gates")
@@ -139,7 +139,7 @@ def check_stamp(bazel, target):
 def test_gate_fails_the_build(gates, target, finding, opt_out):
     message = build_fails(gates, target)
     # Bazel's error line names the target and the opt-out attributes; pyoci names the gate.
-    assert f"Checking //:{target} against the security gates (opt-out attributes: allow_root" in message, message
+    assert f"Checking {main_label('//:' + target)} against the security gates (opt-out attributes: allow_root" in message, message
     assert finding in message, message
     assert f"[opt out: {opt_out}" in message, message
     assert not (gates.bin_dir() / f"{target}.check.json").exists()

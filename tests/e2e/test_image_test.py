@@ -78,7 +78,7 @@ py_image_test(
     name = "image_tests_metadata_test",
     image = ":deps_service_image",
     metadata_test = {
-        "envVars": [{"key": "PYTHONPATH", "value": ".*/pip/requests/site-packages.*", "isRegex": True}],
+        "envVars": [{"key": "PYTHONPATH", "value": ".*[/~+]pip/requests/site-packages.*", "isRegex": True}],
         "labels": [{"key": "org.opencontainers.image.version", "value": "1.0.0"}],
         "user": "65532",
     },
@@ -254,7 +254,7 @@ def test_only_tests_that_may_start_containers_leave_the_sandbox(workspace):
     for line in result.stdout.splitlines():
         line = line.strip()
         if line.startswith("Target: "):
-            target = line[len("Target: "):]
+            target = line[len("Target: "):].lstrip("@")
             requirements.setdefault(target, "")
         elif line.startswith("ExecutionInfo: ") and target:
             requirements[target] = line[len("ExecutionInfo: "):]
