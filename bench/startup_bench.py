@@ -32,6 +32,10 @@ def bazel(*args):
     root = Path(os.environ.get("PYOCI_BENCH_ROOT", Path.home() / ".cache" / "pyoci-bench" / "startup"))
     debs = os.environ.get("PYOCI_DEBS_DIR", str(REPO.parent / "shared" / "debs" / "bookworm-amd64"))
     command, rest = args[0], args[1:]
+    if command == "shutdown":
+        subprocess.run(["bazel", f"--output_user_root={root}", "--noworkspace_rc", "--nohome_rc", "shutdown"],
+                       cwd=EXAMPLE, check=False, capture_output=True)
+        return
     flags = [
         f"--override_repository=rules_cc={REPO / 'tests/bazel/rules_cc'}",
         f"--override_repository=rules_java={REPO / 'tests/bazel/rules_java'}",
@@ -120,6 +124,7 @@ def main():
     finally:
         for image in created:
             docker("rmi", "-f", image, check=False)
+        bazel("shutdown")
 
 
 if __name__ == "__main__":
