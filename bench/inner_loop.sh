@@ -49,7 +49,10 @@ if [[ -z "${PYOCI:-}" ]]; then
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pyoci-inner-loop.XXXXXX")"
+loaded_ids="$work/loaded-ids"
 cleanup() {
+  # Images superseded under a tag stay behind untagged: remove every one this run loaded.
+  [[ -f "$loaded_ids" ]] && sort -u "$loaded_ids" | xargs -r docker rmi -f >/dev/null 2>&1 || true
   docker ps -aq --filter "name=pyoci-bench-il" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$prefix" | xargs -r docker rmi -f >/dev/null 2>&1 || true
   if [[ -n "${bazel_root:-}" && -d "${bazel_root:-}" ]]; then
@@ -64,6 +67,9 @@ now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$1"; }
+# Every load goes through here, so that cleanup finds what it loaded.
+remember() { echo "$1" | json_field imageId >> "$loaded_ids"; echo "$1"; }
+nonce="$$-$RANDOM"  # edits differ from any earlier run's, so no image is already in the engine
 human() { awk -v b="$1" 'BEGIN { split("B KB MB GB", u); i = 1; while (b >= 1000 && i < 4) { b /= 1000; i++ } printf (i == 1 ? "%d %s" : "%.1f %s"), b, u[i] }'; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -99,20 +105,20 @@ bases_part() {
   for name in "${names[@]}"; do
     local base="$dir/base-$name" tag="$prefix/base-$name:latest"
     # The first load of this base is the cold one; edits follow.
-    echo 'print("edit 0")' > "$dir/app/main.py"
+    echo "print(\"edit 0 $nonce\")" > "$dir/app/main.py"
     "$PYOCI" layer --spec "$dir/app.spec.json" -o "$dir/app.tar.gz" --descriptor-out "$dir/app.json" >/dev/null
     "$PYOCI" image --base "$base" --base-verified "$base.verified.json" --layer "$dir/app.tar.gz=$dir/app.json" -o "$dir/img-$name" >/dev/null
-    "$PYOCI" load --image "$dir/img-$name" --tag "$tag" --loader docker >/dev/null 2>&1
+    remember "$("$PYOCI" load --image "$dir/img-$name" --tag "$tag" --loader docker --json 2>/dev/null)" >/dev/null
     local layer=() image=() hashed=() check=() load=() total=() sent=()
     for ((r = 1; r <= reps; r++)); do
-      echo "print(\"edit $r\")" > "$dir/app/main.py"
+      echo "print(\"edit $r $nonce\")" > "$dir/app/main.py"
       local a b c d e
       a=$(now)
       "$PYOCI" layer --spec "$dir/app.spec.json" -o "$dir/app.tar.gz" --descriptor-out "$dir/app.json" >/dev/null
       b=$(now)
       "$PYOCI" image --base "$base" --base-verified "$base.verified.json" --layer "$dir/app.tar.gz=$dir/app.json" -o "$dir/img-$name" >/dev/null
       c=$(now)
-      local report; report=$("$PYOCI" load --image "$dir/img-$name" --tag "$tag" --loader docker --json 2>/dev/null)
+      local report; report=$(remember "$("$PYOCI" load --image "$dir/img-$name" --tag "$tag" --loader docker --json 2>/dev/null)")
       d=$(now)
       "$PYOCI" check "$dir/img-$name" --base "$base" -o "$dir/check.json" >/dev/null 2>&1 || true
       e=$(now)
@@ -208,7 +214,7 @@ EOF
   write_main() {
     cat > "$1" <<EOF
 import fastapi, numpy, pandas, scipy, uvicorn
-print("ready $2", flush=True)
+print("ready $2", flush=True)  # $nonce
 EOF
   }
   write_main "$ws/main.py" 0
@@ -225,7 +231,7 @@ EOF
   # Cold: fetch (pip), build, load everything.
   local t0; t0=$(now)
   bz build //:api_image >/dev/null 2>&1 || { bz build //:api_image; exit 1; }
-  local cold_report; cold_report=$(bz run //:api_image_load -- --loader docker --json 2>/dev/null)
+  local cold_report; cold_report=$(remember "$(bz run //:api_image_load -- --loader docker --json 2>/dev/null)")
   local bazel_cold; bazel_cold=$(calc "$(now) - $t0")
   local image_mb; image_mb=$(calc "$(docker image inspect --format '{{.Size}}' "$tag") / 1000000")
   local layers; layers=$(echo "$cold_report" | json_field layersTotal)
@@ -236,7 +242,7 @@ EOF
     t0=$(now)
     bz build //:api_image >/dev/null 2>&1
     local t1; t1=$(now)
-    local report; report=$(bz run //:api_image_load -- --loader docker --json 2>/dev/null)
+    local report; report=$(remember "$(bz run //:api_image_load -- --loader docker --json 2>/dev/null)")
     local t2; t2=$(now)
     local line; line=$(first_line "$tag")
     edit+=("$(calc "$(now) - $t0")"); edit_bytes+=("$(echo "$report" | json_field bytesSent)")
@@ -245,7 +251,7 @@ EOF
 
     write_main "$ws/main.py" "full-$r"
     t0=$(now)
-    report=$(bz run //:api_image_load -- --loader docker --full --json 2>/dev/null)
+    report=$(remember "$(bz run //:api_image_load -- --loader docker --full --json 2>/dev/null)")
     line=$(first_line "$tag")
     full+=("$(calc "$(now) - $t0")"); full_bytes+=("$(echo "$report" | json_field bytesSent)")
   done
@@ -255,7 +261,7 @@ EOF
   cp "$work/lock-2.txt" "$ws/requirements_lock.txt"
   write_main "$ws/main.py" bump
   t0=$(now)
-  local bump_report; bump_report=$(bz run //:api_image_load -- --loader docker --json 2>/dev/null)
+  local bump_report; bump_report=$(remember "$(bz run //:api_image_load -- --loader docker --json 2>/dev/null)")
   first_line "$tag" >/dev/null
   local bazel_bump; bazel_bump=$(calc "$(now) - $t0")
   local bazel_bump_bytes; bazel_bump_bytes=$(echo "$bump_report" | json_field bytesSent)
@@ -264,7 +270,7 @@ EOF
   # no pip or shell), dependencies in their own layer below the application's.
   local ctx="$work/docker" base_tag="$prefix/base:latest"
   "$PYOCI" base --debs "$debs" --variant nonroot -o "$work/base" >/dev/null
-  "$PYOCI" load --image "$work/base" --tag "$base_tag" --loader docker >/dev/null 2>&1
+  remember "$("$PYOCI" load --image "$work/base" --tag "$base_tag" --loader docker --json 2>/dev/null)" >/dev/null
   cat > "$ctx/Dockerfile" <<EOF
 FROM $base_tag
 COPY deps/ /app/deps/
@@ -290,6 +296,7 @@ EOF
     t0=$(now)
     DOCKER_BUILDKIT=0 docker build -q -t "$dtag" "$ctx" >/dev/null 2>&1
     local t1; t1=$(now)
+    docker image inspect --format '{{.Id}}' "$dtag" >> "$loaded_ids"
     local line; line=$(first_line "$dtag")
     dedit+=("$(calc "$(now) - $t0")"); dedit_build+=("$(calc "$t1 - $t0")"); dedit_run+=("$(calc "$(now) - $t1")")
     [[ "$line" == "ready edit-$r" ]] || { echo "unexpected first line: $line" >&2; exit 1; }

@@ -48,9 +48,13 @@ def edit(example, line):
     main.write_text(main.read_text().replace('print(f"uid=', f'print("{line}")\n    print(f"uid=', 1))
 
 
+# Every image ID a load reported: images superseded under TAG stay in the shared Docker Engine
+# untagged, so the Docker tests remove them all by ID.
+LOADED_IDS = set()
+
+
 def load(bazel, env):
-    result = bazel.run("run", LOAD_TARGET, "--", "--json", env=env)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return load_with(bazel, env)
 
 
 def built_image(bazel):
@@ -89,7 +93,8 @@ def check_sequence(example, bazel, env, remove, run):
     assert "incremental-load-edit-1" in run()
 
 
-def test_docker_second_load_sends_only_the_new_layer(workspace, docker):
+def test_docker_second_load_sends_only_the_new_layer(workspace, docker_ids):
+    docker = docker_ids
     example, bazel = workspace
     docker.append(TAG)
 
@@ -121,7 +126,8 @@ def test_podman_second_load_sends_only_the_new_layer(workspace, podman):
     check_sequence(example, bazel, env, remove, run)
 
 
-def test_full_flag_sends_every_layer(workspace, docker):
+def test_full_flag_sends_every_layer(workspace, docker_ids):
+    docker = docker_ids
     example, bazel = workspace
     docker.append(TAG)
     subprocess.run(["docker", "rmi", "-f", TAG], capture_output=True, check=False)
@@ -133,7 +139,16 @@ def test_full_flag_sends_every_layer(workspace, docker):
 
 def load_with(bazel, env, *flags):
     result = bazel.run("run", LOAD_TARGET, "--", "--json", *flags, env=env)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    LOADED_IDS.add(report["imageId"])
+    return report
+
+
+@pytest.fixture
+def docker_ids(docker):
+    """The Docker fixture, plus removal of every image this module loaded into Docker."""
+    yield docker
+    subprocess.run(["docker", "rmi", "-f", *sorted(LOADED_IDS)], capture_output=True, check=False)
 
 
 def test_a_layer_lost_between_query_and_load_is_sent_again(workspace, podman, podman_service, tmp_path):

@@ -803,7 +803,7 @@ fn load_sends_only_missing_layers_and_the_loaded_id_is_the_config_digest() {
     let dir = temp_dir();
     let base = scratch_base(dir.path());
     let tag = format!("localhost/pyoci-cli-load-{}/app:latest", std::process::id());
-    let _cleanup = RemoveImageOnDrop(tag.clone());
+    let mut loaded = RemoveImagesOnDrop(vec![tag.clone()]);
     let load = |layout: &Path| -> serde_json::Value {
         let out = pyoci_ok(
             pyoci().args(["load", "--loader", "docker", "--json", "--tag", &tag, "--image"]).arg(layout),
@@ -812,6 +812,7 @@ fn load_sends_only_missing_layers_and_the_loaded_id_is_the_config_digest() {
     };
     let config_of = |layout: &Path| manifest_of(layout).1["config"]["digest"].as_str().unwrap_or_default().to_owned();
 
+    loaded.0.extend([config_of(&base)]);
     let first = load(&base);
     assert_eq!(first["imageId"], config_of(&base), "{first}");
 
@@ -825,6 +826,7 @@ fn load_sends_only_missing_layers_and_the_loaded_id_is_the_config_digest() {
     pyoci_ok(pyoci().args(["layer", "--spec"]).arg(&spec).arg("-o").arg(&blob));
     let image = dir.path().join("image");
     pyoci_ok(pyoci().arg("image").arg("--base").arg(&base).arg("--layer").arg(&blob).arg("-o").arg(&image));
+    loaded.0.push(config_of(&image));
     let second = load(&image);
     let blob_size = fs::metadata(&blob).map(|m| m.len()).unwrap_or_default();
     assert_eq!((second["method"].as_str(), second["layersSent"].as_u64()), (Some("partial"), Some(1)), "{second}");
@@ -840,11 +842,14 @@ fn load_sends_only_missing_layers_and_the_loaded_id_is_the_config_digest() {
     assert_eq!(after_rmi["imageId"], config_of(&image), "{after_rmi}");
 }
 
-/// The Docker Engine is shared: what a test loads is removed even when it fails.
-struct RemoveImageOnDrop(String);
+/// The Docker Engine is shared: what a test loads (tags, and images by ID) is removed even
+/// when it fails.
+struct RemoveImagesOnDrop(Vec<String>);
 
-impl Drop for RemoveImageOnDrop {
+impl Drop for RemoveImagesOnDrop {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+        for name in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", name]).output();
+        }
     }
 }
