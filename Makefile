@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 PYOCI := target/release/pyoci
 
-.PHONY: demo test deps build cargo-test e2e lint bench
+.PHONY: demo test deps build cargo-test e2e test-remote lint bench
 
 deps:
 	bash tools/install-deps.sh
@@ -21,6 +21,10 @@ cargo-test: build
 
 e2e: build
 	python3 -m pytest -q tests/e2e
+
+# The remote-execution suite alone (BuildGrid + buildbox workers); `e2e` runs it too.
+test-remote: build
+	python3 -m pytest -q tests/e2e/test_remote_execution.py
 
 lint: build
 	$(PYOCI) lint examples rules

@@ -72,3 +72,6 @@ if ! docker info >/dev/null 2>&1; then
   fi
   docker info >/dev/null 2>&1 || { echo "install-deps: the Docker Engine is not running (see /tmp/pyoci-dockerd.log)" >&2; exit 1; }
 fi
+
+# BuildGrid and the buildbox workers' root for tests/e2e/test_remote_execution.py (cached).
+bash "$(dirname "$0")/install-remote-execution.sh"
