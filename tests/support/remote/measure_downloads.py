@@ -110,7 +110,9 @@ def main():
                 started = time.monotonic()
                 bazel.run("build", "//:api_image", "//:api_image_load")
                 built = downloaded_bytes(bazel.info("output_base"))
-                bazel.run("run", "//:api_image_load", env={"PYOCI_LOADER": ""})
+                # Bazel 4.2's run fetches no runfiles under minimal: the documented toplevel for run.
+                run_flags = ["--remote_download_toplevel"] if mode == "minimal" else []
+                bazel.run("run", *run_flags, "//:api_image_load", env={"PYOCI_LOADER": ""})
                 loaded = downloaded_bytes(bazel.info("output_base"))
                 print(f"{mode:8} build: {built[0]:>12,} bytes in {built[1]} files; "
                       f"build+load: {loaded[0]:>12,} bytes in {loaded[1]} files; {time.monotonic() - started:.0f} s",
