@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 PYOCI := target/release/pyoci
 
-.PHONY: demo test deps build cargo-test e2e e2e-bazel7 e2e-bazel8-flags lint bench
+.PHONY: demo test deps build cargo-test e2e e2e-bazel7 e2e-bazel8-flags test-remote lint bench
 
 deps:
 	bash tools/install-deps.sh
@@ -34,6 +34,10 @@ BAZEL8_FLAGS := --incompatible_disallow_empty_glob --incompatible_use_plus_in_re
 	--incompatible_no_implicit_watch_label --incompatible_disable_native_repo_rules
 e2e-bazel8-flags: build
 	PYOCI_BAZEL=7 PYOCI_BAZEL_FLAGS="$(BAZEL8_FLAGS)" python3 -m pytest -q tests/e2e/test_examples.py tests/e2e/test_service.py
+# The remote-execution suite alone (BuildGrid + buildbox workers); `e2e` runs it too.
+
+test-remote: build
+	python3 -m pytest -q tests/e2e/test_remote_execution.py
 
 lint: build
 	$(PYOCI) lint examples rules

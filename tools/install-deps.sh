@@ -103,3 +103,5 @@ fi
 # Bazel 7.7.1 (bzlmod) for the suite's second run: a Debian sid root made once, then cached at
 # /var/cache/pyoci/bazel7-sid (a second run returns at once). See tools/bazel7-sid.sh.
 "${sudo_cmd[@]}" bash "$(dirname "${BASH_SOURCE[0]}")/bazel7-sid.sh"
+# BuildGrid and the buildbox workers' root for tests/e2e/test_remote_execution.py (cached).
+bash "$(dirname "${BASH_SOURCE[0]}")/install-remote-execution.sh"
