@@ -219,7 +219,7 @@ def fresh_workspace(directory, image, digest):
 def test_pull_pushed_base_by_digest_with_credentials(push_example, make_bazel, e2e_tmp, docker):
     _, example_bazel = push_example
     example_bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
-    base_layout = example_bazel.bin_dir() / "external" / "distroless_python_nonroot" / "distroless_python_nonroot"
+    base_layout = example_bazel.bin_dir() / "external" / extension_repository("distroless_python_nonroot", "distroless") / "distroless_python_nonroot"
     pyoci = os.environ.get("PYOCI_BINARY") or str(
         Path(example_bazel.info("output_base")) / "external" / extension_repository("rules_pyoci_toolchain", "pyoci") / "pyoci")
 
