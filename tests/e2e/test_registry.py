@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, BazelError, module_file, require_tool
+from conftest import REPO, BazelError, extension_repository, module_file, require_tool
 
 sys.path.insert(0, str(REPO / "tests" / "support"))
 from registry import Registry  # noqa: E402
@@ -219,9 +219,9 @@ def fresh_workspace(directory, image, digest):
 def test_pull_pushed_base_by_digest_with_credentials(push_example, make_bazel, e2e_tmp, docker):
     _, example_bazel = push_example
     example_bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
-    base_layout = example_bazel.bin_dir() / "external" / "distroless_python_nonroot" / "distroless_python_nonroot"
+    base_layout = example_bazel.bin_dir() / "external" / extension_repository("distroless_python_nonroot", "distroless") / "distroless_python_nonroot"
     pyoci = os.environ.get("PYOCI_BINARY") or str(
-        Path(example_bazel.info("output_base")) / "external" / "rules_pyoci_toolchain" / "pyoci")
+        Path(example_bazel.info("output_base")) / "external" / extension_repository("rules_pyoci_toolchain", "pyoci") / "pyoci")
 
     with Registry(e2e_tmp / "registry-auth", user=("ci", "s3cret")) as registry:
         config = registry.docker_config(e2e_tmp / "docker-config")
