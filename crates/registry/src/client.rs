@@ -975,7 +975,9 @@ impl<'c> Repository<'c> {
             format!("{location}{separator}digest={digest}")
         };
         if chunk_size > 0 && size > chunk_size {
-            let (mut location, mut offset) = match session.take() {
+            // The session is kept until replaced: if asking about it fails transiently, the
+            // caller's retry asks again instead of starting over.
+            let (mut location, mut offset) = match session.clone() {
                 Some(previous) => match self.upload_offset(&previous)? {
                     Some(resumed) => resumed,
                     None => (self.start_upload()?, 0),
@@ -1060,6 +1062,10 @@ impl<'c> Repository<'c> {
         let call = Call::new(Method::GET, session.location.clone(), self.push_scope());
         let response = match self.send(&call) {
             Ok(response) if response.status().as_u16() == 204 => response,
+            Err(error) if error.is_transient() => return Err(error),
+            Ok(response) if response.status().as_u16() >= 500 => {
+                return Err(status_error(response, "GET", &call.url))
+            }
             _ => return Ok(None),
         };
         let Some(end) = header(&response, "Range")
