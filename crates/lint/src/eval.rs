@@ -15,7 +15,7 @@ use starlark::syntax::{AstModule, Dialect, DialectTypes};
 use starlark::values::OwnedFrozenValue;
 
 use crate::ast_index::{AstIndex, ByteSpan};
-use crate::bazel::globals::{names, BazelGlobals, CHECKED_MUL};
+use crate::bazel::globals::{names, BazelGlobals, CHECKED_MUL, UNION};
 use crate::bazel::schema::external_schema;
 use crate::bazel::values::{MacroWrapper, NativeRule, Opaque};
 use crate::codes;
@@ -115,6 +115,9 @@ impl FileContext {
 /// One evaluated .bzl module, cached for the run.
 pub(crate) struct ModuleResult {
     pub module: Option<FrozenModule>,
+    /// It failed on a value the linter does not know (see [`is_unknown_error`]): its symbols
+    /// are unknowns, and nothing is reported for it.
+    pub unknown: bool,
     /// Why loading it fails, in one line (for the `load()` that names it).
     pub failure: Option<String>,
     /// The file's own findings; its text and suppressions resolve them.
@@ -133,6 +136,7 @@ pub(crate) struct BuildOutcome {
 
 pub(crate) struct Evaluated {
     pub findings: Vec<Finding>,
+    pub unknown: bool,
     pub suppressions: Suppressions,
     pub module: Option<FrozenModule>,
     pub failure: Option<String>,
@@ -183,6 +187,15 @@ pub(crate) fn is_limit_error(message: &str) -> bool {
         || message.contains("ticks has been exceeded")
         || message.contains("Heap memory limit")
         || message.contains("over the linter's limit")
+}
+
+/// Errors caused by a stand-in for something the linter did not evaluate (its type is
+/// `unknown`): the code may well be right, so they mean "cannot know", not a finding.
+pub(crate) fn is_unknown_error(message: &str) -> bool {
+    message.contains("`unknown`")
+        || message.contains("type unknown")
+        || message.contains("provided for **kwargs is not a dictionary")
+        || message.contains("provided for *args is not iterable")
 }
 
 fn first_line(message: &str) -> String {
@@ -293,6 +306,7 @@ impl Session {
         let failure = |reason: String| {
             Rc::new(ModuleResult {
                 module: None,
+                unknown: false,
                 failure: Some(reason),
                 findings: Vec::new(),
                 text: String::new(),
@@ -316,6 +330,13 @@ impl Session {
         let (text, mut findings, evaluate, filename) = match &key.repo {
             Repo::Main(root) => {
                 let path = root.join(key.relative_path());
+                let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+                if path.exists() && !crate::workspace::inside(&real_root, &path) {
+                    return failure(format!(
+                        "{} is a symbolic link out of the workspace; the linter does not follow it",
+                        display_path(&self.base, &path)
+                    ));
+                }
                 match source::read(&path) {
                     Ok(source) => (
                         source.text,
@@ -335,11 +356,19 @@ impl Session {
                 Some(text) => (text.to_owned(), Vec::new(), true, key.label()),
                 None => return failure(format!("rules_pyoci has no file {}", key.relative_path())),
             },
-            Repo::External(repo) => return failure(format!("@{repo} is not evaluated")),
+            Repo::External(repo) => {
+                match crate::bazel::skylib::get(&key.package, &key.name)
+                    .filter(|_| crate::bazel::skylib::is_skylib(repo))
+                {
+                    Some(text) => (text.to_owned(), Vec::new(), true, key.label()),
+                    None => return failure(format!("@{repo} is not evaluated")),
+                }
+            }
         };
         if !evaluate {
             let result = Rc::new(ModuleResult {
                 module: None,
+                unknown: false,
                 failure: findings.first().map(|f| f.message.clone()),
                 findings,
                 text,
@@ -362,6 +391,7 @@ impl Session {
         findings.extend(evaluated.findings);
         let result = Rc::new(ModuleResult {
             module: evaluated.module,
+            unknown: evaluated.unknown,
             failure: evaluated.failure,
             findings,
             text,
@@ -391,6 +421,7 @@ impl Session {
                 findings.push(finding);
                 return Evaluated {
                     findings,
+                    unknown: false,
                     suppressions: Suppressions::default(),
                     module: None,
                     failure,
@@ -410,6 +441,7 @@ impl Session {
 
         let mut replacements = HashMap::new();
         replacements.insert("*".to_owned(), CHECKED_MUL.to_owned());
+        replacements.insert("|".to_owned(), UNION.to_owned());
         ast.replace_binary_operators(&replacements);
 
         let loader = Loader {
@@ -428,6 +460,7 @@ impl Session {
             _ => Recorder::for_other(context.package.clone()),
         };
 
+        let mut unknown = false;
         let (module, failure, aborted) = Module::with_temp_heap(|module| {
             for name in &undefined {
                 module.set(name, module.heap().alloc_simple(Opaque::new(name.as_str())));
@@ -452,11 +485,15 @@ impl Session {
                     } else {
                         codes::EVALUATION_ERROR
                     };
-                    findings.push(Finding::new(
-                        error_span(&error, filename),
-                        code,
-                        message.clone(),
-                    ));
+                    if code == codes::EVALUATION_ERROR && is_unknown_error(&message) {
+                        unknown = true;
+                    } else {
+                        findings.push(Finding::new(
+                            error_span(&error, filename),
+                            code,
+                            message.clone(),
+                        ));
+                    }
                     (Some(format!("{}: {message}", code.code)), true)
                 }
             };
@@ -484,6 +521,7 @@ impl Session {
         });
         Evaluated {
             findings,
+            unknown,
             suppressions,
             module,
             failure,
@@ -679,7 +717,10 @@ impl FileLoader for Loader<'_> {
                 return self.stubs(&symbols);
             }
         };
-        if let Repo::External(_) = key.repo {
+        let evaluated_here = matches!(&key.repo, Repo::External(repo)
+            if crate::bazel::skylib::is_skylib(repo)
+                && crate::bazel::skylib::get(&key.package, &key.name).is_some());
+        if matches!(key.repo, Repo::External(_)) && !evaluated_here {
             return self
                 .session
                 .stub_view(&key, &symbols)
@@ -687,6 +728,9 @@ impl FileLoader for Loader<'_> {
         }
         let result = self.session.load_module(&key, self.context);
         let Some(module) = &result.module else {
+            if result.unknown {
+                return self.stubs(&symbols);
+            }
             let reason = result
                 .failure
                 .clone()

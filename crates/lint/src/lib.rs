@@ -46,6 +46,8 @@ pub struct Options {
     pub select: Vec<String>,
     pub ignore: Vec<String>,
     pub labels: LabelScope,
+    /// Globs of paths (relative to the base directory) not to lint.
+    pub exclude: Vec<String>,
 }
 
 /// Which labels are checked against the targets they name (PYO031, PYO032).
@@ -122,15 +124,19 @@ impl Options {
 /// given; directories are walked). Paths in the report are relative to `base` when under it.
 pub fn lint(base: &Path, paths: &[PathBuf], options: &Options) -> Result<Report, LintError> {
     options.validate()?;
-    let files = discover(base, paths)?;
+    let files = discover(base, paths, &options.exclude)?;
     let mut diagnostics = Vec::new();
     lint_each(base, &files, options.labels, |_, found| diagnostics.extend(found))?;
     Ok(Report::new(diagnostics, files.len(), options))
 }
 
 /// The files `lint` would lint under `paths`, sorted.
-pub fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
-    Ok(workspace::discover(base, paths)?)
+pub fn discover(
+    base: &Path,
+    paths: &[PathBuf],
+    exclude: &[String],
+) -> Result<Vec<PathBuf>, LintError> {
+    Ok(workspace::discover(base, paths, exclude)?)
 }
 
 /// Lints `files` in order, handing each file's diagnostics (unfiltered, unsorted) to `on_file`

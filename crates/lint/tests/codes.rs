@@ -193,7 +193,7 @@ fn pyo023_attribute_value_not_allowed() {
     assert_eq!(
         lint_package("pyo023"),
         [
-            "pyo023/BUILD:7:22: PYO023 `python_version` of `py_binary` must be one of \"PY2\", \"PY3\"; got \"PY4\" (did you mean `PY2`?)",
+            "pyo023/BUILD:7:22: PYO023 `python_version` of `py_binary` must be \"PY2\", \"PY3\" or a Python version such as \"3.11\"; got \"PY4\" (did you mean `PY2`?)",
             "pyo023/BUILD:14:19: PYO023 `compression` of `py_image` must be one of \"gzip\", \"zstd\"; got \"zstandard\"",
             "pyo023/BUILD:20:12: PYO023 `mode` of `bundle` must be one of \"fast\", \"small\"; got \"smal\" (did you mean `small`?)",
         ]
