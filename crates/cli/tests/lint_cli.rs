@@ -498,7 +498,7 @@ fn a_file_that_kills_the_worker_gets_pyo005_and_the_rest_is_linted() {
     assert_eq!(
         stdout(&output),
         "a/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_a`, which package `//a` does not define\n\
-         b/BUILD:1:1: PYO005 the linter was stopped while linting this file (signal: 6 (SIGABRT): memory allocation of 4800000000 bytes failed); it needs more memory or stack than a linter may use\n\
+         b/BUILD:1:1: PYO004 the file needs more memory than the linter's budget of 1024 MiB (signal: 6 (SIGABRT): memory allocation of 4800000000 bytes failed); it is not linted\n\
          c/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_c`, which package `//c` does not define\n"
     );
 }

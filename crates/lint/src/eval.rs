@@ -91,6 +91,11 @@ impl FileContext {
         let label = Label::parse(module).map_err(|e| format!("invalid label {module:?}: {e}"))?;
         let repo = match label.repo.as_deref() {
             None => self.repo.clone(),
+            // In a workspace nested in another (a test repository), `@//` is the outer one,
+            // which the linter does not know.
+            Some("") if crate::workspace::is_nested(&self.main_root) => {
+                Repo::External(String::new())
+            }
             Some("") => Repo::Main(self.main_root.clone()),
             Some(name) if self.main_names.iter().any(|n| n == name) => {
                 Repo::Main(self.main_root.clone())
@@ -115,6 +120,8 @@ impl FileContext {
 /// One evaluated .bzl module, cached for the run.
 pub(crate) struct ModuleResult {
     pub module: Option<FrozenModule>,
+    /// Every `load()` of the file: the module string and its span.
+    pub loads: Vec<(String, ByteSpan)>,
     /// It failed on a value the linter does not know (see [`is_unknown_error`]): its symbols
     /// are unknowns, and nothing is reported for it.
     pub unknown: bool,
@@ -137,6 +144,10 @@ pub(crate) struct BuildOutcome {
 pub(crate) struct Evaluated {
     pub findings: Vec<Finding>,
     pub unknown: bool,
+    /// Every `load()`: the module string and its span.
+    pub loads: Vec<(String, ByteSpan)>,
+    /// What a WORKSPACE or MODULE.bazel file called (for the repositories it declares).
+    pub declarations: Option<Vec<crate::record::Invocation>>,
     pub suppressions: Suppressions,
     pub module: Option<FrozenModule>,
     pub failure: Option<String>,
@@ -306,6 +317,7 @@ impl Session {
         let failure = |reason: String| {
             Rc::new(ModuleResult {
                 module: None,
+                loads: Vec::new(),
                 unknown: false,
                 failure: Some(reason),
                 findings: Vec::new(),
@@ -368,6 +380,7 @@ impl Session {
         if !evaluate {
             let result = Rc::new(ModuleResult {
                 module: None,
+                loads: Vec::new(),
                 unknown: false,
                 failure: findings.first().map(|f| f.message.clone()),
                 findings,
@@ -391,6 +404,7 @@ impl Session {
         findings.extend(evaluated.findings);
         let result = Rc::new(ModuleResult {
             module: evaluated.module,
+            loads: evaluated.loads,
             unknown: evaluated.unknown,
             failure: evaluated.failure,
             findings,
@@ -422,6 +436,8 @@ impl Session {
                 return Evaluated {
                     findings,
                     unknown: false,
+                    loads: Vec::new(),
+                    declarations: None,
                     suppressions: Suppressions::default(),
                     module: None,
                     failure,
@@ -457,6 +473,9 @@ impl Session {
                 context.package.clone(),
                 dir.to_path_buf(),
             ),
+            (FileKind::Workspace | FileKind::Module, _) => {
+                Recorder::for_declarations(context.package.clone())
+            }
             _ => Recorder::for_other(context.package.clone()),
         };
 
@@ -514,6 +533,14 @@ impl Session {
                     .any(|l| l.code == codes::LOAD_MISSING_SYMBOL && l.start == f.start)
         });
         findings.extend(load_findings);
+        let loads = index
+            .loads
+            .iter()
+            .map(|site| (site.module.clone(), site.module_span))
+            .collect();
+        let declarations = recorder
+            .declarations
+            .then(|| recorder.invocations.borrow().clone());
         let build = (kind == FileKind::Build).then_some(BuildOutcome {
             recorder,
             index,
@@ -522,6 +549,8 @@ impl Session {
         Evaluated {
             findings,
             unknown,
+            loads,
+            declarations,
             suppressions,
             module,
             failure,

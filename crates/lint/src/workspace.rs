@@ -83,6 +83,11 @@ pub(crate) fn workspace_root(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// Whether a workspace root sits inside another workspace.
+pub(crate) fn is_nested(root: &Path) -> bool {
+    root.parent().and_then(workspace_root).is_some()
+}
+
 /// Names the main repository is known by: from `workspace(name = ...)` and `module(name = ...)`.
 pub(crate) fn repository_names(root: &Path) -> Vec<String> {
     static WORKSPACE_NAME: OnceLock<Option<Regex>> = OnceLock::new();

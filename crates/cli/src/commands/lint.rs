@@ -184,22 +184,28 @@ fn run_worker() -> anyhow::Result<ExitCode> {
     // If a file makes the worker exhaust memory, the kernel should end the worker, not
     // something else on the machine. Raising one's own score needs no privilege.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    // A file that needs more memory than this fails an allocation and ends the worker, which
+    // the command reports as PYO004 for that file.
+    let _ = pyoci_lint::limits::apply_memory_budget();
     let request: WorkerRequest = serde_json::from_reader(std::io::stdin().lock())
         .context("cannot read the worker request")?;
     let stdout = std::io::stdout();
     let mut write_error = None;
-    let mut started = std::time::Instant::now();
+    let mut started = None;
     pyoci_lint::lint_each(&request.base, &request.files, request.labels.into(), |index, diagnostics| {
         if write_error.is_some() {
             return;
         }
-        let seconds = started.elapsed().as_secs_f64();
+        // CPU time of the linter thread (this callback runs on it): other processes on the
+        // machine do not inflate it.
+        let now = pyoci_lint::limits::thread_cpu_seconds();
+        let seconds = now - started.unwrap_or(0.0);
         let line = serde_json::to_string(&WorkerResult { index, diagnostics, seconds }).unwrap_or_default();
         let mut out = stdout.lock();
         if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             write_error = Some(error);
         }
-        started = std::time::Instant::now();
+        started = Some(pyoci_lint::limits::thread_cpu_seconds());
     })?;
     match write_error {
         Some(error) => Err(error).context("cannot write worker results"),

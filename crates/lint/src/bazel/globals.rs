@@ -116,6 +116,8 @@ const BZL_OPAQUE_GLOBALS: &[&str] = &[
     "configuration_field",
     "AnalysisFailureInfo",
     "CcSharedLibraryHintInfo",
+    // Only Bazel's own allow-listed .bzl files see it; harmless elsewhere.
+    "py_internal",
 ];
 
 pub(crate) struct BazelGlobals {

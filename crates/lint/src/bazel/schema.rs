@@ -369,6 +369,7 @@ pub(crate) const OPEN_NATIVE_RULES: &[&str] = &[
     "extra_action",
     "android_binary",
     "android_library",
+    "aar_import",
     "genquery",
     "py_runtime_pair",
     "cc_host_toolchain_alias",

@@ -44,7 +44,7 @@ fn record_call<'v>(
     let Some(recorder) = Recorder::get(eval) else {
         return Ok(());
     };
-    if !recorder.is_build() {
+    if !recorder.is_build() && !recorder.declarations {
         return Ok(());
     }
     let (call, direct) = recorder.call_site(eval);
@@ -323,9 +323,14 @@ impl Opaque {
     }
 }
 
+/// How an unknown reads inside a string (`"@pip_{}//:pkg".format(unknown)`): strings holding
+/// it are unknown too (see `AttrValue`).
+pub(crate) const UNKNOWN_OPEN: char = '\u{27e8}';
+pub(crate) const UNKNOWN_CLOSE: char = '\u{27e9}';
+
 impl fmt::Display for Opaque {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}>", self.name)
+        write!(f, "{UNKNOWN_OPEN}{}{UNKNOWN_CLOSE}", self.name)
     }
 }
 

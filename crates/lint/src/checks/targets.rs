@@ -220,6 +220,21 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
                 let Ok(label) = Label::parse(text) else {
                     continue;
                 };
+                if let Some(repo) = label.repo.as_deref().filter(|r| {
+                    !r.is_empty()
+                        && !main_names.contains(r)
+                        && !context.repositories.declares(r)
+                }) {
+                    let kind = context.user_kind(invocation);
+                    findings.push(Finding::new(
+                        label_span(context, invocation, attr, index),
+                        codes::UNDECLARED_REPOSITORY,
+                        context
+                            .repositories
+                            .undeclared_message(repo, &format!("`{attr}` of `{kind}`")),
+                    ));
+                    continue;
+                }
                 if label.name.starts_with("__") {
                     continue;
                 }
