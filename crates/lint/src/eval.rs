@@ -162,6 +162,9 @@ pub(crate) struct Session {
     global_names: &'static HashMap<FileKind, HashSet<String>>,
     /// Directory paths are shown relative to.
     pub base: PathBuf,
+    /// Refuse to read .bzl files through symbolic links that leave the workspace. Off in a
+    /// build sandbox, whose runfiles are all links into Bazel's own trees.
+    pub confine_to_workspace: bool,
     modules: RefCell<HashMap<ModuleKey, Rc<ModuleResult>>>,
     loading: RefCell<Vec<ModuleKey>>,
     stub_views: RefCell<HashMap<ViewKey, FrozenModule>>,
@@ -293,6 +296,7 @@ impl Session {
             globals,
             global_names,
             base,
+            confine_to_workspace: true,
             modules: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
             stub_views: RefCell::new(HashMap::new()),
@@ -343,7 +347,10 @@ impl Session {
             Repo::Main(root) => {
                 let path = root.join(key.relative_path());
                 let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-                if path.exists() && !crate::workspace::inside(&real_root, &path) {
+                if self.confine_to_workspace
+                    && path.exists()
+                    && !crate::workspace::inside(&real_root, &path)
+                {
                     return failure(format!(
                         "{} is a symbolic link out of the workspace; the linter does not follow it",
                         display_path(&self.base, &path)

@@ -262,8 +262,10 @@ fn resolve(
 
 impl Linter {
     fn new(base: PathBuf, labels: LabelScope) -> Linter {
+        let mut session = Session::new(base);
+        session.confine_to_workspace = labels == LabelScope::Workspace;
         Linter {
-            session: Session::new(base),
+            session,
             labels,
             workspaces: Default::default(),
             packages: Default::default(),
