@@ -455,9 +455,15 @@ impl Linter {
                 name,
             };
             let result = self.session.load_module(&key, &context);
-            let mut findings = result.findings.clone();
-            findings.extend(self.check_loads(&workspace, &result.loads));
-            return resolve(&result.text, display, findings, &result.suppressions);
+            // A .bzl file's loads run only when something loads it (test snapshots and
+            // templates name repositories that only exist where they are used), so PYO014
+            // looks at BUILD, WORKSPACE and MODULE.bazel files only.
+            return resolve(
+                &result.text,
+                display,
+                result.findings.clone(),
+                &result.suppressions,
+            );
         }
         let mut findings = source.findings;
         if !source.evaluate {
