@@ -18,7 +18,25 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo 'workspace(name = "bench")' > "$work/WORKSPACE"
+cat > "$work/WORKSPACE" <<WORKSPACE
+workspace(name = "bench")
+
+local_repository(
+    name = "rules_pyoci",
+    path = "$repo",
+)
+
+load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases", "rules_pyoci_dependencies")
+
+rules_pyoci_dependencies()
+
+distroless_python_bases()
+
+local_repository(
+    name = "pip",
+    path = "third_party/pip",
+)
+WORKSPACE
 for ((i = 0; i < packages; i++)); do
   dir="$work/services/svc$i"
   next=$(((i + 1) % packages))
@@ -43,6 +61,7 @@ py_library(
 py_binary(
     name = "svc${i}",
     srcs = ["main.py"],
+    main = "main.py",
     data = ["config.yaml"],
     deps = [":svc${i}_lib"],
 )

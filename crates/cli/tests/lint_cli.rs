@@ -43,7 +43,7 @@ fn text_format_prints_one_line_per_finding_and_exits_1() {
 
 #[test]
 fn clean_files_exit_0_with_no_output() {
-    let output = pyoci_lint(&fixtures(), &["seed", "tools"]);
+    let output = pyoci_lint(&fixtures(), &["tools"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(stdout(&output), "");
 }
@@ -158,7 +158,7 @@ fn sarif_format_is_structurally_valid() {
         first["locations"][0]["physicalLocation"]["region"]["startColumn"],
         24
     );
-    let clean = pyoci_lint(&fixtures(), &["--format", "sarif", "seed"]);
+    let clean = pyoci_lint(&fixtures(), &["--format", "sarif", "tools"]);
     assert_eq!(clean.status.code(), Some(0));
     let document: Value = serde_json::from_str(&stdout(&clean)).unwrap();
     assert_valid_sarif(&document);
@@ -204,7 +204,10 @@ fn suppression_comments_silence_their_line_only() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("WORKSPACE"),
-        "workspace(name = \"suppressed\")\n",
+        "workspace(name = \"suppressed\")\n\n\
+         local_repository(name = \"rules_pyoci\", path = \"/nonexistent\")\n\n\
+         load(\"@rules_pyoci//rules:repositories.bzl\", \"distroless_python_bases\")\n\n\
+         distroless_python_bases()\n",
     )
     .unwrap();
     fs::write(dir.path().join("app.py"), "print('app')\n").unwrap();
@@ -410,6 +413,16 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     let seed = fs::read_to_string(fixtures.join("seed/BUILD.bazel")).unwrap();
     // This workspace has no @rules_oci; rules_pyoci's oci_push takes the seed's spelling too.
     let seed = seed.replace("@rules_oci//oci:defs.bzl", "@rules_pyoci//rules:defs.bzl");
+    // The seed's own mistakes (PYO025, PYO033) fixed, as a user following the linter would.
+    let seed = seed
+        .replace(
+            "    srcs = [\"main.py\"],\n",
+            "    srcs = [\"main.py\"],\n    main = \"main.py\",\n",
+        )
+        .replace(
+            "    base = \"@distroless_python_debug\",",
+            "    base = \"@distroless_python_debug\",\n    repo_tags = [\"localhost/my_service:debug\"],",
+        );
     fs::write(
         root.join("svc/BUILD.bazel"),
         format!(
@@ -498,7 +511,74 @@ fn a_file_that_kills_the_worker_gets_pyo005_and_the_rest_is_linted() {
     assert_eq!(
         stdout(&output),
         "a/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_a`, which package `//a` does not define\n\
-         b/BUILD:1:1: PYO005 the linter was stopped while linting this file (signal: 6 (SIGABRT): memory allocation of 4800000000 bytes failed); it needs more memory or stack than a linter may use\n\
+         b/BUILD:1:1: PYO004 the file needs more memory than the linter's budget of 1024 MiB (signal: 6 (SIGABRT): memory allocation of 4800000000 bytes failed); it is not linted\n\
          c/BUILD:1:31: PYO032 `srcs` of `filegroup` names `:missing_c`, which package `//c` does not define\n"
+    );
+}
+
+/// `lambda: lambda: ...` once slipped past the nesting limit and took gigabytes: now it is
+/// refused before parsing, within 200 MB and 5 s (GNU time measures the command's peak).
+#[test]
+fn nested_lambdas_are_refused_within_200_mb_and_5_s() {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "GNU time (/usr/bin/time) measures peak memory here: install it (apt-get install time)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("WORKSPACE"), "").unwrap();
+    fs::create_dir(root.join("a")).unwrap();
+    // 80 KB of nested lambdas.
+    fs::write(root.join("a/BUILD"), format!("X = {}1\n", "lambda: ".repeat(10_000))).unwrap();
+    let report = root.join("time.txt");
+    let started = std::time::Instant::now();
+    let output = Command::new(time)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_pyoci"))
+        .args(["lint", "a"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        stdout(&output).starts_with("a/BUILD:1:") && stdout(&output).contains(" PYO004 expression nesting is deeper than the linter's limit of 400"),
+        "{}",
+        stdout(&output)
+    );
+    let peak_kb: u64 = fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("GNU time wrote the peak resident size");
+    assert!(peak_kb < 200 * 1024, "peak memory {peak_kb} KB");
+    assert!(elapsed < std::time::Duration::from_secs(5), "took {elapsed:?}");
+}
+
+/// A BUILD or .bzl file that is a symbolic link out of the workspace is neither linted nor
+/// loaded, so its text never reaches a message.
+#[test]
+fn symlinks_out_of_the_workspace_are_not_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret.bzl"), "password = 'hunter2' +\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("WORKSPACE"), "").unwrap();
+    fs::create_dir(root.join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.bzl"), root.join("a/leak.bzl")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.bzl"), root.join("a/BUILD")).unwrap();
+    fs::create_dir(root.join("b")).unwrap();
+    fs::write(root.join("b/BUILD"), "load(\"//a:leak.bzl\", \"password\")\n\nfilegroup(name = \"x\", srcs = [password])\n").unwrap();
+    let output = pyoci_lint(root, &[]);
+    let text = stdout(&output);
+    assert!(!text.contains("hunter2"), "{text}");
+    assert_eq!(
+        text,
+        "b/BUILD:1:6: PYO010 cannot load //a:leak.bzl: a/leak.bzl is a symbolic link out of the workspace; the linter does not follow it\n"
     );
 }

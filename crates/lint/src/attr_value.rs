@@ -145,6 +145,9 @@ fn convert(value: Value<'_>, depth: usize) -> AttrValue {
         return AttrValue::Bool(b);
     }
     if let Some(s) = value.unpack_str() {
+        if s.contains(crate::bazel::values::UNKNOWN_OPEN) {
+            return AttrValue::Unknown("string built from an unknown".to_owned());
+        }
         return AttrValue::Str(s.to_owned());
     }
     if value.get_type() == "int" {

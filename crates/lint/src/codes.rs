@@ -78,6 +78,9 @@ codes! {
     UNDEFINED_NAME = ("PYO013", "undefined-name", Error,
         "A name is used that is neither defined, loaded nor built in.",
         "Bazel fails the file. Fix the spelling or add the missing `load()`.");
+    UNDECLARED_REPOSITORY = ("PYO014", "undeclared-repository", Error,
+        "A `load()` or label names a repository that the WORKSPACE/MODULE.bazel does not declare.",
+        "Bazel fails with \"no such repository\". Add a `bazel_dep` to MODULE.bazel or an `http_archive` to WORKSPACE. Not reported when a macro the linter cannot evaluate may declare repositories.");
     UNKNOWN_ATTRIBUTE = ("PYO020", "unknown-attribute", Error,
         "A rule or macro is called with an attribute it does not have.",
         "Bazel fails the package. Fix the spelling (a suggestion is given when one is close).");
@@ -93,6 +96,9 @@ codes! {
     DUPLICATE_TARGET = ("PYO024", "duplicate-target", Error,
         "Two targets in one package have the same name.",
         "Bazel fails the package. Rename one of them (macros may create extra targets named after theirs).");
+    MISSING_MAIN = ("PYO025", "missing-main", Error,
+        "A py_binary or py_test has no `main` and no source named after the target.",
+        "Bazel's analysis fails (\"corresponding default '<name>.py' does not appear in srcs\"). Set `main` to the entry point.");
     BINARY_NOT_PY_BINARY = ("PYO030", "binary-not-py-binary", Error,
         "An image's `binary` does not name a py_binary (in its own package or the one the label names).",
         "py_image runs a py_binary's runfiles; point `binary` at one.");
@@ -102,6 +108,9 @@ codes! {
     UNKNOWN_TARGET = ("PYO032", "unknown-target", Error,
         "A label points at a target its package does not define, or at a package that does not exist.",
         "Bazel fails when the target is built. Fix the name or define the target.");
+    IMAGE_TAG_COLLISION = ("PYO033", "image-tag-collision", Error,
+        "Two image targets of the workspace would load the same tag (`localhost/<package>/<binary>:latest` unless `repo_tags` is given).",
+        "The second `bazel run :<image>_load` replaces the first image in the engine. Give one of them `repo_tags`.");
     ROOT_IMAGE = ("PYO040", "root-image", Warning,
         "A production image runs as root (a root base, or `user` set to root).",
         "Use `@distroless_python_nonroot` (uid 65532), or name/tag the target as a debugging one if it is.");

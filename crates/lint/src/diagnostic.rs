@@ -124,3 +124,6 @@ impl<'a> LineIndex<'a> {
         }
     }
 }
+
+/// A byte span `(start, end)` in a file.
+pub(crate) type ByteSpanPair = (u32, u32);

@@ -15,7 +15,7 @@ use starlark::syntax::{AstModule, Dialect, DialectTypes};
 use starlark::values::OwnedFrozenValue;
 
 use crate::ast_index::{AstIndex, ByteSpan};
-use crate::bazel::globals::{names, BazelGlobals, CHECKED_MUL};
+use crate::bazel::globals::{names, BazelGlobals, CHECKED_MUL, UNION};
 use crate::bazel::schema::external_schema;
 use crate::bazel::values::{MacroWrapper, NativeRule, Opaque};
 use crate::codes;
@@ -91,6 +91,11 @@ impl FileContext {
         let label = Label::parse(module).map_err(|e| format!("invalid label {module:?}: {e}"))?;
         let repo = match label.repo.as_deref() {
             None => self.repo.clone(),
+            // In a workspace nested in another (a test repository), `@//` is the outer one,
+            // which the linter does not know.
+            Some("") if crate::workspace::is_nested(&self.main_root) => {
+                Repo::External(String::new())
+            }
             Some("") => Repo::Main(self.main_root.clone()),
             Some(name) if self.main_names.iter().any(|n| n == name) => {
                 Repo::Main(self.main_root.clone())
@@ -115,6 +120,11 @@ impl FileContext {
 /// One evaluated .bzl module, cached for the run.
 pub(crate) struct ModuleResult {
     pub module: Option<FrozenModule>,
+    /// Every `load()` of the file: the module string and its span.
+    pub loads: Vec<(String, ByteSpan)>,
+    /// It failed on a value the linter does not know (see [`is_unknown_error`]): its symbols
+    /// are unknowns, and nothing is reported for it.
+    pub unknown: bool,
     /// Why loading it fails, in one line (for the `load()` that names it).
     pub failure: Option<String>,
     /// The file's own findings; its text and suppressions resolve them.
@@ -133,6 +143,11 @@ pub(crate) struct BuildOutcome {
 
 pub(crate) struct Evaluated {
     pub findings: Vec<Finding>,
+    pub unknown: bool,
+    /// Every `load()`: the module string and its span.
+    pub loads: Vec<(String, ByteSpan)>,
+    /// What a WORKSPACE or MODULE.bazel file called (for the repositories it declares).
+    pub declarations: Option<Vec<crate::record::Invocation>>,
     pub suppressions: Suppressions,
     pub module: Option<FrozenModule>,
     pub failure: Option<String>,
@@ -147,6 +162,9 @@ pub(crate) struct Session {
     global_names: &'static HashMap<FileKind, HashSet<String>>,
     /// Directory paths are shown relative to.
     pub base: PathBuf,
+    /// Refuse to read .bzl files through symbolic links that leave the workspace. Off in a
+    /// build sandbox, whose runfiles are all links into Bazel's own trees.
+    pub confine_to_workspace: bool,
     modules: RefCell<HashMap<ModuleKey, Rc<ModuleResult>>>,
     loading: RefCell<Vec<ModuleKey>>,
     stub_views: RefCell<HashMap<ViewKey, FrozenModule>>,
@@ -183,6 +201,15 @@ pub(crate) fn is_limit_error(message: &str) -> bool {
         || message.contains("ticks has been exceeded")
         || message.contains("Heap memory limit")
         || message.contains("over the linter's limit")
+}
+
+/// Errors caused by a stand-in for something the linter did not evaluate (its type is
+/// `unknown`): the code may well be right, so they mean "cannot know", not a finding.
+pub(crate) fn is_unknown_error(message: &str) -> bool {
+    message.contains("`unknown`")
+        || message.contains("type unknown")
+        || message.contains("provided for **kwargs is not a dictionary")
+        || message.contains("provided for *args is not iterable")
 }
 
 fn first_line(message: &str) -> String {
@@ -269,6 +296,7 @@ impl Session {
             globals,
             global_names,
             base,
+            confine_to_workspace: true,
             modules: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
             stub_views: RefCell::new(HashMap::new()),
@@ -293,6 +321,8 @@ impl Session {
         let failure = |reason: String| {
             Rc::new(ModuleResult {
                 module: None,
+                loads: Vec::new(),
+                unknown: false,
                 failure: Some(reason),
                 findings: Vec::new(),
                 text: String::new(),
@@ -316,6 +346,16 @@ impl Session {
         let (text, mut findings, evaluate, filename) = match &key.repo {
             Repo::Main(root) => {
                 let path = root.join(key.relative_path());
+                let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+                if self.confine_to_workspace
+                    && path.exists()
+                    && !crate::workspace::inside(&real_root, &path)
+                {
+                    return failure(format!(
+                        "{} is a symbolic link out of the workspace; the linter does not follow it",
+                        display_path(&self.base, &path)
+                    ));
+                }
                 match source::read(&path) {
                     Ok(source) => (
                         source.text,
@@ -335,11 +375,20 @@ impl Session {
                 Some(text) => (text.to_owned(), Vec::new(), true, key.label()),
                 None => return failure(format!("rules_pyoci has no file {}", key.relative_path())),
             },
-            Repo::External(repo) => return failure(format!("@{repo} is not evaluated")),
+            Repo::External(repo) => {
+                match crate::bazel::skylib::get(&key.package, &key.name)
+                    .filter(|_| crate::bazel::skylib::is_skylib(repo))
+                {
+                    Some(text) => (text.to_owned(), Vec::new(), true, key.label()),
+                    None => return failure(format!("@{repo} is not evaluated")),
+                }
+            }
         };
         if !evaluate {
             let result = Rc::new(ModuleResult {
                 module: None,
+                loads: Vec::new(),
+                unknown: false,
                 failure: findings.first().map(|f| f.message.clone()),
                 findings,
                 text,
@@ -362,6 +411,8 @@ impl Session {
         findings.extend(evaluated.findings);
         let result = Rc::new(ModuleResult {
             module: evaluated.module,
+            loads: evaluated.loads,
+            unknown: evaluated.unknown,
             failure: evaluated.failure,
             findings,
             text,
@@ -391,6 +442,9 @@ impl Session {
                 findings.push(finding);
                 return Evaluated {
                     findings,
+                    unknown: false,
+                    loads: Vec::new(),
+                    declarations: None,
                     suppressions: Suppressions::default(),
                     module: None,
                     failure,
@@ -410,6 +464,7 @@ impl Session {
 
         let mut replacements = HashMap::new();
         replacements.insert("*".to_owned(), CHECKED_MUL.to_owned());
+        replacements.insert("|".to_owned(), UNION.to_owned());
         ast.replace_binary_operators(&replacements);
 
         let loader = Loader {
@@ -425,9 +480,13 @@ impl Session {
                 context.package.clone(),
                 dir.to_path_buf(),
             ),
+            (FileKind::Workspace | FileKind::Module, _) => {
+                Recorder::for_declarations(context.package.clone())
+            }
             _ => Recorder::for_other(context.package.clone()),
         };
 
+        let mut unknown = false;
         let (module, failure, aborted) = Module::with_temp_heap(|module| {
             for name in &undefined {
                 module.set(name, module.heap().alloc_simple(Opaque::new(name.as_str())));
@@ -452,11 +511,15 @@ impl Session {
                     } else {
                         codes::EVALUATION_ERROR
                     };
-                    findings.push(Finding::new(
-                        error_span(&error, filename),
-                        code,
-                        message.clone(),
-                    ));
+                    if code == codes::EVALUATION_ERROR && is_unknown_error(&message) {
+                        unknown = true;
+                    } else {
+                        findings.push(Finding::new(
+                            error_span(&error, filename),
+                            code,
+                            message.clone(),
+                        ));
+                    }
                     (Some(format!("{}: {message}", code.code)), true)
                 }
             };
@@ -477,6 +540,14 @@ impl Session {
                     .any(|l| l.code == codes::LOAD_MISSING_SYMBOL && l.start == f.start)
         });
         findings.extend(load_findings);
+        let loads = index
+            .loads
+            .iter()
+            .map(|site| (site.module.clone(), site.module_span))
+            .collect();
+        let declarations = recorder
+            .declarations
+            .then(|| recorder.invocations.borrow().clone());
         let build = (kind == FileKind::Build).then_some(BuildOutcome {
             recorder,
             index,
@@ -484,6 +555,9 @@ impl Session {
         });
         Evaluated {
             findings,
+            unknown,
+            loads,
+            declarations,
             suppressions,
             module,
             failure,
@@ -679,7 +753,10 @@ impl FileLoader for Loader<'_> {
                 return self.stubs(&symbols);
             }
         };
-        if let Repo::External(_) = key.repo {
+        let evaluated_here = matches!(&key.repo, Repo::External(repo)
+            if crate::bazel::skylib::is_skylib(repo)
+                && crate::bazel::skylib::get(&key.package, &key.name).is_some());
+        if matches!(key.repo, Repo::External(_)) && !evaluated_here {
             return self
                 .session
                 .stub_view(&key, &symbols)
@@ -687,6 +764,9 @@ impl FileLoader for Loader<'_> {
         }
         let result = self.session.load_module(&key, self.context);
         let Some(module) = &result.module else {
+            if result.unknown {
+                return self.stubs(&symbols);
+            }
             let reason = result
                 .failure
                 .clone()

@@ -107,6 +107,13 @@ pub(crate) fn glob(
     matched
 }
 
+/// Whether the `/`-separated `path` matches the glob `pattern` (`*`, `?`, `**`).
+pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    matches_path(&pattern, &path)
+}
+
 fn matches_path(pattern: &[&str], path: &[&str]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),

@@ -123,8 +123,13 @@ impl Label {
 
     /// The package of the main repository this label names explicitly (`//pkg:name`,
     /// `@//pkg:name`), if any.
+    /// The package in the main repository the label names. `//external` is not one: it holds
+    /// the `bind()` targets of the WORKSPACE.
     pub fn main_repo_package(&self, main_repo_names: &[&str]) -> Option<&str> {
-        self.package.as_deref().filter(|_| self.is_in_main_repo(main_repo_names))
+        self.package
+            .as_deref()
+            .filter(|package| *package != "external" && !package.starts_with("external/"))
+            .filter(|_| self.is_in_main_repo(main_repo_names))
     }
 
     fn is_in_main_repo(&self, main_repo_names: &[&str]) -> bool {

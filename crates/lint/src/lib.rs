@@ -16,8 +16,10 @@ mod embedded;
 mod eval;
 mod glob;
 mod label;
+pub mod limits;
 mod output;
 mod record;
+mod repos;
 mod source;
 mod suggest;
 mod suppress;
@@ -46,6 +48,8 @@ pub struct Options {
     pub select: Vec<String>,
     pub ignore: Vec<String>,
     pub labels: LabelScope,
+    /// Globs of paths (relative to the base directory) not to lint.
+    pub exclude: Vec<String>,
 }
 
 /// Which labels are checked against the targets they name (PYO031, PYO032).
@@ -122,15 +126,19 @@ impl Options {
 /// given; directories are walked). Paths in the report are relative to `base` when under it.
 pub fn lint(base: &Path, paths: &[PathBuf], options: &Options) -> Result<Report, LintError> {
     options.validate()?;
-    let files = discover(base, paths)?;
+    let files = discover(base, paths, &options.exclude)?;
     let mut diagnostics = Vec::new();
     lint_each(base, &files, options.labels, |_, found| diagnostics.extend(found))?;
     Ok(Report::new(diagnostics, files.len(), options))
 }
 
 /// The files `lint` would lint under `paths`, sorted.
-pub fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
-    Ok(workspace::discover(base, paths)?)
+pub fn discover(
+    base: &Path,
+    paths: &[PathBuf],
+    exclude: &[String],
+) -> Result<Vec<PathBuf>, LintError> {
+    Ok(workspace::discover(base, paths, exclude)?)
 }
 
 /// Lints `files` in order, handing each file's diagnostics (unfiltered, unsorted) to `on_file`
@@ -161,14 +169,23 @@ pub fn lint_each(
 /// The finding for a file whose worker process died (see `pyoci lint`'s worker): `detail`
 /// says how.
 pub fn worker_died(base: &Path, path: &Path, detail: &str) -> Diagnostic {
-    LineIndex::new("").resolve(
-        &display_path(base, path),
+    let finding = if detail.contains("memory allocation of") {
+        Finding::new(
+            (0, 0),
+            codes::LIMIT_EXCEEDED,
+            format!(
+                "the file needs more memory than the linter's budget of {} MiB ({detail}); it is not linted",
+                limits::MEMORY_BUDGET_BYTES >> 20
+            ),
+        )
+    } else {
         Finding::new(
             (0, 0),
             codes::INTERNAL_ERROR,
             format!("the linter was stopped while linting this file ({detail}); it needs more memory or stack than a linter may use"),
-        ),
-    )
+        )
+    };
+    LineIndex::new("").resolve(&display_path(base, path), finding)
 }
 
 impl Report {
@@ -223,6 +240,10 @@ struct Linter {
     /// Packages named by labels, keyed by workspace root and package: each BUILD file is
     /// evaluated once however many labels point into it.
     packages: std::cell::RefCell<HashMap<(Arc<Path>, String), PackageLookup>>,
+    /// The repositories each workspace declares, by root.
+    repositories: std::cell::RefCell<HashMap<Arc<Path>, std::rc::Rc<repos::Repositories>>>,
+    /// The tag each image target loads by default, with the first target seen loading it.
+    image_tags: std::cell::RefCell<HashMap<(Arc<Path>, String), checks::ImageTagOwner>>,
 }
 
 fn resolve(
@@ -241,12 +262,96 @@ fn resolve(
 
 impl Linter {
     fn new(base: PathBuf, labels: LabelScope) -> Linter {
+        let mut session = Session::new(base);
+        session.confine_to_workspace = labels == LabelScope::Workspace;
         Linter {
-            session: Session::new(base),
+            session,
             labels,
             workspaces: Default::default(),
             packages: Default::default(),
+            repositories: Default::default(),
+            image_tags: Default::default(),
         }
+    }
+
+    /// The repositories `workspace` declares: its WORKSPACE and MODULE.bazel files evaluated.
+    /// Unknown in a build sandbox (`--labels=package`), whose WORKSPACE is a stand-in.
+    fn repositories(&self, workspace: &Workspace) -> std::rc::Rc<repos::Repositories> {
+        if let Some(known) = self.repositories.borrow().get(&workspace.root) {
+            return known.clone();
+        }
+        let found = std::rc::Rc::new(self.evaluate_repositories(workspace));
+        self.repositories
+            .borrow_mut()
+            .insert(workspace.root.clone(), found.clone());
+        found
+    }
+
+    fn evaluate_repositories(&self, workspace: &Workspace) -> repos::Repositories {
+        if self.labels == LabelScope::Package || !workspace.root.is_dir() {
+            return repos::Repositories::Unknown;
+        }
+        let mut declaring = Vec::new();
+        let mut shown = None;
+        for name in ["MODULE.bazel", "WORKSPACE.bazel", "WORKSPACE"] {
+            let path = workspace.root.join(name);
+            // Bazel reads WORKSPACE.bazel instead of WORKSPACE when both exist.
+            if name == "WORKSPACE" && workspace.root.join("WORKSPACE.bazel").is_file() {
+                continue;
+            }
+            let Ok(source) = source::read(&path) else {
+                continue;
+            };
+            let display = display_path(&self.session.base, &path);
+            shown.get_or_insert_with(|| display.clone());
+            if !source.evaluate {
+                return repos::Repositories::Unknown;
+            }
+            let kind = FileKind::of(&path);
+            let context = workspace.file_context(String::new());
+            let evaluated = self
+                .session
+                .evaluate(&source.text, &display, kind, &context, None);
+            let incomplete = evaluated.failure.is_some()
+                || evaluated.unknown
+                || evaluated
+                    .findings
+                    .iter()
+                    .any(|f| f.code == codes::LOAD_FAILED || f.code == codes::UNDEFINED_NAME);
+            declaring.push(repos::DeclaringFile {
+                invocations: evaluated.declarations.unwrap_or_default(),
+                incomplete,
+                module_file: kind == FileKind::Module,
+            });
+        }
+        repos::collect(&declaring, shown.unwrap_or_default())
+    }
+
+    /// PYO014 for each `load()` of a repository the workspace does not declare.
+    fn check_loads(
+        &self,
+        workspace: &Workspace,
+        loads: &[(String, diagnostic::ByteSpanPair)],
+    ) -> Vec<Finding> {
+        let repositories = self.repositories(workspace);
+        let mut findings = Vec::new();
+        for (module, span) in loads {
+            let Ok(label) = label::Label::parse(module) else {
+                continue;
+            };
+            let Some(repo) = label.repo.as_deref().filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            if workspace.names.iter().any(|n| n == repo) || repositories.declares(repo) {
+                continue;
+            }
+            findings.push(Finding::new(
+                *span,
+                codes::UNDECLARED_REPOSITORY,
+                repositories.undeclared_message(repo, &format!("load() of {module:?}")),
+            ));
+        }
+        findings
     }
 
     fn other_package(&self, workspace: &Workspace, package: &str) -> PackageLookup {
@@ -350,6 +455,9 @@ impl Linter {
                 name,
             };
             let result = self.session.load_module(&key, &context);
+            // A .bzl file's loads run only when something loads it (test snapshots and
+            // templates name repositories that only exist where they are used), so PYO014
+            // looks at BUILD, WORKSPACE and MODULE.bazel files only.
             return resolve(
                 &result.text,
                 display,
@@ -366,10 +474,12 @@ impl Linter {
             .session
             .evaluate(&source.text, display, kind, &context, package_dir);
         findings.extend(evaluated.findings);
+        findings.extend(self.check_loads(&workspace, &evaluated.loads));
         if let Some(build) = &evaluated.build {
             let lines = LineIndex::new(&source.text);
             let invocations = build.recorder.invocations.borrow();
             let listing = || build.recorder.package_listing();
+            let repositories = self.repositories(&workspace);
             let check_context = checks::BuildContext {
                 invocations: &invocations,
                 index: &build.index,
@@ -379,8 +489,20 @@ impl Linter {
                 listing: &listing,
                 aborted: build.aborted,
                 other_package: &|package| self.other_package(&workspace, package),
+                repositories: &repositories,
             };
             findings.extend(checks::check_build(&check_context));
+            // Images of the whole run that would load the same tag.
+            for image in checks::image_tags(&check_context) {
+                let key = (workspace.root.clone(), image.tag.clone());
+                let mut tags = self.image_tags.borrow_mut();
+                match tags.get(&key) {
+                    Some(first) => findings.push(checks::tag_collision(&image, first)),
+                    None => {
+                        tags.insert(key, checks::ImageTagOwner::new(&image, display, &lines));
+                    }
+                }
+            }
         }
         resolve(&source.text, display, findings, &evaluated.suppressions)
     }

@@ -77,6 +77,8 @@ pub(crate) struct Recorder {
     pub package_dir: Option<PathBuf>,
     pub invocations: RefCell<Vec<Invocation>>,
     package_listing: OnceCell<crate::glob::Listing>,
+    /// Recording a WORKSPACE or MODULE.bazel file: every call, for the repositories it names.
+    pub declarations: bool,
 }
 
 impl Recorder {
@@ -87,6 +89,7 @@ impl Recorder {
             package_dir: Some(package_dir),
             invocations: RefCell::new(Vec::new()),
             package_listing: OnceCell::new(),
+            declarations: false,
         }
     }
 
@@ -97,6 +100,14 @@ impl Recorder {
             package_dir: None,
             invocations: RefCell::new(Vec::new()),
             package_listing: OnceCell::new(),
+            declarations: false,
+        }
+    }
+
+    pub fn for_declarations(package: String) -> Recorder {
+        Recorder {
+            declarations: true,
+            ..Recorder::for_other(package)
         }
     }
 

@@ -117,6 +117,11 @@ fn too_deep(text: &str) -> Option<usize> {
     // Operators counted at each open bracket level; index 0 is the statement level.
     let mut levels: Vec<usize> = vec![0];
     let mut operators = 0usize;
+    // Open `lambda`s at each level, and whether the innermost one is still in its parameters.
+    // A lambda's body nests inside it, and the `:` that starts the body does not end it, so
+    // `lambda: lambda: ...` deepens the tree at every step; a `,` after a body ends them.
+    let mut lambdas: Vec<(usize, bool)> = vec![(0, false)];
+    let mut open_lambdas = 0usize;
     let mut indents: Vec<usize> = Vec::new();
     let mut at_line_start = true;
     let mut i = 0;
@@ -145,6 +150,7 @@ fn too_deep(text: &str) -> Option<usize> {
         at_line_start = false;
         let byte = bytes[i];
         let mut step = 1;
+        let in_params = lambdas.last().is_some_and(|(_, params)| *params);
         match byte {
             b'#' => {
                 while i < bytes.len() && bytes[i] != b'\n' {
@@ -160,11 +166,32 @@ fn too_deep(text: &str) -> Option<usize> {
                 if levels.len() == 1 {
                     operators -= levels[0];
                     levels[0] = 0;
+                    open_lambdas -= lambdas[0].0;
+                    lambdas[0] = (0, false);
                 }
                 at_line_start = true;
             }
-            b'(' | b'[' | b'{' => levels.push(0),
-            b')' | b']' | b'}' if levels.len() > 1 => operators -= levels.pop().unwrap_or_default(),
+            b'(' | b'[' | b'{' => {
+                levels.push(0);
+                lambdas.push((0, false));
+            }
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                operators -= levels.pop().unwrap_or_default();
+                open_lambdas -= lambdas.pop().map_or(0, |(open, _)| open);
+            }
+            b':' if in_params => {
+                if let Some(last) = lambdas.last_mut() {
+                    last.1 = false;
+                }
+            }
+            b',' | b';' if !in_params => {
+                reset_level(&mut levels, &mut operators);
+                if let Some(last) = lambdas.last_mut() {
+                    open_lambdas -= last.0;
+                    *last = (0, false);
+                }
+            }
+            b',' | b';' | b':' | b'=' if in_params => {}
             b',' | b';' | b':' => reset_level(&mut levels, &mut operators),
             b'=' if !matches!(bytes.get(i + 1), Some(b'='))
                 && !matches!(
@@ -187,9 +214,14 @@ fn too_deep(text: &str) -> Option<usize> {
                     i = skip_string(bytes, i + word_len);
                     continue;
                 }
-                if matches!(
+                if word == b"lambda" {
+                    if let Some(last) = lambdas.last_mut() {
+                        *last = (last.0 + 1, true);
+                        open_lambdas += 1;
+                    }
+                } else if matches!(
                     word,
-                    b"not" | b"and" | b"or" | b"if" | b"else" | b"lambda" | b"in" | b"for"
+                    b"not" | b"and" | b"or" | b"if" | b"else" | b"in" | b"for"
                 ) {
                     count_operator(&mut levels, &mut operators);
                 }
@@ -197,7 +229,7 @@ fn too_deep(text: &str) -> Option<usize> {
             }
             _ => {}
         }
-        if levels.len() + operators + indents.len() > MAX_NESTING {
+        if levels.len() + operators + indents.len() + open_lambdas > MAX_NESTING {
             return Some(i);
         }
         i += step;
@@ -267,6 +299,14 @@ mod tests {
         assert!(too_deep(&format!("x = 1{}\n", " + 1".repeat(1000))).is_some());
         assert!(too_deep(&format!("x = {}1\n", "not ".repeat(1000))).is_some());
         assert!(too_deep(&format!("x = {}1\n", "-".repeat(1000))).is_some());
+    }
+
+    #[test]
+    fn nested_lambdas_are_caught_but_lambda_lists_are_not() {
+        assert!(too_deep(&format!("x = {}1\n", "lambda: ".repeat(1000))).is_some());
+        assert!(too_deep(&format!("x = {}1\n", "lambda a, b=1: ".repeat(1000))).is_some());
+        let list = format!("x = [{}]\n", vec!["lambda a, b: a + b"; 5000].join(", "));
+        assert_eq!(too_deep(&list), None);
     }
 
     #[test]

@@ -83,6 +83,11 @@ pub(crate) fn workspace_root(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// Whether a workspace root sits inside another workspace.
+pub(crate) fn is_nested(root: &Path) -> bool {
+    root.parent().and_then(workspace_root).is_some()
+}
+
 /// Names the main repository is known by: from `workspace(name = ...)` and `module(name = ...)`.
 pub(crate) fn repository_names(root: &Path) -> Vec<String> {
     static WORKSPACE_NAME: OnceLock<Option<Regex>> = OnceLock::new();
@@ -129,16 +134,29 @@ pub enum DiscoveryError {
     NotFound { path: PathBuf },
 }
 
-/// The files to lint under `paths` (files as given, directories walked), sorted, without duplicates.
-pub(crate) fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, DiscoveryError> {
+/// The files to lint under `paths` (files as given, directories walked), sorted, without
+/// duplicates. Walks skip what the workspace's `.bazelignore` lists, paths (relative to `base`)
+/// matching an `exclude` glob, and symlinks to files outside the workspace.
+pub(crate) fn discover(
+    base: &Path,
+    paths: &[PathBuf],
+    exclude: &[String],
+) -> Result<Vec<PathBuf>, DiscoveryError> {
     let mut files = Vec::new();
     for path in paths {
         let path = absolute(base, path);
         let meta =
             fs::metadata(&path).map_err(|_| DiscoveryError::NotFound { path: path.clone() })?;
         if meta.is_dir() {
-            walk(&path, &mut files);
-        } else {
+            let root = workspace_root(&path).unwrap_or_else(|| path.clone());
+            let walker = Walker {
+                base,
+                exclude,
+                ignored: bazelignored(&root),
+                root: fs::canonicalize(&root).unwrap_or(root),
+            };
+            walker.walk(&path, &mut files);
+        } else if !excluded(base, &path, exclude) {
             files.push(path);
         }
     }
@@ -147,29 +165,72 @@ pub(crate) fn discover(base: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, D
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    // Cargo's target directory and other caches mark themselves so tools skip them.
-    if dir.join("CACHEDIR.TAG").exists() {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
+fn excluded(base: &Path, path: &Path, exclude: &[String]) -> bool {
+    let shown = display_path(base, path);
+    exclude
+        .iter()
+        .any(|pattern| crate::glob::path_matches(pattern, &shown))
+}
+
+/// The directories a workspace's `.bazelignore` lists (paths relative to its root; `#` starts
+/// a comment), which Bazel never reads as packages.
+fn bazelignored(root: &Path) -> Vec<PathBuf> {
+    let Ok(text) = fs::read_to_string(root.join(".bazelignore")) else {
+        return Vec::new();
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(file_type) = entry.file_type() else {
-            continue;
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| absolute(root, Path::new(line.trim_end_matches('/'))))
+        .collect()
+}
+
+struct Walker<'a> {
+    base: &'a Path,
+    exclude: &'a [String],
+    ignored: Vec<PathBuf>,
+    /// The workspace root, with symlinks resolved: symlinked files must point inside it.
+    root: PathBuf,
+}
+
+impl Walker<'_> {
+    fn walk(&self, dir: &Path, files: &mut Vec<PathBuf>) {
+        // Cargo's target directory and other caches mark themselves so tools skip them.
+        if dir.join("CACHEDIR.TAG").exists() || self.ignored.iter().any(|i| i == dir) {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
         };
-        if file_type.is_dir() {
-            // Hidden directories, and Bazel's output symlinks are never sources.
-            if !name.starts_with('.') && !name.starts_with("bazel-") {
-                walk(&entry.path(), files);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if excluded(self.base, &path, self.exclude) {
+                continue;
             }
-        } else if (file_type.is_file() || file_type.is_symlink())
-            && FileKind::is_lintable_name(&name)
-            && entry.path().is_file()
-        {
-            files.push(entry.path());
+            if file_type.is_dir() {
+                // Hidden directories, and Bazel's output symlinks are never sources.
+                if !name.starts_with('.') && !name.starts_with("bazel-") {
+                    self.walk(&path, files);
+                }
+            } else if file_type.is_file() && FileKind::is_lintable_name(&name) {
+                files.push(path);
+            } else if file_type.is_symlink()
+                && FileKind::is_lintable_name(&name)
+                && path.is_file()
+                && inside(&self.root, &path)
+            {
+                files.push(path);
+            }
         }
     }
+}
+
+/// Whether `path`, with symlinks resolved, is under `root` (already resolved): a workspace's
+/// files are never read through a link that leaves it.
+pub(crate) fn inside(root: &Path, path: &Path) -> bool {
+    fs::canonicalize(path).is_ok_and(|real| real.starts_with(root))
 }

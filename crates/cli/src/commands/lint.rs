@@ -69,6 +69,16 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Labels::Workspace)]
     pub labels: Labels,
 
+    /// Do not lint paths matching this glob (relative to the current directory; `*` and `?`
+    /// within a path segment, `**` across segments). Repeatable. The workspace's
+    /// `.bazelignore` is always honoured.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Also print, on stderr, how long each file took (`timing SECONDS PATH`).
+    #[arg(long)]
+    pub timings: bool,
+
     /// Print every diagnostic code with its severity and meaning, then exit.
     #[arg(long)]
     pub list_codes: bool,
@@ -91,6 +101,8 @@ struct WorkerRequest {
 struct WorkerResult {
     index: usize,
     diagnostics: Vec<Diagnostic>,
+    /// How long the file took to lint.
+    seconds: f64,
 }
 
 const USAGE_ERROR: u8 = 2;
@@ -120,10 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         select: args.select,
         ignore: args.ignore,
         labels: args.labels.into(),
+        exclude: args.exclude,
     };
     let files = match options
         .validate()
-        .and_then(|()| pyoci_lint::discover(&base, &paths))
+        .and_then(|()| pyoci_lint::discover(&base, &paths, &options.exclude))
     {
         Ok(files) => files,
         Err(error) => {
@@ -131,7 +144,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(USAGE_ERROR));
         }
     };
-    let diagnostics = lint_in_workers(&base, &files, args.labels)?;
+    let (diagnostics, timings) = lint_in_workers(&base, &files, args.labels)?;
+    if args.timings {
+        let mut stderr = std::io::stderr().lock();
+        for (file, seconds) in files.iter().zip(&timings) {
+            let shown = file.strip_prefix(&base).unwrap_or(file);
+            writeln!(stderr, "timing {seconds:.4} {}", shown.display())?;
+        }
+    }
     let report = Report::new(diagnostics, files.len(), &options);
     let rendered = match args.format {
         Format::Text => pyoci_lint::render_text(&report),
@@ -164,19 +184,28 @@ fn run_worker() -> anyhow::Result<ExitCode> {
     // If a file makes the worker exhaust memory, the kernel should end the worker, not
     // something else on the machine. Raising one's own score needs no privilege.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    // A file that needs more memory than this fails an allocation and ends the worker, which
+    // the command reports as PYO004 for that file.
+    let _ = pyoci_lint::limits::apply_memory_budget();
     let request: WorkerRequest = serde_json::from_reader(std::io::stdin().lock())
         .context("cannot read the worker request")?;
     let stdout = std::io::stdout();
     let mut write_error = None;
+    let mut started = None;
     pyoci_lint::lint_each(&request.base, &request.files, request.labels.into(), |index, diagnostics| {
         if write_error.is_some() {
             return;
         }
-        let line = serde_json::to_string(&WorkerResult { index, diagnostics }).unwrap_or_default();
+        // CPU time of the linter thread (this callback runs on it): other processes on the
+        // machine do not inflate it.
+        let now = pyoci_lint::limits::thread_cpu_seconds();
+        let seconds = now - started.unwrap_or(0.0);
+        let line = serde_json::to_string(&WorkerResult { index, diagnostics, seconds }).unwrap_or_default();
         let mut out = stdout.lock();
         if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             write_error = Some(error);
         }
+        started = Some(pyoci_lint::limits::thread_cpu_seconds());
     })?;
     match write_error {
         Some(error) => Err(error).context("cannot write worker results"),
@@ -185,8 +214,13 @@ fn run_worker() -> anyhow::Result<ExitCode> {
 }
 
 /// Lints `files` in worker processes, one file after another; a file that kills its worker gets
-/// a PYO005 finding and the next worker starts after it.
-fn lint_in_workers(base: &Path, files: &[PathBuf], labels: Labels) -> anyhow::Result<Vec<Diagnostic>> {
+/// a PYO005 finding and the next worker starts after it. Also returns each file's seconds.
+fn lint_in_workers(
+    base: &Path,
+    files: &[PathBuf],
+    labels: Labels,
+) -> anyhow::Result<(Vec<Diagnostic>, Vec<f64>)> {
+    let mut timings = vec![0.0; files.len()];
     let exe = std::env::current_exe()
         .context("cannot find the pyoci executable to start a lint worker")?;
     let mut diagnostics = Vec::new();
@@ -221,6 +255,9 @@ fn lint_in_workers(base: &Path, files: &[PathBuf], labels: Labels) -> anyhow::Re
             let result: WorkerResult =
                 serde_json::from_str(&line).context("the lint worker sent a malformed result")?;
             diagnostics.extend(result.diagnostics);
+            if let Some(slot) = timings.get_mut(start + result.index) {
+                *slot = result.seconds;
+            }
             done = result.index + 1;
         }
         let status = child.wait().context("cannot wait for the lint worker")?;
@@ -250,5 +287,5 @@ fn lint_in_workers(base: &Path, files: &[PathBuf], labels: Labels) -> anyhow::Re
         ));
         start += done + 1;
     }
-    Ok(diagnostics)
+    Ok((diagnostics, timings))
 }

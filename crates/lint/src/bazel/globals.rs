@@ -30,6 +30,10 @@ const MAX_REPETITION_BYTES: u128 = 16 << 20;
 /// The name `*` is rewritten to, so that repetition goes through [`MAX_REPETITION_BYTES`].
 pub(crate) const CHECKED_MUL: &str = "__pyoci_checked_mul";
 
+/// The name `|` is rewritten to, so that `{...} | unknown` and `{...} | select(...)` work as in
+/// Bazel (a dict's own `|` only takes dicts).
+pub(crate) const UNION: &str = "__pyoci_union";
+
 /// Native rules whose attributes are checked.
 const CHECKED_NATIVE_RULES: &[&str] = &[
     "py_binary",
@@ -109,6 +113,11 @@ const BZL_OPAQUE_GLOBALS: &[&str] = &[
     "PyCcLinkParamsProvider",
     "ProguardSpecProvider",
     "proto",
+    "configuration_field",
+    "AnalysisFailureInfo",
+    "CcSharedLibraryHintInfo",
+    // Only Bazel's own allow-listed .bzl files see it; harmless elsewhere.
+    "py_internal",
 ];
 
 pub(crate) struct BazelGlobals {
@@ -126,12 +135,77 @@ pub(crate) fn names(globals: &Globals) -> HashSet<String> {
 }
 
 fn base_builder() -> GlobalsBuilder {
-    GlobalsBuilder::extended_by(&[
-        LibraryExtension::Json,
-        LibraryExtension::Print,
-        LibraryExtension::SetType,
-    ])
-    .with(checked_arithmetic)
+    GlobalsBuilder::extended_by(&[LibraryExtension::Print, LibraryExtension::SetType])
+        .with(checked_arithmetic)
+        .with_namespace("json", json_functions)
+}
+
+/// The version `native.bazel_version` reports: version checks in macros take their newest path.
+const BAZEL_VERSION: &str = "7.7.1";
+
+/// `json.encode(x)` as text with `indent` per level, as Bazel's `json.encode_indent` does.
+fn json_text(value: Value<'_>, indent: &str) -> starlark::Result<String> {
+    let json = value
+        .to_json_value()
+        .map_err(|e| fake_error(FakeError::Other(e.to_string())))?;
+    if indent.is_empty() {
+        return Ok(json.to_string());
+    }
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(&json, &mut serializer)
+        .map_err(|e| fake_error(FakeError::Other(e.to_string())))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Bazel's `json` module. Encoding a value that holds an unknown gives an unknown.
+#[starlark_module]
+fn json_functions(builder: &mut GlobalsBuilder) {
+    fn encode<'v>(#[starlark(require = pos)] x: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        Ok(match json_text(x, "") {
+            Ok(text) => heap.alloc(text),
+            Err(_) => heap.alloc_simple(Opaque::new("json.encode()")),
+        })
+    }
+
+    fn encode_indent<'v>(
+        #[starlark(require = pos)] x: Value<'v>,
+        prefix: Option<&str>,
+        indent: Option<&str>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        let _ = prefix;
+        Ok(match json_text(x, indent.unwrap_or("\t")) {
+            Ok(text) => heap.alloc(text),
+            Err(_) => heap.alloc_simple(Opaque::new("json.encode_indent()")),
+        })
+    }
+
+    fn decode<'v>(
+        #[starlark(require = pos)] x: &str,
+        default: Option<Value<'v>>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        match serde_json::from_str::<serde_json::Value>(x) {
+            Ok(json) => Ok(heap.alloc(json)),
+            Err(_) if default.is_some() => Ok(default.unwrap_or_else(Value::new_none)),
+            Err(error) => Err(fake_error(FakeError::Other(format!("json.decode: {error}")))),
+        }
+    }
+
+    fn indent<'v>(
+        #[starlark(require = pos)] s: &str,
+        prefix: Option<&str>,
+        indent: Option<&str>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        let _ = prefix;
+        match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(json) => json_text(heap.alloc(json), indent.unwrap_or("\t")).map(|t| heap.alloc(t)),
+            Err(error) => Err(fake_error(FakeError::Other(format!("json.indent: {error}")))),
+        }
+    }
 }
 
 impl BazelGlobals {
@@ -142,12 +216,12 @@ impl BazelGlobals {
             .with(native_rules)
             .build();
         let bzl = GlobalsBuilder::extended_by(&[
-            LibraryExtension::Json,
             LibraryExtension::Print,
             LibraryExtension::SetType,
             LibraryExtension::StructType,
         ])
         .with(checked_arithmetic)
+        .with_namespace("json", json_functions)
         .with(common_functions)
         .with(bzl_functions)
         .with(|builder| {
@@ -156,6 +230,7 @@ impl BazelGlobals {
                 package_functions(native);
                 native_rules(native);
                 opaque_functions(native, WORKSPACE_FUNCTIONS);
+                native.set("bazel_version", BAZEL_VERSION);
             });
             opaque_functions(builder, BZL_OPAQUE_GLOBALS);
         })
@@ -247,10 +322,97 @@ fn checked_arithmetic(builder: &mut GlobalsBuilder) {
         }
         a.mul(b, heap)
     }
+
+    /// `a | b`, where either side may be an unknown or a `select()`.
+    fn __pyoci_union<'v>(
+        #[starlark(require = pos)] a: Value<'v>,
+        #[starlark(require = pos)] b: Value<'v>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        if Opaque::from_value(b).is_some() {
+            return Ok(b);
+        }
+        if let (None, Some(select)) = (
+            SelectValue::from_value(a),
+            SelectValue::from_value(b),
+        ) {
+            let mut parts = vec![AttrValue::from_value(a)];
+            parts.extend(select.parts.iter().cloned());
+            return Ok(heap.alloc_simple(SelectValue { parts }));
+        }
+        a.bit_or(b, heap)
+    }
 }
 
 #[starlark_module]
 fn common_functions(builder: &mut GlobalsBuilder) {
+    /// A value the linter does not know, for the helper libraries written here.
+    fn __pyoci_unknown(#[starlark(require = pos)] name: &str) -> starlark::Result<Opaque> {
+        Ok(Opaque::new(name))
+    }
+
+    /// `dict()`, where a dict made from an unknown is unknown (not empty).
+    fn dict<'v>(
+        #[starlark(require = pos)] pairs: Option<Value<'v>>,
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        let mut entries: Vec<(Value<'v>, Value<'v>)> = Vec::new();
+        if let Some(pairs) = pairs {
+            if Opaque::from_value(pairs).is_some() {
+                return Ok(pairs);
+            }
+            if let Some(dict) = starlark::values::dict::DictRef::from_value(pairs) {
+                entries.extend(dict.iter());
+            } else {
+                for pair in pairs.iterate(heap)? {
+                    let items: Vec<Value<'v>> = pair.iterate(heap)?.collect();
+                    match items.as_slice() {
+                        [key, value] => entries.push((*key, *value)),
+                        _ => {
+                            return Err(fake_error(FakeError::Other(format!(
+                                "dict(): element is not a pair (got {} items)",
+                                items.len()
+                            ))))
+                        }
+                    }
+                }
+            }
+        }
+        for (key, value) in kwargs.iter() {
+            entries.push((heap.alloc(key.as_str()), *value));
+        }
+        let mut dict = SmallMap::new();
+        for (key, value) in entries {
+            dict.insert_hashed(key.get_hashed()?, value);
+        }
+        Ok(heap.alloc(starlark::values::dict::Dict::new(dict)))
+    }
+
+    /// `str()`, where a function reads `<function NAME>` as in Bazel (macros parse it).
+    fn str<'v>(#[starlark(require = pos)] x: Value<'v>) -> starlark::Result<String> {
+        let text = x.to_str();
+        if x.get_type() == "function" && !text.starts_with('<') {
+            return Ok(format!("<function {text}>"));
+        }
+        Ok(text)
+    }
+
+    /// `list()`, where a list made from an unknown is unknown (not empty).
+    fn list<'v>(
+        #[starlark(require = pos)] items: Option<Value<'v>>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        let Some(items) = items else {
+            return Ok(heap.alloc(Vec::<Value<'v>>::new()));
+        };
+        if Opaque::from_value(items).is_some() {
+            return Ok(items);
+        }
+        let items: Vec<Value<'v>> = items.iterate(heap)?.collect();
+        Ok(heap.alloc(items))
+    }
+
     fn select<'v>(
         #[starlark(require = pos)] conditions: Value<'v>,
         no_match_error: Option<Value<'v>>,
@@ -539,22 +701,34 @@ fn rule_schema(kwargs: &SmallMap<String, Value<'_>>) -> RuleSchema {
         RuleClass::Plain
     };
     let mut own = Vec::new();
-    if let Some(attrs) = kwargs
-        .get("attrs")
-        .and_then(|v| starlark::values::dict::DictRef::from_value(*v))
-    {
-        for (name, spec) in attrs.iter() {
-            let Some(name) = name.unpack_str() else {
-                continue;
-            };
-            let schema = match AttrSpec::from_value(spec) {
-                Some(spec) => spec.schema.clone(),
-                None => AttrSchema::new(AttrType::Any),
-            };
-            own.push((name.to_owned(), schema));
-        }
+    // A schema built from values the linter does not know (`dicts.add(other.attrs, ...)` of
+    // an unevaluated repository) is partial: the rule accepts attributes it cannot see.
+    let mut partial = false;
+    match kwargs.get("attrs").filter(|v| !v.is_none()) {
+        None => {}
+        Some(attrs) => match starlark::values::dict::DictRef::from_value(*attrs) {
+            None => partial = true,
+            Some(attrs) => {
+                for (name, spec) in attrs.iter() {
+                    let Some(name) = name.unpack_str() else {
+                        partial = true;
+                        continue;
+                    };
+                    let schema = match AttrSpec::from_value(spec) {
+                        Some(spec) => spec.schema.clone(),
+                        None => AttrSchema::new(AttrType::Any),
+                    };
+                    own.push((name.to_owned(), schema));
+                }
+            }
+        },
+    }
+    // Build settings get the value they default to as an implicit mandatory attribute.
+    if kwargs.get("build_setting").is_some_and(|v| !v.is_none()) {
+        own.push(("build_setting_default".to_owned(), AttrSchema::new(AttrType::Any)));
     }
     let mut schema = RuleSchema::with_common(class, own);
+    schema.open = partial;
     if let Some(AttrValue::Dict(outputs)) = kwargs.get("outputs").map(|v| AttrValue::from_value(*v))
     {
         schema.implicit_outputs = outputs

@@ -4,3 +4,4 @@
 pub(crate) mod globals;
 pub(crate) mod schema;
 pub(crate) mod values;
+pub(crate) mod skylib;

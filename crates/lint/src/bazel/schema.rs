@@ -240,10 +240,8 @@ fn py_attrs(class: RuleClass) -> Vec<(&'static str, AttrSchema)> {
         attrs.extend([
             ("main", AttrSchema::new(Label).files()),
             ("main_module", AttrSchema::new(String)),
-            (
-                "python_version",
-                AttrSchema::new(String).values(&["PY2", "PY3"]),
-            ),
+            // Bazel's native rules take PY2/PY3; rules_python's also take versions ("3.11").
+            ("python_version", AttrSchema::new(String)),
             ("stamp", AttrSchema::new(Tristate).int_values(&[-1, 0, 1])),
             ("legacy_create_init", AttrSchema::new(Tristate)),
             ("pyc_collection", AttrSchema::new(String)),
@@ -371,6 +369,7 @@ pub(crate) const OPEN_NATIVE_RULES: &[&str] = &[
     "extra_action",
     "android_binary",
     "android_library",
+    "aar_import",
     "genquery",
     "py_runtime_pair",
     "cc_host_toolchain_alias",

@@ -44,7 +44,7 @@ fn record_call<'v>(
     let Some(recorder) = Recorder::get(eval) else {
         return Ok(());
     };
-    if !recorder.is_build() {
+    if !recorder.is_build() && !recorder.declarations {
         return Ok(());
     }
     let (call, direct) = recorder.call_site(eval);
@@ -237,6 +237,10 @@ impl<'v> StarlarkValue<'v> for LabelValue {
             } else {
                 format!("external/{repo}")
             })),
+            // Methods whose results the checks do not need.
+            "relative" | "same_package_label" => {
+                Some(heap.alloc_simple(Opaque::new(format!("Label.{attribute}"))))
+            }
             _ => None,
         }
     }
@@ -296,6 +300,13 @@ impl<'v> StarlarkValue<'v> for SelectValue {
         parts.extend(self.parts.iter().cloned());
         Some(Ok(heap.alloc_simple(SelectValue { parts })))
     }
+
+    /// `select({...}) | {...}` (dict-valued attributes).
+    fn bit_or(&self, other: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        let mut parts = self.parts.clone();
+        parts.push(AttrValue::from_value(other));
+        Ok(heap.alloc_simple(SelectValue { parts }))
+    }
 }
 
 /// Something the linter cannot see into: a symbol from another repository, a provider, an
@@ -312,9 +323,14 @@ impl Opaque {
     }
 }
 
+/// How an unknown reads inside a string (`"@pip_{}//:pkg".format(unknown)`): strings holding
+/// it are unknown too (see `AttrValue`).
+pub(crate) const UNKNOWN_OPEN: char = '\u{27e8}';
+pub(crate) const UNKNOWN_CLOSE: char = '\u{27e9}';
+
 impl fmt::Display for Opaque {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}>", self.name)
+        write!(f, "{UNKNOWN_OPEN}{}{UNKNOWN_CLOSE}", self.name)
     }
 }
 
@@ -354,6 +370,65 @@ impl<'v> StarlarkValue<'v> for Opaque {
 
     fn is_in(&self, _other: Value<'v>) -> starlark::Result<bool> {
         Ok(false)
+    }
+
+    // An unknown can be a dict key or a set member, as the value it stands for could be.
+    fn write_hash(
+        &self,
+        hasher: &mut starlark::collections::StarlarkHasher,
+    ) -> starlark::Result<()> {
+        use std::hash::Hash;
+        self.name.hash(hasher);
+        Ok(())
+    }
+
+    fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
+        Ok(other
+            .downcast_ref::<Opaque>()
+            .is_some_and(|o| o.name == self.name))
+    }
+
+    // Writes into an unknown are lost, as its contents are.
+    fn set_at(&self, _index: Value<'v>, _new_value: Value<'v>) -> starlark::Result<()> {
+        Ok(())
+    }
+
+    fn set_attr(&self, _attribute: &str, _new_value: Value<'v>) -> starlark::Result<()> {
+        Ok(())
+    }
+
+    fn minus(&self, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        Ok(heap.alloc_simple(Opaque::new(self.name.clone())))
+    }
+
+    fn sub(&self, _other: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        Ok(heap.alloc_simple(Opaque::new(self.name.clone())))
+    }
+
+    fn mul(&self, _rhs: Value<'v>, heap: Heap<'v>) -> Option<starlark::Result<Value<'v>>> {
+        Some(Ok(heap.alloc_simple(Opaque::new(self.name.clone()))))
+    }
+
+    fn rmul(&self, _lhs: Value<'v>, heap: Heap<'v>) -> Option<starlark::Result<Value<'v>>> {
+        Some(Ok(heap.alloc_simple(Opaque::new(self.name.clone()))))
+    }
+
+    fn percent(&self, _other: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        Ok(heap.alloc_simple(Opaque::new(self.name.clone())))
+    }
+
+    fn bit_or(&self, _other: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        Ok(heap.alloc_simple(Opaque::new(self.name.clone())))
+    }
+
+    fn slice(
+        &self,
+        _start: Option<Value<'v>>,
+        _stop: Option<Value<'v>>,
+        _stride: Option<Value<'v>>,
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        Ok(heap.alloc_simple(Opaque::new(self.name.clone())))
     }
 
     fn add(&self, _rhs: Value<'v>, heap: Heap<'v>) -> Option<starlark::Result<Value<'v>>> {
@@ -515,14 +590,18 @@ impl<'v> StarlarkValue<'v> for MacroWrapper {
             creates_target: false,
             error: None,
         };
+        // What the macro returns is its value in the BUILD file (`deps = py_deps("x")`); when
+        // it cannot run, the BUILD file goes on with an unknown in its place.
+        let mut result = None;
         if !missing {
-            if let Err(error) = eval.eval_function(inner, &positional, &accepted) {
-                invocation.error = Some(error.without_diagnostic().to_string());
+            match eval.eval_function(inner, &positional, &accepted) {
+                Ok(value) => result = Some(value),
+                Err(error) => invocation.error = Some(error.without_diagnostic().to_string()),
             }
         }
         if let Some(recorder) = Recorder::get(eval) {
             recorder.record(invocation);
         }
-        Ok(Value::new_none())
+        Ok(result.unwrap_or_else(|| eval.heap().alloc_simple(Opaque::new(format!("{}()", self.name)))))
     }
 }

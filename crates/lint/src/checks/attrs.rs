@@ -29,7 +29,11 @@ fn check_macro(
     findings: &mut Vec<Finding>,
 ) {
     let kind = &invocation.kind;
-    if let Some(error) = &invocation.error {
+    if let Some(error) = invocation
+        .error
+        .as_ref()
+        .filter(|e| !crate::eval::is_unknown_error(e))
+    {
         let code = if crate::eval::is_limit_error(error) {
             codes::LIMIT_EXCEEDED
         } else {
@@ -121,6 +125,9 @@ fn check_rule(
             }
         }
         check_allowed_values(context, invocation, kind, name, attr, value, findings);
+        if name == "python_version" && matches!(kind, "py_binary" | "py_test") {
+            check_python_version(context, invocation, kind, value, findings);
+        }
     }
     for (name, attr) in &schema.attrs {
         if attr.mandatory && invocation.attr(name).is_none_or(|v| *v == AttrValue::None) {
@@ -169,6 +176,32 @@ fn check_allowed_values(
                 "`{name}` of `{kind}` must be one of {}; got {}{hint}",
                 allowed.join(", "),
                 alternative.render()
+            ),
+        ));
+    }
+}
+
+/// Bazel's native rules take `PY2`/`PY3`, rules_python's also a version such as `3.11`.
+fn check_python_version(
+    context: &BuildContext<'_>,
+    invocation: &Invocation,
+    kind: &str,
+    value: &AttrValue,
+    findings: &mut Vec<Finding>,
+) {
+    for version in value.alternatives().into_iter().filter_map(AttrValue::as_str) {
+        let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let parts: Vec<&str> = version.split('.').collect();
+        let is_version = (2..=3).contains(&parts.len()) && parts.iter().all(|p| numeric(p));
+        if matches!(version, "PY2" | "PY3") || is_version {
+            continue;
+        }
+        let hint = suggest::hint(version, ["PY2", "PY3"]);
+        findings.push(Finding::new(
+            context.value_span(invocation, "python_version"),
+            codes::ATTRIBUTE_VALUE_NOT_ALLOWED,
+            format!(
+                "`python_version` of `{kind}` must be \"PY2\", \"PY3\" or a Python version such as \"3.11\"; got {version:?}{hint}"
             ),
         ));
     }

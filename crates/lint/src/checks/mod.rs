@@ -1,8 +1,11 @@
 //! Checks that run on what evaluating a BUILD file recorded.
 
 mod attrs;
+mod entry;
 mod image;
 mod targets;
+
+pub(crate) use entry::{image_tags, tag_collision, ImageTagOwner};
 
 use crate::ast_index::{AstIndex, ByteSpan, CallSite};
 use crate::diagnostic::{Finding, LineIndex};
@@ -25,6 +28,8 @@ pub(crate) struct BuildContext<'a> {
     pub aborted: bool,
     /// What another package of the main repository defines, for labels into it.
     pub other_package: &'a dyn Fn(&str) -> PackageLookup,
+    /// The repositories the workspace declares, for labels into them.
+    pub repositories: &'a crate::repos::Repositories,
 }
 
 /// What the linter found for a package named by a label.
@@ -124,6 +129,7 @@ pub(crate) fn check_build(context: &BuildContext<'_>) -> Vec<Finding> {
     for invocation in context.invocations {
         attrs::check(context, invocation, &mut findings);
         image::check(context, invocation, &mut findings);
+        entry::check_main(context, invocation, &mut findings);
     }
     targets::check(context, &mut findings);
     findings

@@ -26,6 +26,9 @@ pub(crate) struct PackageNames {
     files: BTreeSet<String>,
     dirs: BTreeSet<String>,
     opaque_prefixes: Vec<String>,
+    /// Code the linter cannot see made targets without saying their names (a name-less call
+    /// of another repository's macro such as `npm_link_all_packages()`): any name may exist.
+    open: bool,
 }
 
 impl PackageNames {
@@ -42,6 +45,7 @@ impl PackageNames {
             files: listing.files.iter().cloned().collect(),
             dirs: listing.dirs.iter().cloned().collect(),
             opaque_prefixes: Vec::new(),
+            open: false,
         };
         for invocation in invocations {
             if matches!(invocation.origin, Origin::ExportsFiles) {
@@ -53,6 +57,7 @@ impl PackageNames {
                         .map(|label| label.name),
                 );
             }
+            names.note_unseen_outputs(invocation);
             if !invocation.creates_target {
                 continue;
             }
@@ -82,8 +87,41 @@ impl PackageNames {
         names
     }
 
+    /// Targets and files made by code the linter cannot see into: calls of unknowns, rules
+    /// whose schema is partial, macros that failed. Their outputs are unknown, so every string
+    /// they were given may name one (`write_file(out = "x.txt")`), and a name-less or failed
+    /// call may have made anything.
+    fn note_unseen_outputs(&mut self, invocation: &Invocation) {
+        let unseen = match &invocation.origin {
+            Origin::Opaque => true,
+            Origin::Rule(schema) => schema.open,
+            Origin::Macro(_) => invocation.error.is_some(),
+            Origin::ExportsFiles => false,
+        };
+        if !unseen {
+            return;
+        }
+        let name = invocation
+            .name()
+            .or_else(|| invocation.positional.first().and_then(AttrValue::as_str));
+        match name {
+            Some(name) => self.opaque_prefixes.push(name.to_owned()),
+            None => self.open = true,
+        }
+        if matches!(invocation.origin, Origin::Macro(_)) {
+            self.open = true;
+        }
+        for value in invocation.attrs.iter().map(|(_, v)| v).chain(&invocation.positional) {
+            for text in value.label_strings() {
+                let text = text.strip_prefix(':').unwrap_or(text);
+                self.generated.insert(text.to_owned());
+            }
+        }
+    }
+
     fn defines(&self, name: &str) -> bool {
-        self.targets.contains_key(name)
+        self.open
+            || self.targets.contains_key(name)
             || self.generated.contains(name)
             || self.exported.contains(name)
             || self.files.contains(name)
@@ -178,10 +216,25 @@ pub(super) fn check(context: &BuildContext<'_>, findings: &mut Vec<Finding>) {
             if !attr_schema.ty.holds_labels() || attr == "visibility" || attr.starts_with('_') {
                 continue;
             }
-            for (index, text) in label_elements(value) {
+            for (index, text) in label_elements(attr_schema.ty, value) {
                 let Ok(label) = Label::parse(text) else {
                     continue;
                 };
+                if let Some(repo) = label.repo.as_deref().filter(|r| {
+                    !r.is_empty()
+                        && !main_names.contains(r)
+                        && !context.repositories.declares(r)
+                }) {
+                    let kind = context.user_kind(invocation);
+                    findings.push(Finding::new(
+                        label_span(context, invocation, attr, index),
+                        codes::UNDECLARED_REPOSITORY,
+                        context
+                            .repositories
+                            .undeclared_message(repo, &format!("`{attr}` of `{kind}`")),
+                    ));
+                    continue;
+                }
                 if label.name.starts_with("__") {
                     continue;
                 }
@@ -291,8 +344,28 @@ fn list_strings(value: &AttrValue) -> Vec<&str> {
     }
 }
 
-/// Label strings in a value, with their list index when the value is a plain list.
-fn label_elements(value: &AttrValue) -> Vec<(Option<usize>, &str)> {
+/// Label strings in a value, with their list index when the value is a plain list. Only the
+/// label side of a label-keyed or label-valued dict names targets (`config_setting`'s
+/// `flag_values = {":flag": "true"}`).
+fn label_elements(ty: AttrType, value: &AttrValue) -> Vec<(Option<usize>, &str)> {
+    let dict_side = |keys: bool| {
+        value
+            .alternatives()
+            .into_iter()
+            .filter_map(|alternative| match alternative {
+                AttrValue::Dict(entries) => Some(entries),
+                _ => None,
+            })
+            .flatten()
+            .flat_map(|(key, entry)| if keys { key.label_strings() } else { entry.label_strings() })
+            .map(|s| (None, s))
+            .collect()
+    };
+    match ty {
+        AttrType::LabelKeyedStringDict => return dict_side(true),
+        AttrType::StringKeyedLabelDict => return dict_side(false),
+        _ => {}
+    }
     match value {
         AttrValue::Str(s) | AttrValue::Label(s) => vec![(None, s.as_str())],
         AttrValue::List(items) => items
