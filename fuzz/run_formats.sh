@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the input formats pyoci reads (the .deb reader, the layer spec parser, the JSON of a base
-# image layout) for a bounded time each (default 60 s), from seeds built here: the smallest
+# image layout, foreign layer tarballs given to `pyoci image --layer`, and the layers of a layout as
+# check/sbom/test read them) for a bounded time each (default 60 s), from seeds built here: the smallest
 # pinned .debs (as shipped and with uncompressed members), spec files like the ones Bazel writes,
 # and a small layout. Not part of CI. Needs a nightly toolchain and cargo-fuzz
 # (`cargo install cargo-fuzz`). A crash leaves its input under fuzz/artifacts/<target>/; turn it
@@ -14,7 +15,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 debs="${PYOCI_DEBS_DIR:-$repo/../shared/debs/bookworm-amd64}"
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(deb_reader layer_spec oci_layout_json)
+[ "${#targets[@]}" -gt 0 ] || targets=(deb_reader layer_spec oci_layout_json foreign_layer oci_layout_layers)
 cd "$here"
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz/run_formats.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2; exit 1; }
@@ -148,6 +149,43 @@ with open(f"{out}.dict", "w") as d:
 PY
 }
 
+# Tars written by Python's tarfile: ordinary members, links, whiteouts, devices, setuid files,
+# PAX long names and a deep path; the foreign_layer seeds start with the allowances byte.
+seed_tars() {
+  local out="corpus/$1" flags="$2"
+  mkdir -p "$out"
+  python3 - "$out" "$flags" <<'PY'
+import io, os, sys, tarfile
+out, flags = sys.argv[1], sys.argv[2]
+def member(name, kind=tarfile.REGTYPE, data=b"", mode=0o644, link="", uid=0):
+    info = tarfile.TarInfo(name); info.type = kind; info.mode = mode; info.linkname = link; info.uid = uid
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    return info, io.BytesIO(data)
+seeds = {
+    "ordinary": [member("./", tarfile.DIRTYPE, mode=0o755), member("./app/", tarfile.DIRTYPE, mode=0o755),
+                 member("./app/main.py", data=b"print(1)\n"), member("/app/abs.py", data=b"x"),
+                 member("app/same", tarfile.LNKTYPE, link="./app/main.py"),
+                 member("app/link", tarfile.SYMTYPE, link="/etc/passwd", mode=0o777),
+                 member("etc/passwd", data=b"nonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n")],
+    "hostile": [member("etc", tarfile.SYMTYPE, link="/tmp"), member("etc/passwd", data=b"x"),
+                member("../x", data=b"x"), member("app/h", tarfile.LNKTYPE, link="/etc/shadow"),
+                member("dev/mem", tarfile.CHRTYPE, mode=0o666), member("usr/bin/su", data=b"x", mode=0o4755),
+                member("app/.wh.x"), member("etc/.wh..wh..opq")],
+    "secrets": [member("app/settings.json", data=b'{"password":"hunter2hunter2"}\n'),
+                member("app/.env", data=b"DB_PASSWORD=Zq9xWv3r8s\n"),
+                member("usr/lib/python3/dist-packages/x.dist-info/METADATA", data=b"Name: x\nVersion: 1\n")],
+    "deep": [member("d/" * 300 + "f", data=b"deep")],
+}
+for name, members in seeds.items():
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, data)
+    prefix = bytes([int(flags)]) if flags != "-" else b""
+    open(os.path.join(out, name), "wb").write(prefix + raw.getvalue())
+PY
+}
+
 # libFuzzer exits without destructors: remove the scratch directories of targets that ended.
 clean_scratch() {
   local dir pid
@@ -163,6 +201,8 @@ for target in "${targets[@]}"; do
   case "$target" in
     deb_reader) seed_debs; extra=(-max_len=262144 -len_control=0) ;;
     layer_spec) seed_specs; extra=(-max_len=65536) ;;
+    foreign_layer) seed_tars foreign_layer 0; extra=(-max_len=65536) ;;
+    oci_layout_layers) seed_tars oci_layout_layers -; extra=(-max_len=65536) ;;
     oci_layout_json) seed_layouts; extra=(-max_len=65536 -len_control=0 -dict="$here/corpus/oci_layout_json.dict") ;;
     *) echo "fuzz/run_formats.sh: unknown target $target" >&2; exit 2 ;;
   esac
