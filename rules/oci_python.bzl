@@ -15,28 +15,41 @@ def _label_name(label):
 
 _IMAGE_KINDS = ["py_image_rule", "py_service_image_rule"]
 
-def _default_repo_tags(repo_tags, binary):
-    if repo_tags == None:
-        return [default_repo_tag(native.package_name(), _label_name(binary))]
-    return repo_tags
+def _taken_tags():
+    """The tags the images declared so far in this package load under."""
+    taken = {}
+    for other in native.existing_rules().values():
+        if other.get("kind") in _IMAGE_KINDS:
+            for tag in other.get("repo_tags") or []:
+                taken[tag] = other["name"]
+    return taken
+
+def _default_repo_tags(name, repo_tags, binary):
+    """`localhost/<package>/<binary>:latest` for the first image of a binary in a package; the
+    next ones (a debug variant, ...) take their own target name as the tag, so each default is
+    unique and `docker run localhost/<package>/<binary>` runs the first."""
+    if repo_tags != None:
+        return repo_tags
+    latest = default_repo_tag(native.package_name(), _label_name(binary))
+    if latest not in _taken_tags():
+        return [latest]
+    return [default_repo_tag(native.package_name(), _label_name(binary), tag = name)]
 
 def _check_tags_unique(name, repo_tags):
     """Fails when another image of this package already loads under one of `repo_tags`."""
-    for other in native.existing_rules().values():
-        if other.get("kind") not in _IMAGE_KINDS:
-            continue
-        taken = [tag for tag in other.get("repo_tags") or [] if tag in repo_tags]
-        if taken:
+    taken = _taken_tags()
+    for tag in repo_tags:
+        if tag in taken:
             fail(("py_image {}: tag {} is already taken by :{} in this package; loading both would " +
-                  "overwrite one image with the other. Give one of them `repo_tags`.").format(
+                  "overwrite one image with the other. Give one of them other `repo_tags`.").format(
                 name,
-                taken[0],
-                other["name"],
+                tag,
+                taken[tag],
             ))
 
 def _image_and_load(image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs):
     """`image_rule` as `name`, and `<name>_load` loading it under `repo_tags`."""
-    repo_tags = _default_repo_tags(repo_tags, binary)
+    repo_tags = _default_repo_tags(name, repo_tags, binary)
     _check_tags_unique(name, repo_tags)
     image_rule(
         name = name,
@@ -91,8 +104,10 @@ def py_image(
       repo_tags: `repository:tag` names for the loaded image; default
         `["localhost/<package path>/<binary name>:latest"]` (lowercase, characters a repository
         name cannot hold replaced by '-'), and `["localhost/<binary name>:latest"]` in the root
-        package, so `docker run --rm localhost/<binary name>` works there. Two images of one
-        package with the same tag fail at loading.
+        package, so `docker run --rm localhost/<binary name>` works there. Further images of
+        the same binary in the package (a debug variant, ...) take their target name as the
+        tag: `localhost/<binary name>:<name>`. Two images of one package given the same tag
+        fail at loading.
       healthcheck: Docker healthcheck as a dict, e.g.
         `{"test": ["CMD", "python3", "-c", "..."], "interval": "30s", "retries": 3}`.
       visibility: visibility of both targets.

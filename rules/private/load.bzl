@@ -39,15 +39,22 @@ def _repository_component(text):
     component = "".join(chars).strip(_SEPARATORS)
     return component or "image"
 
-def default_repo_tag(package, name):
-    """The tag an image loads under when none is given: `localhost/<package path>/<name>:latest`.
+_TAG_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
-    The root package gives `localhost/<name>:latest`. Each path component is lowercased, with
+def image_tag(text):
+    """`text` as a Docker tag: characters a tag cannot hold replaced by '-', at most 128."""
+    chars = [c if c in _TAG_CHARS else "-" for c in text.elems()]
+    return ("".join(chars).lstrip(".-") or "image")[:128]
+
+def default_repo_tag(package, name, tag = "latest"):
+    """The tag an image loads under when none is given: `localhost/<package path>/<name>:<tag>`.
+
+    The root package gives `localhost/<name>:<tag>`. Each path component is lowercased, with
     characters a Docker repository name cannot hold replaced by '-', so two targets of the
     same name in two packages load as two images.
     """
     components = [_repository_component(part) for part in package.split("/") if part]
-    return "localhost/{}:latest".format("/".join(components + [_repository_component(name)]))
+    return "localhost/{}:{}".format("/".join(components + [_repository_component(name)]), image_tag(tag))
 def _runfiles_path(f):
     """A File's path from the main repository's runfiles directory (`bazel run`'s working directory)."""
     return f.short_path

@@ -413,11 +413,16 @@ fn pyoci_lint_test_rule_runs_under_bazel() {
     let seed = fs::read_to_string(fixtures.join("seed/BUILD.bazel")).unwrap();
     // This workspace has no @rules_oci; rules_pyoci's oci_push takes the seed's spelling too.
     let seed = seed.replace("@rules_oci//oci:defs.bzl", "@rules_pyoci//rules:defs.bzl");
-    // The seed's own mistakes (PYO025, PYO033) fixed, as a user following the linter would.
+    // The seed's own mistakes (PYO025, PYO033) fixed, as a user following the linter would; the
+    // image keeps the seed's tag, which its `oci_push` named `_load` loads outside the root package.
     let seed = seed
         .replace(
             "    srcs = [\"main.py\"],\n",
             "    srcs = [\"main.py\"],\n    main = \"main.py\",\n",
+        )
+        .replace(
+            "    base = \"@distroless_python_nonroot\",  # Recommended base image\n",
+            "    base = \"@distroless_python_nonroot\",  # Recommended base image\n    repo_tags = [\"localhost/my_service:latest\"],\n",
         )
         .replace(
             "    base = \"@distroless_python_debug\",",

@@ -109,7 +109,7 @@ codes! {
         "A label points at a target its package does not define, or at a package that does not exist.",
         "Bazel fails when the target is built. Fix the name or define the target.");
     IMAGE_TAG_COLLISION = ("PYO033", "image-tag-collision", Error,
-        "Two image targets of the workspace would load the same tag (`localhost/<package>/<binary>:latest` unless `repo_tags` is given).",
+        "Two image targets of the workspace would load the same tag (`localhost/<package>/<binary>:latest`, or `:<target name>` for a later image of the same binary, unless `repo_tags` is given).",
         "The second `bazel run :<image>_load` replaces the first image in the engine. Give one of them `repo_tags`.");
     ROOT_IMAGE = ("PYO040", "root-image", Warning,
         "A production image runs as root (a root base, or `user` set to root).",

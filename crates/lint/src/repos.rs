@@ -68,7 +68,7 @@ impl Repositories {
 
     /// The message for a `load()` or label naming `repo`, which this workspace does not declare.
     pub fn undeclared_message(&self, repo: &str, what: &str) -> String {
-        let Repositories::Known { names, bzlmod, file } = self else {
+        let Repositories::Known { names: _, bzlmod, file } = self else {
             return String::new();
         };
         let advice = if *bzlmod {

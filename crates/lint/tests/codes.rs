@@ -26,12 +26,15 @@ fn lint_package(package: &str) -> Vec<String> {
 }
 
 #[test]
-fn seed_document_build_file_has_the_missing_main_and_a_tag_collision() {
+fn seed_document_build_file_has_the_missing_main_and_a_load_target_clash() {
+    // Outside the root package the seed's image loads as `localhost/seed/my_service`, so its
+    // `oci_push` named `my_service_image_load` (loading `localhost/my_service`) clashes with
+    // py_image's own load target. The debug image takes `localhost/seed/my_service:debug_image`.
     assert_eq!(
         lint_package("seed"),
         [
             "seed/BUILD.bazel:5:1: PYO025 `py_binary` `my_service` has no `main` and no source named `my_service.py`: Bazel fails its analysis; add `main = \"main.py\"`",
-            "seed/BUILD.bazel:46:1: PYO033 `//seed:debug_image` would load `localhost/seed/my_service:latest`, the tag `//seed:my_service_image` (seed/BUILD.bazel:23) already loads: the later `bazel run` replaces the other image; give one of them `repo_tags`",
+            "seed/BUILD.bazel:39:12: PYO024 target `my_service_image_load` is already defined on line 24",
         ]
     );
 }

@@ -60,13 +60,7 @@ impl LayerDescriptor {
     /// Computes a descriptor by reading the blob: its digest, and the digest of its
     /// decompressed content. Compression is recognised from the blob's first bytes.
     pub fn compute(blob: &Path) -> Result<LayerDescriptor> {
-        let (digest, size) = digest_file(blob)?;
-        let mut file = File::open(blob).map_err(|e| Error::io(blob, e))?;
-        let mut head = [0u8; 4];
-        let head_len = read_up_to(&mut file, &mut head).map_err(|e| Error::io(blob, e))?;
-        let compression = Compression::sniff(&head[..head_len]);
-        let file = File::open(blob).map_err(|e| Error::io(blob, e))?;
-        let reader = BufReader::with_capacity(1 << 20, file);
+        let (digest, size, compression, reader) = open_layer_blob(blob)?;
         let (diff_id, uncompressed_size) = match compression {
             Compression::None => Ok((digest.clone(), size)),
             Compression::Gzip => digest_reader(&mut flate2::read::MultiGzDecoder::new(reader)),
@@ -86,13 +80,7 @@ impl LayerDescriptor {
     /// [`LayerDescriptor::compute`] for a tarball pyoci did not write: its members are held to
     /// the rules of pyoci's own layers in the same pass that computes the diff ID.
     pub fn compute_foreign(blob: &Path, rules: crate::ForeignRules) -> Result<LayerDescriptor> {
-        let (digest, size) = digest_file(blob)?;
-        let mut file = File::open(blob).map_err(|e| Error::io(blob, e))?;
-        let mut head = [0u8; 4];
-        let head_len = read_up_to(&mut file, &mut head).map_err(|e| Error::io(blob, e))?;
-        let compression = Compression::sniff(&head[..head_len]);
-        let file = File::open(blob).map_err(|e| Error::io(blob, e))?;
-        let reader = BufReader::with_capacity(1 << 20, file);
+        let (digest, size, compression, reader) = open_layer_blob(blob)?;
         let (diff_id, uncompressed_size) = match compression {
             Compression::None => crate::check_foreign_tar(reader, blob, rules)?,
             Compression::Gzip => crate::check_foreign_tar(flate2::read::MultiGzDecoder::new(reader), blob, rules)?,
@@ -130,6 +118,18 @@ impl LayerDescriptor {
         }
         Ok(())
     }
+}
+
+/// A layer blob's digest and size, its compression (recognised from its first bytes) and a
+/// buffered reader of it from the start.
+fn open_layer_blob(blob: &Path) -> Result<(String, u64, Compression, BufReader<File>)> {
+    let (digest, size) = digest_file(blob)?;
+    let mut file = File::open(blob).map_err(|e| Error::io(blob, e))?;
+    let mut head = [0u8; 4];
+    let head_len = read_up_to(&mut file, &mut head).map_err(|e| Error::io(blob, e))?;
+    let compression = Compression::sniff(&head[..head_len]);
+    let file = File::open(blob).map_err(|e| Error::io(blob, e))?;
+    Ok((digest, size, compression, BufReader::with_capacity(1 << 20, file)))
 }
 
 fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {

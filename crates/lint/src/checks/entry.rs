@@ -82,6 +82,12 @@ impl ImageTagOwner {
 /// lower case, characters a repository may not hold replaced by `-`: the tag py_image and
 /// py_service_image load when `repo_tags` is not given.
 pub(crate) fn default_tag(package: &str, binary: &str) -> String {
+    default_tag_named(package, binary, "latest")
+}
+
+/// [`default_tag`] with another tag than `latest`: what the second and later images of one
+/// binary in one package load under (their target name, characters a tag cannot hold as `-`).
+pub(crate) fn default_tag_named(package: &str, binary: &str, tag: &str) -> String {
     let path = if package.is_empty() {
         binary.to_owned()
     } else {
@@ -95,7 +101,16 @@ pub(crate) fn default_tag(package: &str, binary: &str) -> String {
             _ => '-',
         })
         .collect();
-    format!("localhost/{repository}:latest")
+    let tag: String = tag
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '-',
+        })
+        .collect();
+    let tag = tag.trim_start_matches(['.', '-']);
+    let tag = if tag.is_empty() { "image" } else { tag };
+    format!("localhost/{repository}:{}", tag.chars().take(128).collect::<String>())
 }
 
 /// The tags the images this BUILD file calls directly would load.
@@ -118,11 +133,15 @@ pub(crate) fn image_tags(context: &BuildContext<'_>) -> Vec<ImageTag> {
                 };
                 let Ok(binary) = Label::parse(binary) else { continue };
                 let binary = binary.name.rsplit('/').next().unwrap_or(&binary.name).to_owned();
-                tags.push(ImageTag {
-                    tag: default_tag(context.package, &binary),
-                    label,
-                    span,
-                });
+                // The macro gives `latest` to the first image of a binary in the package and
+                // the target name to the next ones.
+                let latest = default_tag(context.package, &binary);
+                let tag = if tags.iter().any(|earlier: &ImageTag| earlier.tag == latest) {
+                    default_tag_named(context.package, &binary, name)
+                } else {
+                    latest
+                };
+                tags.push(ImageTag { tag, label, span });
             }
             Some(AttrValue::List(given)) => {
                 for tag in given.iter().filter_map(AttrValue::as_str) {
@@ -160,5 +179,6 @@ mod tests {
         assert_eq!(default_tag("", "my_service"), "localhost/my_service:latest");
         assert_eq!(default_tag("services/Api", "app"), "localhost/services/api/app:latest");
         assert_eq!(default_tag("a", "b+c"), "localhost/a/b-c:latest");
+        assert_eq!(default_tag_named("", "my_service", "debug_image"), "localhost/my_service:debug_image");
     }
 }
