@@ -92,7 +92,16 @@ py_binary(name = "server", srcs = ["server.py"])
 
 py_image(name = "server_image", base = "@distroless_python_nonroot", binary = ":server")
 
+# A second image of the same binary takes its own name as the default tag.
 py_image(name = "server_image_debug", base = "@distroless_python_debug_nonroot", binary = ":server")
+
+# Given tags that another image of the package already loads: refused.
+py_image(
+    name = "server_image_again",
+    base = "@distroless_python_nonroot",
+    binary = ":server",
+    repo_tags = ["localhost/collide/server:server_image_debug"],
+)
 """
 
 NOWHEEL_BUILD = """\
@@ -218,7 +227,7 @@ def test_same_named_binaries_in_two_packages_load_as_two_images(bazel, first_bui
 def test_a_tag_collision_in_one_package_fails_at_loading(bazel):
     result = bazel.run("build", "//collide:all", check=False)
     assert result.returncode != 0
-    assert "py_image server_image_debug: tag localhost/collide/server:latest is already taken by :server_image" in result.stderr, tail(result.stderr)
+    assert "py_image server_image_again: tag localhost/collide/server:server_image_debug is already taken by :server_image_debug" in result.stderr, tail(result.stderr)
 
 
 def test_a_distribution_without_a_compatible_wheel_fails_and_leaves_no_repository(bazel):
