@@ -28,7 +28,8 @@ from test_golden_hello import HELLO, assert_golden
 
 EXAMPLE = "examples/hello"
 TARGETS = [f"//:{HELLO}", f"//:{HELLO}_load"]
-IMAGE_MNEMONICS = {"PyociBase", "PyociLayer", "PyociImage", "PyociTarball"}
+# The load target writes no tarball at build time (`pyoci load` reads the layout when it runs).
+IMAGE_MNEMONICS = {"PyociBase", "PyociLayer", "PyociBytecode", "PyociImage", "PyociCheck"}
 HERMETIC_FLAGS = [
     "--spawn_strategy=linux-sandbox",
     "--sandbox_default_allow_network=false",
