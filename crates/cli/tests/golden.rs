@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use tools::{debs_dir, lock_file, repo_root, require_tool};
 
-const NAMES: [&str; 5] = ["base", "nonroot", "debug", "debug-nonroot", "hello"];
+// `hello` is the image under Bazel 4 (WORKSPACE), `hello-bzlmod` under Bazel 7 (runfiles in `_main`).
+const NAMES: [&str; 6] = ["base", "nonroot", "debug", "debug-nonroot", "hello", "hello-bzlmod"];
 
 /// `NAME sha256:HEX` lines; every expected name exactly once, nothing else.
 fn golden_digests() -> BTreeMap<String, String> {
