@@ -54,16 +54,14 @@ EXTRA_FLAGS = os.environ.get("PYOCI_BAZEL_FLAGS", "").split()
 # - test_cst_differential and test_trivy judge pyoci's own verdicts and inventories against CST
 #   and Trivy; which Bazel built the images does not change them, and running them twice would
 #   cost CI about 20 minutes;
-# - test_python_deps and test_seed write WORKSPACE-mode workspaces (pip_lock_repository, the
-#   rules_oci compatibility macro); their bzlmod variants (pip.install, the rules_oci_compat
-#   extension) are not written yet.
+# - test_python_deps writes a WORKSPACE-mode workspace (pip_lock_repository); its bzlmod variant
+#   (pip.install) is not written yet.
 BAZEL4_ONLY = [
     "test_remote_cache.py",
     "test_remote_execution.py",
     "test_cst_differential.py",
     "test_trivy.py",
     "test_python_deps.py",
-    "test_seed.py",
 ]
 collect_ignore = BAZEL4_ONLY if BZLMOD else ["test_bzlmod.py"]
 

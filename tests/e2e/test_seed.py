@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, tail
+from conftest import REPO, main_label, module_file, tail
 
 WORKSPACE = """\
 workspace(name = "seed")
@@ -97,6 +97,11 @@ def write(path, text):
 def seed(e2e_tmp, make_bazel):
     root = e2e_tmp / "seed"
     write(root / "WORKSPACE", WORKSPACE.format(repo=REPO))
+    # Under bzlmod (Bazel 7) the same workspace, with the rules_oci compatibility extension.
+    write(root / "MODULE.bazel", module_file("seed", extra=(
+        '\nrules_oci_compat = use_extension("@rules_pyoci//rules:extensions.bzl", "rules_oci_compat")\n'
+        'use_repo(rules_oci_compat, "rules_oci")\n'
+    )))
     write(root / "BUILD.bazel", SEED_BUILD)
     write(root / "main.py", "from service import greeting\n\nprint(greeting())\n")
     write(root / "service.py", "def greeting():\n    return 'my_service is running'\n")
@@ -120,4 +125,4 @@ def test_seed_build_text_builds_loads_and_runs(seed, docker):
         ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", "localhost/my_service"],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
-    assert history[0] == "application //:my_service", history
+    assert history[0] == "application " + main_label("//:my_service"), history
