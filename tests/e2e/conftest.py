@@ -53,15 +53,12 @@ EXTRA_FLAGS = os.environ.get("PYOCI_BAZEL_FLAGS", "").split()
 #   cluster was only brought up with Bazel 4's client);
 # - test_cst_differential and test_trivy judge pyoci's own verdicts and inventories against CST
 #   and Trivy; which Bazel built the images does not change them, and running them twice would
-#   cost CI about 20 minutes;
-# - test_python_deps writes a WORKSPACE-mode workspace (pip_lock_repository); its bzlmod variant
-#   (pip.install) is not written yet.
+#   cost CI about 20 minutes.
 BAZEL4_ONLY = [
     "test_remote_cache.py",
     "test_remote_execution.py",
     "test_cst_differential.py",
     "test_trivy.py",
-    "test_python_deps.py",
 ]
 collect_ignore = BAZEL4_ONLY if BZLMOD else ["test_bzlmod.py"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tail
+from conftest import REPO, extension_repository, module_file, tail
 
 EXAMPLE = REPO / "examples" / "fastapi_service"
 
@@ -118,12 +118,20 @@ def write(path, text):
 def workspace(e2e_tmp):
     root = e2e_tmp / "python_deps"
     write(root / "WORKSPACE", WORKSPACE.format(repo=REPO))
+    # Under bzlmod (Bazel 7) the same hubs come from the pip extension.
+    write(root / "MODULE.bazel", module_file("python_deps", extra=(
+        '\npip = use_extension("@rules_pyoci//rules:extensions.bzl", "pip")\n'
+        'pip.install(name = "pip", requirements_lock = "//:requirements_lock.txt")\n'
+        'pip.install(name = "pip_nowheel", requirements_lock = "//nowheel:requirements_lock.txt")\n'
+        'use_repo(pip, "pip", "pip_nowheel")\n'
+    )))
     shutil.copy(EXAMPLE / "requirements_lock.txt", root / "requirements_lock.txt")
     write(root / "BUILD.bazel", "")
     # (Not "numbers": a main file of that name would shadow the standard library's numbers module.)
     write(root / "arrays/BUILD.bazel", ARRAYS_BUILD)
     write(root / "arrays/arrays.py", ARRAYS_PY)
-    write(root / "api/BUILD.bazel", (EXAMPLE / "BUILD.bazel").read_text().replace("/app/api.runfiles/", "/app/api/api.runfiles/"))
+    api_build = (EXAMPLE / "BUILD.bazel").read_text().replace("/app/api.runfiles/pip/", f"/app/api/api.runfiles/{extension_repository('pip', 'pip')}/")
+    write(root / "api/BUILD.bazel", api_build)
     shutil.copy(EXAMPLE / "api.py", root / "api" / "api.py")
     for service in ["a", "b"]:
         write(root / "services" / service / "BUILD.bazel", SERVER_BUILD)
@@ -187,9 +195,9 @@ def free_port():
 
 
 def test_fastapi_standard_extras_bring_uvicorn_which_serves(bazel, first_build, docker):
-    deps = (Path(bazel.info("output_base")) / "external" / "pip" / "fastapi" / "BUILD.bazel").read_text()
+    deps = (Path(bazel.info("output_base")) / "external" / extension_repository("pip", "pip") / "fastapi" / "BUILD.bazel").read_text()
     assert '"//uvicorn:pkg"' in deps, deps
-    uvicorn = (Path(bazel.info("output_base")) / "external" / "pip" / "uvicorn" / "BUILD.bazel").read_text()
+    uvicorn = (Path(bazel.info("output_base")) / "external" / extension_repository("pip", "pip") / "uvicorn" / "BUILD.bazel").read_text()
     assert '"//uvloop:pkg"' in uvicorn and '"//httptools:pkg"' in uvicorn, "uvicorn[standard]'s extras are nested"
     load(bazel, "//api:api_image_load", docker, "localhost/api/api:latest")
     port = free_port()
@@ -236,6 +244,6 @@ def test_a_distribution_without_a_compatible_wheel_fails_and_leaves_no_repositor
     assert "No wheel of pywin32==311 runs in the image (CPython 3.11, glibc 2.36 on x86_64)" in result.stderr, tail(result.stderr)
     assert "manylinux_2_36_x86_64" in result.stderr and "manylinux2014_x86_64" in result.stderr, "the tags tried"
     assert "cp311-cp311-win_amd64" in result.stderr, "the tags its wheels have"
-    repository = Path(bazel.info("output_base")) / "external" / "pip_nowheel"
+    repository = Path(bazel.info("output_base")) / "external" / extension_repository("pip_nowheel", "pip")
     left = sorted(str(p.relative_to(repository)) for p in repository.rglob("*")) if repository.exists() else []
     assert not left, f"the failed fetch left {left}"
