@@ -60,35 +60,44 @@ impl LayerDescriptor {
     /// Computes a descriptor by reading the blob: its digest, and the digest of its
     /// decompressed content. Compression is recognised from the blob's first bytes.
     pub fn compute(blob: &Path) -> Result<LayerDescriptor> {
-        let (digest, size, compression, reader) = open_layer_blob(blob)?;
-        let (diff_id, uncompressed_size) = match compression {
-            Compression::None => Ok((digest.clone(), size)),
-            Compression::Gzip => digest_reader(&mut flate2::read::MultiGzDecoder::new(reader)),
-            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(reader)
-                .and_then(|mut decoder| digest_reader(&mut decoder)),
-        }
-        .map_err(|e| Error::io(blob, e))?;
-        Ok(LayerDescriptor {
-            media_type: compression.oci_layer_media_type().to_owned(),
-            digest,
-            size,
-            diff_id,
-            uncompressed_size: Some(uncompressed_size),
+        Self::compute_with(blob, |compression, reader, digest, size| {
+            match compression {
+                Compression::None => Ok((digest.to_owned(), size)),
+                Compression::Gzip => digest_reader(&mut flate2::read::MultiGzDecoder::new(reader)),
+                Compression::Zstd => zstd::stream::read::Decoder::with_buffer(reader)
+                    .and_then(|mut decoder| digest_reader(&mut decoder)),
+            }
+            .map_err(|e| Error::io(blob, e))
         })
     }
 
     /// [`LayerDescriptor::compute`] for a tarball pyoci did not write: its members are held to
     /// the rules of pyoci's own layers in the same pass that computes the diff ID.
     pub fn compute_foreign(blob: &Path, rules: crate::ForeignRules) -> Result<LayerDescriptor> {
-        let (digest, size, compression, reader) = open_layer_blob(blob)?;
-        let (diff_id, uncompressed_size) = match compression {
-            Compression::None => crate::check_foreign_tar(reader, blob, rules)?,
-            Compression::Gzip => crate::check_foreign_tar(flate2::read::MultiGzDecoder::new(reader), blob, rules)?,
+        Self::compute_with(blob, |compression, reader, _, _| match compression {
+            Compression::None => crate::check_foreign_tar(reader, blob, rules),
+            Compression::Gzip => crate::check_foreign_tar(flate2::read::MultiGzDecoder::new(reader), blob, rules),
             Compression::Zstd => {
                 let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(blob, e))?;
-                crate::check_foreign_tar(decoder, blob, rules)?
+                crate::check_foreign_tar(decoder, blob, rules)
             }
-        };
+        })
+    }
+
+    /// Hashes the blob, recognises its compression from its first bytes, and lets `diff`
+    /// read the blob from the start for the diff ID and uncompressed size.
+    fn compute_with(
+        blob: &Path,
+        diff: impl FnOnce(Compression, BufReader<File>, &str, u64) -> Result<(String, u64)>,
+    ) -> Result<LayerDescriptor> {
+        let (digest, size) = digest_file(blob)?;
+        let mut file = File::open(blob).map_err(|e| Error::io(blob, e))?;
+        let mut head = [0u8; 4];
+        let head_len = read_up_to(&mut file, &mut head).map_err(|e| Error::io(blob, e))?;
+        let compression = Compression::sniff(&head[..head_len]);
+        let file = File::open(blob).map_err(|e| Error::io(blob, e))?;
+        let (diff_id, uncompressed_size) =
+            diff(compression, BufReader::with_capacity(1 << 20, file), &digest, size)?;
         Ok(LayerDescriptor {
             media_type: compression.oci_layer_media_type().to_owned(),
             digest,
@@ -118,18 +127,6 @@ impl LayerDescriptor {
         }
         Ok(())
     }
-}
-
-/// A layer blob's digest and size, its compression (recognised from its first bytes) and a
-/// buffered reader of it from the start.
-fn open_layer_blob(blob: &Path) -> Result<(String, u64, Compression, BufReader<File>)> {
-    let (digest, size) = digest_file(blob)?;
-    let mut file = File::open(blob).map_err(|e| Error::io(blob, e))?;
-    let mut head = [0u8; 4];
-    let head_len = read_up_to(&mut file, &mut head).map_err(|e| Error::io(blob, e))?;
-    let compression = Compression::sniff(&head[..head_len]);
-    let file = File::open(blob).map_err(|e| Error::io(blob, e))?;
-    Ok((digest, size, compression, BufReader::with_capacity(1 << 20, file)))
 }
 
 fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
