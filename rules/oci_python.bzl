@@ -24,20 +24,19 @@ def _taken_tags():
                 taken[tag] = other["name"]
     return taken
 
-def _default_repo_tags(name, repo_tags, binary):
+def _default_repo_tags(name, repo_tags, binary, taken):
     """`localhost/<package>/<binary>:latest` for the first image of a binary in a package; the
     next ones (a debug variant, ...) take their own target name as the tag, so each default is
     unique and `docker run localhost/<package>/<binary>` runs the first."""
     if repo_tags != None:
         return repo_tags
     latest = default_repo_tag(native.package_name(), _label_name(binary))
-    if latest not in _taken_tags():
+    if latest not in taken:
         return [latest]
     return [default_repo_tag(native.package_name(), _label_name(binary), tag = name)]
 
-def _check_tags_unique(name, repo_tags):
+def _check_tags_unique(name, repo_tags, taken):
     """Fails when another image of this package already loads under one of `repo_tags`."""
-    taken = _taken_tags()
     for tag in repo_tags:
         if tag in taken:
             fail(("py_image {}: tag {} is already taken by :{} in this package; loading both would " +
@@ -49,8 +48,10 @@ def _check_tags_unique(name, repo_tags):
 
 def _image_and_load(image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs):
     """`image_rule` as `name`, and `<name>_load` loading it under `repo_tags`."""
-    repo_tags = _default_repo_tags(name, repo_tags, binary)
-    _check_tags_unique(name, repo_tags)
+    # native.existing_rules() materialises every rule of the package: read it once per image.
+    taken = _taken_tags()
+    repo_tags = _default_repo_tags(name, repo_tags, binary, taken)
+    _check_tags_unique(name, repo_tags, taken)
     image_rule(
         name = name,
         binary = binary,
