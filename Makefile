@@ -31,7 +31,10 @@ e2e-bazel7: build
 	PYOCI_BAZEL=7 python3 -m pytest -q tests/e2e
 
 # The examples on Bazel 7.7.1 with the defaults Bazel 8.0 flipped that 7.7.1 has flags for
-# (WORKSPACE off is already part of the bzlmod run; autoloading is tested off, i.e. native rules).
+# (8.0.0's release notes: empty globs, `+` in repository names, no implicit watch of labels,
+# no legacy external runfiles, autoloading; WORKSPACE off is already part of the bzlmod run;
+# ctx.resolve_tools, also disallowed in 8.0, has no flag in 7.7.1 and our rules never call it)
+# and native repository rules off, the flip announced for Bazel 9.
 BAZEL8_FLAGS := --incompatible_disallow_empty_glob --incompatible_use_plus_in_repo_names \
 	--incompatible_autoload_externally= --nolegacy_external_runfiles \
 	--incompatible_no_implicit_watch_label --incompatible_disable_native_repo_rules

@@ -22,7 +22,9 @@ set -euo pipefail
 root="${PYOCI_BAZEL7_ROOT:-/var/cache/pyoci/bazel7-sid}"
 mirror="${PYOCI_SID_MIRROR:-http://deb.debian.org/debian}"
 packages=(bazel-bootstrap ca-certificates git python3-pip podman runc conmon uidmap netavark
-          aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 nftables strace)
+          aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 nftables strace
+          zip)
+# zip: Bazel's test-setup.sh zips undeclared test outputs (test.outputs/outputs.zip).
 # Changes when the contents below change: an older root is brought up to date in place.
 stamp_version="pyoci-bazel7-sid 3: ${packages[*]} + bookworm python3.11"
 stamp="$root/.pyoci-ready"

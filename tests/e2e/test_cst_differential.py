@@ -20,11 +20,12 @@ from collections import Counter
 
 import pytest
 
-from conftest import CONTAINERS_CONF, require_tool, tail
+from conftest import CONTAINERS_CONF, main_repository, require_tool, tail
 from example_images import build_examples, pyoci_path, remove_images, tool
 
-HELLO = "/app/hello.runfiles/hello_example"
-CONFIG = "/app/config_service.runfiles/config_service_example"
+# The main repository's runfiles directory: the WORKSPACE name, or `_main` under bzlmod.
+HELLO = f"/app/hello.runfiles/{main_repository('hello_example')}"
+CONFIG = f"/app/config_service.runfiles/{main_repository('config_service_example')}"
 
 # (file name, example image, spec text). Test names are unique per kind within a file.
 CORPUS = [

@@ -244,8 +244,9 @@ def test_py_image_scan_under_bazel(e2e_tmp, make_bazel, repo_env, offline_test_f
                     "-out", str(hello / "deploy_key.pem")], check=True, capture_output=True)
     build = hello / "BUILD.bazel"
     build.write_text(build.read_text() + SCAN_TARGETS)
-    # Trivy's built-in allow rules skip every path with an `example/` directory in it, and the
-    # runfiles path holds the workspace name: name it like a user's workspace.
+    # Trivy's built-in allow rules skip every path with an `example/` directory in it, and under
+    # WORKSPACE the runfiles path holds the workspace name: name it like a user's workspace
+    # (under bzlmod the main repository's runfiles directory is `_main` whatever the module's name).
     workspace = hello / "WORKSPACE.bazel"
     workspace.write_text(workspace.read_text().replace('name = "hello_example"', 'name = "hello_service"'))
     bazel = make_bazel(hello, output_user_root=e2e_tmp / "scan" / "root",
