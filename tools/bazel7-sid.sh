@@ -23,8 +23,10 @@ root="${PYOCI_BAZEL7_ROOT:-/var/cache/pyoci/bazel7-sid}"
 mirror="${PYOCI_SID_MIRROR:-http://deb.debian.org/debian}"
 packages=(bazel-bootstrap ca-certificates git python3-pip podman runc conmon uidmap netavark
           aardvark-dns catatonit fuse-overlayfs docker-cli iproute2 nftables strace
-          zip)
+          zip docker.io containerd)
 # zip: Bazel's test-setup.sh zips undeclared test outputs (test.outputs/outputs.zip).
+# docker.io, containerd: a second Docker Engine (28) with the containerd image store, which the
+# load tests start privately (tests/e2e/conftest.py, containerd_docker); the host's is 20.10.
 # Changes when the contents below change: an older root is brought up to date in place.
 stamp_version="pyoci-bazel7-sid 3: ${packages[*]} + bookworm python3.11"
 stamp="$root/.pyoci-ready"

@@ -132,8 +132,9 @@ OCI_LOAD_ATTRS = {
     ),
     "loader": attr.string(
         doc = "`docker`, `podman`, or any command that takes `load` with a tarball on stdin " +
-              "(words split on spaces). Docker (classic image store) and podman are asked which " +
-              "layers they already have and get only the others; any other loader gets the whole " +
+              "(words split on spaces). Docker (classic or containerd image store) and podman are " +
+              "asked which layers they already have and get only the others; any other loader " +
+              "gets the whole " +
               "tarball. Empty (default): docker when a Docker Engine answers `docker info` " +
               "(DOCKER_HOST is honoured), else podman. At run time `$PYOCI_LOADER` or " +
               "`bazel run ... -- --loader CMD` override it; `-- --full` sends every layer.",

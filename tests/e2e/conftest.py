@@ -94,9 +94,14 @@ def require_bazel():
     if not BZLMOD:
         require_tool("bazel")
         return
+    require_bazel7_root()
+
+
+def require_bazel7_root():
+    """The sid root of tools/bazel7-sid.sh: Bazel 7.7.1, podman 5, and Docker 28 with containerd."""
     if not (BAZEL7_ROOT / ".pyoci-ready").is_file():
         pytest.fail(
-            f"PYOCI_BAZEL=7 but there is no Bazel 7 set-up at {BAZEL7_ROOT}: run "
+            f"there is no sid root (Bazel 7, podman 5, Docker 28) at {BAZEL7_ROOT}: run "
             "`bash tools/bazel7-sid.sh` as root (tools/install-deps.sh does; it needs "
             "deb.debian.org once), or set PYOCI_BAZEL7_ROOT"
         )
@@ -346,7 +351,8 @@ def podman(e2e_tmp):
 @pytest.fixture(scope="session")
 def podman_service(podman, e2e_tmp):
     """podman's Docker API on a unix socket (DOCKER_HOST=unix://...), sharing the podman fixture's storage."""
-    socket = e2e_tmp / "podman.sock"
+    # Inside the podman root, which Bazel 7's sid root binds (PYOCI_E2E_TMP may lie outside /tmp).
+    socket = podman.root / "api.sock"
     service = subprocess.Popen(
         [*podman.host_argv(), "system", "service", "--time=0", f"unix://{socket}"],
         env={**os.environ, **podman.env()},
@@ -368,6 +374,63 @@ def podman_service(podman, e2e_tmp):
         except subprocess.TimeoutExpired:
             service.kill()
             service.wait()
+
+
+@pytest.fixture(scope="session")
+def containerd_docker(e2e_tmp):
+    """A second, private Docker Engine with the containerd image store (the default of new Docker
+    29 installs): the sid root's dockerd 28 with `containerd-snapshotter` on, over its own
+    containerd, data roots under e2e_tmp, no network (no bridge, no iptables). Yields the
+    DOCKER_HOST to reach it (a unix socket: reachable from the host's network namespace although
+    the daemons run in a private one); stops both daemons at the end."""
+    require_bazel7_root()
+    state = Path(tempfile.mkdtemp(prefix="ctd-", dir="/tmp"))  # short: unix socket paths
+    data = e2e_tmp / "containerd-docker"
+    data.mkdir(parents=True, exist_ok=True)
+    (state / "daemon.json").write_text('{"features": {"containerd-snapshotter": true}}\n')
+    (state / "containerd.toml").write_text(
+        f'version = 3\nroot = "{data}/containerd"\nstate = "{state}/containerd-state"\n'
+        f'[grpc]\n  address = "{state}/containerd.sock"\n'
+    )
+    script = (
+        f'containerd --config {state}/containerd.toml >{state}/containerd.log 2>&1 &\n'
+        f'while [ ! -S {state}/containerd.sock ]; do sleep 0.2; done\n'
+        f'exec dockerd --containerd {state}/containerd.sock --data-root {data}/docker '
+        f'--exec-root {state}/exec --pidfile {state}/docker.pid --host unix://{state}/docker.sock '
+        f'--config-file {state}/daemon.json --bridge none --iptables=false --ip6tables=false'
+    )
+    host = f"unix://{state}/docker.sock"
+    log = open(state / "dockerd.log", "w")
+    # Its own process group (stopping it stops containerd too) and its own network namespace:
+    # a dockerd in the host's would take over the host Docker Engine's bridge (docker0).
+    daemon = subprocess.Popen(
+        ["unshare", "--net", str(SID_RUN), "sh", "-c", script],
+        env={**os.environ, "PYOCI_BAZEL7_BINDS": f"{data}:{state}"},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            info = subprocess.run(["docker", "-H", host, "info", "--format", "{{json .DriverStatus}}"],
+                                  capture_output=True, text=True)
+            if info.returncode == 0:
+                break
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the containerd-store dockerd did not answer on {host}:\n"
+                            f"{tail((state / 'dockerd.log').read_text())}")
+            time.sleep(0.5)
+        assert "io.containerd.snapshotter" in info.stdout, info.stdout
+        yield host
+    finally:
+        os.killpg(daemon.pid, 15)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, 9)
+            daemon.wait()
+        log.close()
+        # Overlay snapshots are mounted inside the private mount namespace, gone with it.
+        subprocess.run(["rm", "-rf", str(state), str(data)], check=False)
 
 
 @pytest.fixture(scope="session")

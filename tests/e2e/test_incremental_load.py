@@ -1,6 +1,7 @@
 """Incremental load on the real engines: after an edit, `bazel run :<name>_load` sends only the
 layers the engine lacks, a load after `rmi` still works, and the loaded image's ID is the built
-config digest every time.
+image's every time: its config digest in Docker's classic store and podman, its manifest digest
+in Docker's containerd image store (a second Docker Engine, 28, started by the test).
 
 One copy of the checkout builds the hello example with a load target under a tag unique to this
 suite (the Docker Engine is shared); every load prints pyoci's JSON report (`-- --json`).
@@ -57,24 +58,27 @@ def load(bazel, env):
     return load_with(bazel, env)
 
 
-def built_image(bazel):
-    """(config digest, [(layer digest, size)]) of the built layout."""
+def built_image(bazel, id_of="config"):
+    """(the image's ID in an engine that names images by `id_of`, config or manifest digest;
+    [(layer digest, size)]) of the built layout."""
     layout = bazel.bin_dir() / "hello_image"
     blob = lambda digest: layout / "blobs" / "sha256" / digest.split(":")[1]
     index = json.loads((layout / "index.json").read_text())
-    manifest = json.loads(blob(index["manifests"][0]["digest"]).read_text())
-    return manifest["config"]["digest"], [(l["digest"], l["size"]) for l in manifest["layers"]]
+    manifest_digest = index["manifests"][0]["digest"]
+    manifest = json.loads(blob(manifest_digest).read_text())
+    image_id = manifest_digest if id_of == "manifest" else manifest["config"]["digest"]
+    return image_id, [(l["digest"], l["size"]) for l in manifest["layers"]]
 
 
-def check_sequence(example, bazel, env, remove, run):
+def check_sequence(example, bazel, env, remove, run, id_of="config"):
     remove()
     first = load(bazel, env)
-    config, layers = built_image(bazel)
+    config, layers = built_image(bazel, id_of)
     assert first["imageId"] == config, first
 
     edit(example, "incremental-load-edit-1")
     second = load(bazel, env)
-    config, layers = built_image(bazel)
+    config, layers = built_image(bazel, id_of)
     assert second["imageId"] == config, second
     assert second["method"] in ("partial", "layout"), second
     assert second["layersSent"] == 1, second
@@ -204,3 +208,29 @@ def test_a_pulled_base_is_hashed_by_its_own_action_only(workspace, repo_env):
     failed = bazel.run("build", "//:on_pulled", check=False)
     assert failed.returncode != 0
     assert manifest["layers"][-1]["digest"] in failed.stderr, failed.stderr[-3000:]
+
+
+
+def test_docker_containerd_store_second_load_sends_only_the_new_layer(workspace, containerd_docker):
+    """Docker's containerd image store (Docker 29's default): detected, loaded incrementally,
+    and the loaded ID is the built manifest digest."""
+    example, bazel = workspace
+    env = {"PYOCI_LOADER": "docker", "DOCKER_HOST": containerd_docker}
+    engine = ["docker", "-H", containerd_docker]
+
+    def remove():
+        subprocess.run([*engine, "rmi", "-f", TAG], capture_output=True, check=False)
+
+    def run():
+        # The private engine has no bridge network.
+        ran = subprocess.run([*engine, "run", "--rm", "--network", "none", TAG],
+                             capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout
+
+    edit(example, "incremental-load-containerd")
+    check_sequence(example, bazel, env, remove, run, id_of="manifest")
+    full = load_with(bazel, env, "--full")
+    manifest, layers = built_image(bazel, "manifest")
+    assert full["engine"] == "docker-containerd" and full["imageId"] == manifest, full
+    assert full["bytesSent"] >= sum(size for _, size in layers), full

@@ -18,10 +18,13 @@ The engine is asked first. An image whose config digest it already holds is only
 Docker Engine's classic image store gets a docker-archive whose manifest.json names every \
 layer but whose tar leaves out the layers the engine already has (the longest prefix of the \
 image's layers that one of its images starts with); podman loads the OCI layout itself and \
-reuses the layers it has by digest. Docker's containerd image store and any other loader get \
-the whole tarball. If a partial load fails (the engine lost a layer since it was asked), the \
-whole tarball is sent. Afterwards the image the first tag names must have the built config \
-digest as its ID, or the load fails.\n\n\
+reuses the layers it has by digest. Docker's containerd image store (the default of new \
+Docker 29 installs) also gets a partial archive: its content store keeps each layer blob by \
+digest, so the blobs of the layers its images share with this one are left out. Any other \
+loader gets the whole tarball. If a partial load fails (the engine lost a layer since it was \
+asked, or holds those layers in another compression), the whole tarball is sent. Afterwards \
+every tag must name the built image, or the load fails: its ID is the config digest in \
+Docker's classic store and in podman, the manifest digest in the containerd store.\n\n\
 Example:\n  pyoci load --image bazel-bin/app/image --tag localhost/app:latest";
 
 #[derive(clap::Args)]
@@ -140,10 +143,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let mut report = match engine {
+        Engine::Docker if args.full => load_full(&loader, docker_store(&loader)?, &loading)?,
         _ if args.full => load_full(&loader, engine, &loading)?,
-        Engine::Docker => load_docker(&loader, &loading)?,
+        Engine::Docker | Engine::DockerContainerd => load_docker(&loader, &loading)?,
         Engine::Podman => load_podman(&loader, &loading)?,
-        Engine::DockerContainerd | Engine::Other => load_full(&loader, engine, &loading)?,
+        Engine::Other => load_full(&loader, engine, &loading)?,
     };
     report.seconds = started.elapsed().as_secs_f64();
     let tag_list: Vec<&str> = loading.tags.iter().map(|t| t.familiar.as_str()).collect();
@@ -263,8 +267,18 @@ fn engine_layer_lists(loader: &[String]) -> anyhow::Result<Vec<(String, Vec<Stri
     inspect_layers(loader, &ids.into_iter().collect::<Vec<_>>())
 }
 
-fn verify_loaded(loader: &[String], loading: &Loading) -> anyhow::Result<String> {
-    let expected = loading.config_digest.trim_start_matches("sha256:");
+/// The ID the engine gives the built image: the containerd image store names an image by its
+/// manifest, Docker's classic store and podman by its config.
+fn built_id(engine: Engine, loading: &Loading) -> &str {
+    match engine {
+        Engine::DockerContainerd => &loading.manifest_digest,
+        _ => &loading.config_digest,
+    }
+}
+
+fn verify_loaded(loader: &[String], engine: Engine, loading: &Loading) -> anyhow::Result<String> {
+    let built = built_id(engine, loading);
+    let expected = built.trim_start_matches("sha256:");
     for tag in &loading.tags {
         let id = image_id(loader, &tag.familiar)?;
         if id.as_deref() != Some(expected) {
@@ -273,16 +287,16 @@ fn verify_loaded(loader: &[String], loading: &Loading) -> anyhow::Result<String>
                 tag.familiar,
                 id.map_or_else(|| "missing".to_owned(), |id| format!("sha256:{id}")),
                 loader.join(" "),
-                loading.config_digest
+                built
             );
         }
     }
-    Ok(loading.config_digest.clone())
+    Ok(built.to_owned())
 }
 
-fn tag_existing(loader: &[String], loading: &Loading) -> anyhow::Result<()> {
+fn tag_existing(loader: &[String], engine: Engine, loading: &Loading) -> anyhow::Result<()> {
     for tag in &loading.tags {
-        run_engine(loader, &["tag", &loading.config_digest, &tag.familiar])?;
+        run_engine(loader, &["tag", built_id(engine, loading), &tag.familiar])?;
     }
     Ok(())
 }
@@ -332,35 +346,45 @@ fn load_full(loader: &[String], engine: Engine, loading: &Loading) -> anyhow::Re
     })?;
     let mut done = report(engine, "full", loading, loading.layer_digests.len(), bytes);
     if engine != Engine::Other {
-        done.image_id = Some(verify_loaded(loader, loading)?);
+        done.image_id = Some(verify_loaded(loader, engine, loading)?);
     }
     Ok(done)
 }
 
+const DRIVER_STATUS: &[&str] = &["info", "--format", "{{json .DriverStatus}}"];
+
+/// Docker's classic image store, or the containerd one (`docker info` names its snapshotter).
+fn store_of(driver_status: Option<String>) -> Engine {
+    if driver_status.unwrap_or_default().contains("io.containerd.snapshotter") {
+        Engine::DockerContainerd
+    } else {
+        Engine::Docker
+    }
+}
+
+fn docker_store(loader: &[String]) -> anyhow::Result<Engine> {
+    Ok(store_of(query(loader, DRIVER_STATUS)?))
+}
+
 fn load_docker(loader: &[String], loading: &Loading) -> anyhow::Result<Report> {
     // Asked at once: the store kind, and what the built image and the tags' current images
-    // hold (after an edit, the tag's image shares everything but the top layers).
-    let driver_status = std::thread::scope(|scope| {
-        let info = scope.spawn(|| query(loader, &["info", "--format", "{{json .DriverStatus}}"]));
-        let mut names = vec![loading.config_digest.as_str()];
+    // hold (after an edit, the tag's image shares everything but the top layers). The built
+    // image is asked for by both the IDs a store may give it.
+    let (info, known) = std::thread::scope(|scope| {
+        let info = scope.spawn(|| query(loader, DRIVER_STATUS));
+        let mut names = vec![loading.config_digest.as_str(), loading.manifest_digest.as_str()];
         names.extend(loading.tags.iter().map(|t| t.familiar.as_str()));
         let known = inspect_layers(loader, &names);
         (info.join(), known)
     });
-    let (info, known) = driver_status;
     let known = known?;
-    let expected = loading.config_digest.trim_start_matches("sha256:");
+    let engine = store_of(info.map_err(|_| anyhow::anyhow!("docker info: the query thread panicked"))??);
+    let expected = built_id(engine, loading).trim_start_matches("sha256:");
     if known.iter().any(|(id, _)| id == expected) {
-        tag_existing(loader, loading)?;
-        let mut done = report(Engine::Docker, "tagged", loading, 0, 0);
-        done.image_id = Some(verify_loaded(loader, loading)?);
+        tag_existing(loader, engine, loading)?;
+        let mut done = report(engine, "tagged", loading, 0, 0);
+        done.image_id = Some(verify_loaded(loader, engine, loading)?);
         return Ok(done);
-    }
-    let info = info.map_err(|_| anyhow::anyhow!("docker info: the query thread panicked"))??;
-    // The containerd image store keys content by compressed digest and cannot be asked
-    // through the CLI which blobs it has: it gets the whole tarball.
-    if info.unwrap_or_default().contains("io.containerd.snapshotter") {
-        return load_full(loader, Engine::DockerContainerd, loading);
     }
     let shared_prefix = |lists: &[(String, Vec<String>)]| {
         lists
@@ -373,7 +397,9 @@ fn load_docker(loader: &[String], loading: &Loading) -> anyhow::Result<Report> {
     if present == 0 {
         present = shared_prefix(&engine_layer_lists(loader)?);
     }
-    // A blob used again above the shared prefix must still be in the tar.
+    // A blob used again above the shared prefix must still be in the tar. The containerd store
+    // cannot be asked for blobs, only for diff IDs: a layer it holds in another compression
+    // fails the partial load, which is then retried whole.
     let needed: HashSet<&String> = loading.layer_digests[present..].iter().collect();
     let omit: BTreeSet<String> = loading.layer_digests[..present]
         .iter()
@@ -382,13 +408,13 @@ fn load_docker(loader: &[String], loading: &Loading) -> anyhow::Result<Report> {
         .collect();
     match stream_load(loader, loading, &omit) {
         Ok(bytes) => {
-            let mut done = report(Engine::Docker, "partial", loading, loading.layer_digests.len() - present, bytes);
-            done.image_id = Some(verify_loaded(loader, loading)?);
+            let mut done = report(engine, "partial", loading, loading.layer_digests.len() - present, bytes);
+            done.image_id = Some(verify_loaded(loader, engine, loading)?);
             Ok(done)
         }
         Err(error) if present > 0 => {
             eprintln!("pyoci load: the partial load failed ({error:#}); sending every layer");
-            let mut done = load_full(loader, Engine::Docker, loading)?;
+            let mut done = load_full(loader, engine, loading)?;
             done.retried_full = true;
             Ok(done)
         }
@@ -402,9 +428,9 @@ fn load_podman(loader: &[String], loading: &Loading) -> anyhow::Result<Report> {
     names.extend(loading.tags.iter().map(|t| t.familiar.as_str()));
     let known = inspect_layers(loader, &names)?;
     if known.iter().any(|(id, _)| id == hex) {
-        tag_existing(loader, loading)?;
+        tag_existing(loader, Engine::Podman, loading)?;
         let mut done = report(Engine::Podman, "tagged", loading, 0, 0);
-        done.image_id = Some(verify_loaded(loader, loading)?);
+        done.image_id = Some(verify_loaded(loader, Engine::Podman, loading)?);
         return Ok(done);
     }
     // podman reuses a layer it holds by digest wherever it sits in the chain, and reads from
@@ -418,7 +444,7 @@ fn load_podman(loader: &[String], loading: &Loading) -> anyhow::Result<Report> {
     match load_podman_layout(loader, loading) {
         Ok(()) => {
             let mut done = report(Engine::Podman, "layout", loading, missing.len(), bytes);
-            done.image_id = Some(verify_loaded(loader, loading)?);
+            done.image_id = Some(verify_loaded(loader, Engine::Podman, loading)?);
             Ok(done)
         }
         Err(error) => {
@@ -469,7 +495,7 @@ fn load_podman_layout(loader: &[String], loading: &Loading) -> anyhow::Result<()
     if !output.status.success() {
         bail!("`{} load -i {stage_arg}` failed: {}", loader.join(" "), String::from_utf8_lossy(&output.stderr).trim());
     }
-    tag_existing(loader, loading)?;
+    tag_existing(loader, Engine::Podman, loading)?;
     let wanted: HashSet<&str> = loading.tags.iter().flat_map(|t| [t.familiar.as_str(), t.qualified.as_str()]).collect();
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines() {
