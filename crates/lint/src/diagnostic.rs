@@ -97,6 +97,10 @@ impl<'a> LineIndex<'a> {
         LineIndex { text, line_starts }
     }
 
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
     pub fn position(&self, offset: u32) -> (u32, u32) {
         let mut offset = (offset as usize).min(self.text.len());
         while !self.text.is_char_boundary(offset) {

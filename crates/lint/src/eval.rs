@@ -186,6 +186,7 @@ pub(crate) struct Session {
     loading: RefCell<Vec<ModuleKey>>,
     stub_views: RefCell<HashMap<ViewKey, FrozenModule>>,
     views: RefCell<HashMap<ViewKey, FrozenModule>>,
+    preludes: RefCell<HashMap<PathBuf, Rc<HashSet<String>>>>,
 }
 
 fn dialect(kind: FileKind) -> Dialect {
@@ -338,7 +339,20 @@ impl Session {
             loading: RefCell::new(Vec::new()),
             stub_views: RefCell::new(HashMap::new()),
             views: RefCell::new(HashMap::new()),
+            preludes: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The names the workspace's BUILD prelude provides, read once per workspace.
+    fn prelude(&self, root: &Path) -> Rc<HashSet<String>> {
+        if let Some(known) = self.preludes.borrow().get(root) {
+            return known.clone();
+        }
+        let names = Rc::new(crate::workspace::prelude_names(root));
+        self.preludes
+            .borrow_mut()
+            .insert(root.to_path_buf(), names.clone());
+        names
     }
 
     fn globals(&self, kind: FileKind) -> &Globals {
@@ -401,6 +415,22 @@ impl Session {
                         source.evaluate,
                         display_path(&self.base, &path),
                     ),
+                    Err(_) if !path.exists() && crate::workspace::is_gitignored(root, &path) => {
+                        // Generated where it is used (a test driver writes it): unknown.
+                        return Rc::new(ModuleResult {
+                            module: None,
+                            loads: Vec::new(),
+                            unknown: true,
+                            failure: Some(format!(
+                                "{} is generated (a .gitignore names it) and not there",
+                                display_path(&self.base, &path)
+                            )),
+                            findings: Vec::new(),
+                            notes: Vec::new(),
+                            text: String::new(),
+                            suppressions: Suppressions::default(),
+                        });
+                    }
                     Err(error) => {
                         return failure(format!(
                             "cannot read {}: {error}",
@@ -519,6 +549,17 @@ impl Session {
 
         let global_names = &self.global_names[&kind];
         let undefined = self.name_findings(&ast, &index, kind, global_names, &mut findings);
+        if kind == FileKind::Build && matches!(context.repo, Repo::Main(_)) {
+            let prelude = self.prelude(&context.main_root);
+            if !prelude.is_empty() {
+                findings.retain(|f| {
+                    f.code != codes::UNDEFINED_NAME
+                        || !undefined.iter().any(|name| {
+                            prelude.contains(name) && f.message.starts_with(&format!("`{name}` "))
+                        })
+                });
+            }
+        }
 
         let mut replacements = HashMap::new();
         replacements.insert("*".to_owned(), CHECKED_MUL.to_owned());
@@ -590,10 +631,10 @@ impl Session {
                             || crate::bazel::values::unknowns_consulted() != consulted_before)
                     {
                         unknown = true;
-                        let what = if kind == FileKind::Build {
-                            "the targets defined after it are unknown, so PYO024/PYO031/PYO032 are not checked against this package"
-                        } else {
-                            "what the file defines is unknown to the files that load it"
+                        let what = match kind {
+                            FileKind::Build => "the targets defined after it are unknown, so PYO024/PYO031/PYO032 are not checked against this package",
+                            FileKind::Workspace | FileKind::Module => "the repositories it declares are unknown, so PYO014 is not checked",
+                            FileKind::Bzl => "what the file defines is unknown to the files that load it",
                         };
                         notes.push(NoteAt::new(
                             error_span(&error, filename).0,

@@ -253,6 +253,29 @@ fn unknowns_silence_what_depends_on_them() {
     assert_eq!(lint_in(&base, "."), Vec::<String>::new());
 }
 
+/// The false findings a corpus of public repositories showed, each cause in its smallest form:
+/// a .bzl file in a directory without a BUILD file (its package is the parent's), a tombstone
+/// .bzl that fails on purpose, a macro that fails after deciding on data of an unevaluated
+/// repository (a BUILD macro and a WORKSPACE macro), labels a macro writes itself, a workspace
+/// nested in another that names the outer one's repositories, the BUILD prelude's names, and a
+/// .bzl file a .gitignore names (generated where it is used).
+#[test]
+fn corpus_false_positive_causes_stay_silent() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus_causes");
+    assert_eq!(lint_in(&base, "."), Vec::<String>::new());
+    // Each silence is explained under --verbose.
+    let options = Options { verbose: true, ..Options::default() };
+    let report = lint(&base, &[PathBuf::from(".")], &options).unwrap();
+    let notes: Vec<String> = report.notes.iter().map(pyoci_lint::Note::to_text_line).collect();
+    for expected in [
+        "lib/old.bzl:3:1: note: the file fails on purpose when loaded",
+        "versions/BUILD:3:2: note: `node_image` stopped on a value the linter cannot know",
+        "pythons/WORKSPACE:6:1: note: evaluation stopped on a value the linter cannot know",
+    ] {
+        assert!(notes.iter().any(|n| n.starts_with(expected)), "{expected}\n{notes:#?}");
+    }
+}
+
 #[test]
 fn pyo001_syntax_error() {
     assert_eq!(lint_package("pyo001"), ["pyo001/BUILD:4:5: PYO001 Parse error: unexpected identifier 'deps', expected symbol ')'"]);

@@ -143,7 +143,9 @@ fn silenced(context: &BuildContext<'_>, invocation: &Invocation, notes: &mut Vec
     match &invocation.origin {
         Origin::Macro(_) => {
             if let Some(error) = invocation.error.as_ref().filter(|e| crate::eval::is_unknown_error(e)) {
-                let error = error.replace(crate::eval::OTHER_REPOSITORY_MARK, "");
+                let error = error
+                    .replace(crate::eval::OTHER_REPOSITORY_MARK, "")
+                    .replace(crate::bazel::values::DECIDED_ON_UNKNOWN, "after deciding on an unknown: ");
                 let error = error.lines().next().unwrap_or_default();
                 notes.push(NoteAt::new(
                     at,
