@@ -64,11 +64,50 @@ fn copy_fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The "Simple Service" block of the seed document (docs/container-workflow), as users copy it.
+const SEED_BLOCK: &str = r#"load("//tools/rules:oci_python.bzl", "py_image")
+load("@rules_oci//oci:defs.bzl", "oci_push")
+
+# First define your py_binary target as usual
+py_binary(
+    name = "my_service",
+    srcs = ["main.py"],
+    deps = [":my_service_lib"],
+)
+
+# Then add container image configuration
+py_image(
+    name = "my_service_image",
+    binary = ":my_service",
+    base = "@distroless_python_nonroot",  # Recommended base image
+    env = {
+        # Add environment variables if needed
+        "LOG_LEVEL": "INFO",
+    },
+    labels = {
+        "org.opencontainers.image.description": "My service description",
+        "org.opencontainers.image.version": "1.0.0",
+    },
+)
+
+# Add a target to load the image into Docker
+oci_push(
+    name = "my_service_image_load",
+    image = ":my_service_image",
+    repository = "localhost/my_service",
+    format = "docker",
+)
+"#;
+
 /// The seed document's BUILD block in a workspace that never declares @rules_oci: exactly the
 /// two mistakes that stopped a user (the block's `:my_service_lib` is defined beside it).
 #[test]
 fn seed_block_undeclared_rules_oci_and_missing_main_then_clean() {
     let dir = copy_fixture("seed_workspace");
+    // The fixture's BUILD file is the seed document's block, byte for byte, plus the library it
+    // names.
+    let build_text = fs::read_to_string(dir.path().join("BUILD.bazel")).unwrap();
+    assert!(build_text.starts_with(SEED_BLOCK), "{build_text}");
     assert_eq!(
         lint_in(dir.path(), "."),
         [
