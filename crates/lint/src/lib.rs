@@ -518,6 +518,9 @@ impl Linter {
             return PackageLookup::Unknown;
         }
         let dir = workspace.root.join(package);
+        if glob::is_deleted_package(&dir) {
+            return PackageLookup::Unknown;
+        }
         let Some(build_file) = glob::build_file(&dir) else {
             return PackageLookup::Missing;
         };
@@ -558,6 +561,9 @@ impl Linter {
             }
         });
         let names = workspace::repository_names(&root);
+        if !self.workspaces.borrow().values().any(|w| *w.root == *root) {
+            glob::note_deleted_packages(&root);
+        }
         let found = Arc::new(Workspace {
             fetched: self.fetched_repos(&root),
             root: Arc::from(root.as_path()),
@@ -601,7 +607,7 @@ impl Linter {
             let package_dir = dir
                 .ancestors()
                 .take_while(|d| d.starts_with(&*workspace.root))
-                .find(|d| glob::build_file(d).is_some())
+                .find(|d| glob::build_file(d).is_some() && !glob::is_deleted_package(d))
                 .unwrap_or(dir);
             let package = workspace::package_of(&workspace.root, package_dir);
             let name = path

@@ -297,7 +297,8 @@ fn unknowns_silence_what_depends_on_them() {
 /// .bzl that fails on purpose, a macro that fails after deciding on data of an unevaluated
 /// repository (a BUILD macro and a WORKSPACE macro), labels a macro writes itself, a workspace
 /// nested in another that names the outer one's repositories, the BUILD prelude's names, and a
-/// .bzl file a .gitignore names (generated where it is used).
+/// .bzl file a .gitignore names (generated where it is used), and a file in a package the
+/// .bazelrc deletes (`--deleted_packages`).
 #[test]
 fn corpus_false_positive_causes_stay_silent() {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus_causes");
