@@ -269,6 +269,32 @@ fn usage_errors_exit_2() {
     assert_eq!(bad_format.status.code(), Some(2));
 }
 
+/// `--verbose` says on stderr where checks stayed silent, one `note:` line each; the findings,
+/// the JSON on stdout and the exit status do not change. A wrong `--output-base` is a usage error.
+#[test]
+fn verbose_notes_go_to_stderr_and_leave_the_exit_status_alone() {
+    let unknowns = fixtures().join("../unknowns");
+    let quiet = pyoci_lint(&unknowns, &["--format", "json"]);
+    let verbose = pyoci_lint(&unknowns, &["--format", "json", "--verbose"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(verbose.status.code(), Some(0));
+    assert_eq!(stdout(&quiet), stdout(&verbose));
+    let notes: Vec<String> = String::from_utf8_lossy(&verbose.stderr)
+        .lines()
+        .filter(|l| l.contains(": note: "))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("WORKSPACE:3:6: note: `@io_bazel_rules_go` is not evaluated")),
+        "{notes:#?}"
+    );
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains(": note: "));
+
+    let no_base = pyoci_lint(&unknowns, &["--output-base", "/nonexistent/output_base"]);
+    assert_eq!(no_base.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_base.stderr).contains("--output-base /nonexistent/output_base: no such Bazel output base"));
+}
+
 #[test]
 fn list_codes_names_every_code() {
     let output = pyoci_lint(&fixtures(), &["--list-codes"]);

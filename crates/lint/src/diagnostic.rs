@@ -97,6 +97,10 @@ impl<'a> LineIndex<'a> {
         LineIndex { text, line_starts }
     }
 
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
     pub fn position(&self, offset: u32) -> (u32, u32) {
         let mut offset = (offset as usize).min(self.text.len());
         while !self.text.is_char_boundary(offset) {
@@ -127,3 +131,31 @@ impl<'a> LineIndex<'a> {
 
 /// A byte span `(start, end)` in a file.
 pub(crate) type ByteSpanPair = (u32, u32);
+
+/// A `--verbose` note inside one file: a check that stayed silent there, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NoteAt {
+    pub start: u32,
+    pub message: String,
+}
+
+impl NoteAt {
+    pub fn new(start: u32, message: impl Into<String>) -> NoteAt {
+        NoteAt {
+            start,
+            message: message.into(),
+        }
+    }
+}
+
+impl LineIndex<'_> {
+    pub fn resolve_note(&self, path: &str, note: NoteAt) -> crate::Note {
+        let (line, column) = self.position(note.start);
+        crate::Note {
+            path: path.to_owned(),
+            line: line + 1,
+            column: column + 1,
+            message: note.message,
+        }
+    }
+}

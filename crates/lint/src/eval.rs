@@ -19,7 +19,7 @@ use crate::bazel::globals::{names, BazelGlobals, CHECKED_MUL, UNION};
 use crate::bazel::schema::external_schema;
 use crate::bazel::values::{MacroWrapper, NativeRule, Opaque};
 use crate::codes;
-use crate::diagnostic::Finding;
+use crate::diagnostic::{Finding, NoteAt};
 use crate::embedded;
 use crate::label::Label;
 use crate::record::Recorder;
@@ -44,6 +44,9 @@ pub(crate) enum Repo {
     Main(Arc<Path>),
     /// rules_pyoci's own files compiled into the binary.
     Embedded,
+    /// A repository Bazel has fetched into its output base: its files are evaluated as
+    /// written. The apparent name and the directory.
+    Fetched(String, Arc<Path>),
     /// Any other repository: its symbols are stubs.
     External(String),
 }
@@ -70,7 +73,9 @@ impl ModuleKey {
         match &self.repo {
             Repo::Main(_) => format!("//{}:{}", self.package, self.name),
             Repo::Embedded => format!("@rules_pyoci//{}:{}", self.package, self.name),
-            Repo::External(repo) => format!("@{repo}//{}:{}", self.package, self.name),
+            Repo::External(repo) | Repo::Fetched(repo, _) => {
+                format!("@{repo}//{}:{}", self.package, self.name)
+            }
         }
     }
 }
@@ -84,6 +89,8 @@ pub(crate) struct FileContext {
     pub main_root: Arc<Path>,
     /// Names the main repository goes by (`workspace(name = ...)`).
     pub main_names: Arc<Vec<String>>,
+    /// The repositories fetched into Bazel's output base, when it is known.
+    pub fetched: Option<Arc<crate::fetched::FetchedRepos>>,
 }
 
 impl FileContext {
@@ -101,7 +108,13 @@ impl FileContext {
                 Repo::Main(self.main_root.clone())
             }
             Some("rules_pyoci") => Repo::Embedded,
-            Some(name) => Repo::External(name.to_owned()),
+            Some(name) if matches!(&self.repo, Repo::Fetched(own, _) if own == name) => {
+                self.repo.clone()
+            }
+            Some(name) => match self.fetched.as_ref().and_then(|f| f.dir(name)) {
+                Some(dir) => Repo::Fetched(name.to_owned(), Arc::from(dir.as_path())),
+                None => Repo::External(name.to_owned()),
+            },
         };
         if !label.name.ends_with(".bzl") {
             return Err(format!(
@@ -129,6 +142,8 @@ pub(crate) struct ModuleResult {
     pub failure: Option<String>,
     /// The file's own findings; its text and suppressions resolve them.
     pub findings: Vec<Finding>,
+    /// Where its checks stayed silent (`--verbose`).
+    pub notes: Vec<NoteAt>,
     pub text: String,
     pub suppressions: Suppressions,
 }
@@ -143,6 +158,8 @@ pub(crate) struct BuildOutcome {
 
 pub(crate) struct Evaluated {
     pub findings: Vec<Finding>,
+    /// Where checks stayed silent, and why (`--verbose`).
+    pub notes: Vec<NoteAt>,
     pub unknown: bool,
     /// Every `load()`: the module string and its span.
     pub loads: Vec<(String, ByteSpan)>,
@@ -169,6 +186,7 @@ pub(crate) struct Session {
     loading: RefCell<Vec<ModuleKey>>,
     stub_views: RefCell<HashMap<ViewKey, FrozenModule>>,
     views: RefCell<HashMap<ViewKey, FrozenModule>>,
+    preludes: RefCell<HashMap<PathBuf, Rc<HashSet<String>>>>,
 }
 
 fn dialect(kind: FileKind) -> Dialect {
@@ -208,8 +226,28 @@ pub(crate) fn is_limit_error(message: &str) -> bool {
 pub(crate) fn is_unknown_error(message: &str) -> bool {
     message.contains("`unknown`")
         || message.contains("type unknown")
+        || message.contains(OTHER_REPOSITORY_MARK)
+        || message.contains(crate::bazel::values::DECIDED_ON_UNKNOWN)
         || message.contains("provided for **kwargs is not a dictionary")
         || message.contains("provided for *args is not iterable")
+}
+
+/// Marks a macro's error that happened in another repository's code (see
+/// [`in_other_repository`]), so that it counts as unknown.
+pub(crate) const OTHER_REPOSITORY_MARK: &str = "(in another repository's code, type unknown) ";
+
+/// Whether an error happened inside the code of another repository (evaluated from Bazel's
+/// output base, or one of the helper libraries modelled here): that code builds under Bazel, so
+/// an error there means the linter's stand-ins fell short, not that the caller is wrong.
+pub(crate) fn in_other_repository(error: &starlark::Error) -> bool {
+    let other = |name: &str| name.starts_with('@') && !name.starts_with("@rules_pyoci//");
+    error.span().is_some_and(|s| other(s.file.filename()))
+        || error.call_stack().frames.iter().any(|frame| {
+            frame
+                .location
+                .as_ref()
+                .is_some_and(|l| other(l.file.filename()))
+        })
 }
 
 fn first_line(message: &str) -> String {
@@ -301,7 +339,20 @@ impl Session {
             loading: RefCell::new(Vec::new()),
             stub_views: RefCell::new(HashMap::new()),
             views: RefCell::new(HashMap::new()),
+            preludes: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The names the workspace's BUILD prelude provides, read once per workspace.
+    fn prelude(&self, root: &Path) -> Rc<HashSet<String>> {
+        if let Some(known) = self.preludes.borrow().get(root) {
+            return known.clone();
+        }
+        let names = Rc::new(crate::workspace::prelude_names(root));
+        self.preludes
+            .borrow_mut()
+            .insert(root.to_path_buf(), names.clone());
+        names
     }
 
     fn globals(&self, kind: FileKind) -> &Globals {
@@ -325,6 +376,7 @@ impl Session {
                 unknown: false,
                 failure: Some(reason),
                 findings: Vec::new(),
+                notes: Vec::new(),
                 text: String::new(),
                 suppressions: Suppressions::default(),
             })
@@ -363,6 +415,22 @@ impl Session {
                         source.evaluate,
                         display_path(&self.base, &path),
                     ),
+                    Err(_) if !path.exists() && crate::workspace::is_gitignored(root, &path) => {
+                        // Generated where it is used (a test driver writes it): unknown.
+                        return Rc::new(ModuleResult {
+                            module: None,
+                            loads: Vec::new(),
+                            unknown: true,
+                            failure: Some(format!(
+                                "{} is generated (a .gitignore names it) and not there",
+                                display_path(&self.base, &path)
+                            )),
+                            findings: Vec::new(),
+                            notes: Vec::new(),
+                            text: String::new(),
+                            suppressions: Suppressions::default(),
+                        });
+                    }
                     Err(error) => {
                         return failure(format!(
                             "cannot read {}: {error}",
@@ -371,6 +439,19 @@ impl Session {
                     }
                 }
             }
+            Repo::Fetched(_, root) => match source::read(&root.join(key.relative_path())) {
+                Ok(source) => (source.text, source.findings, source.evaluate, key.label()),
+                Err(error) => {
+                    return failure(format!(
+                        "{} has no file {} ({error})",
+                        match &key.repo {
+                            Repo::Fetched(name, _) => format!("the fetched @{name}"),
+                            _ => String::new(),
+                        },
+                        key.relative_path()
+                    ))
+                }
+            },
             Repo::Embedded => match embedded::get(&key.relative_path()) {
                 Some(text) => (text.to_owned(), Vec::new(), true, key.label()),
                 None => return failure(format!("rules_pyoci has no file {}", key.relative_path())),
@@ -391,6 +472,7 @@ impl Session {
                 unknown: false,
                 failure: findings.first().map(|f| f.message.clone()),
                 findings,
+                notes: Vec::new(),
                 text,
                 suppressions: Suppressions::default(),
             });
@@ -399,22 +481,27 @@ impl Session {
                 .insert(key.clone(), result.clone());
             return result;
         }
+        let fetched = matches!(key.repo, Repo::Fetched(..));
         let context = FileContext {
             repo: key.repo.clone(),
             package: key.package.clone(),
             main_root: caller.main_root.clone(),
             main_names: caller.main_names.clone(),
+            fetched: caller.fetched.clone(),
         };
         self.loading.borrow_mut().push(key.clone());
         let evaluated = self.evaluate(&text, &filename, FileKind::Bzl, &context, None);
         self.loading.borrow_mut().pop();
         findings.extend(evaluated.findings);
         let result = Rc::new(ModuleResult {
+            // Code of another repository that does not evaluate under the linter's stand-ins
+            // is unknown, not wrong: Bazel has built with it.
+            unknown: evaluated.unknown || (fetched && evaluated.module.is_none()),
             module: evaluated.module,
             loads: evaluated.loads,
-            unknown: evaluated.unknown,
             failure: evaluated.failure,
             findings,
+            notes: evaluated.notes,
             text,
             suppressions: evaluated.suppressions,
         });
@@ -442,6 +529,7 @@ impl Session {
                 findings.push(finding);
                 return Evaluated {
                     findings,
+                    notes: Vec::new(),
                     unknown: false,
                     loads: Vec::new(),
                     declarations: None,
@@ -461,6 +549,17 @@ impl Session {
 
         let global_names = &self.global_names[&kind];
         let undefined = self.name_findings(&ast, &index, kind, global_names, &mut findings);
+        if kind == FileKind::Build && matches!(context.repo, Repo::Main(_)) {
+            let prelude = self.prelude(&context.main_root);
+            if !prelude.is_empty() {
+                findings.retain(|f| {
+                    f.code != codes::UNDEFINED_NAME
+                        || !undefined.iter().any(|name| {
+                            prelude.contains(name) && f.message.starts_with(&format!("`{name}` "))
+                        })
+                });
+            }
+        }
 
         let mut replacements = HashMap::new();
         replacements.insert("*".to_owned(), CHECKED_MUL.to_owned());
@@ -473,6 +572,7 @@ impl Session {
             wrap_macros: kind == FileKind::Build,
             index: &index,
             findings: RefCell::new(Vec::new()),
+            notes: RefCell::new(Vec::new()),
         };
         let recorder = match (kind, package_dir) {
             (FileKind::Build, Some(dir)) => Recorder::for_build(
@@ -487,6 +587,8 @@ impl Session {
         };
 
         let mut unknown = false;
+        let mut notes = Vec::new();
+        let consulted_before = crate::bazel::values::unknowns_consulted();
         let (module, failure, aborted) = Module::with_temp_heap(|module| {
             for name in &undefined {
                 module.set(name, module.heap().alloc_simple(Opaque::new(name.as_str())));
@@ -511,8 +613,33 @@ impl Session {
                     } else {
                         codes::EVALUATION_ERROR
                     };
-                    if code == codes::EVALUATION_ERROR && is_unknown_error(&message) {
+                    let span = error_span(&error, filename);
+                    // A top-level `fail()` in a .bzl file is a tombstone: loading it fails on
+                    // purpose (with a message saying what to load instead), which is reported
+                    // at the `load()`s that name it, not in the file itself.
+                    let tombstone = kind == FileKind::Bzl
+                        && message.starts_with("fail:")
+                        && text
+                            .get(..span.0 as usize)
+                            .is_some_and(|before| before.is_empty() || before.ends_with('\n'))
+                        && text.get(span.0 as usize..).is_some_and(|rest| rest.starts_with("fail("));
+                    if tombstone {
+                        notes.push(NoteAt::new(span.0, "the file fails on purpose when loaded (a top-level fail()); PYO002 is reported where it is loaded"));
+                    } else if code == codes::EVALUATION_ERROR
+                        && (is_unknown_error(&message)
+                            || in_other_repository(&error)
+                            || crate::bazel::values::unknowns_consulted() != consulted_before)
+                    {
                         unknown = true;
+                        let what = match kind {
+                            FileKind::Build => "the targets defined after it are unknown, so PYO024/PYO031/PYO032 are not checked against this package",
+                            FileKind::Workspace | FileKind::Module => "the repositories it declares are unknown, so PYO014 is not checked",
+                            FileKind::Bzl => "what the file defines is unknown to the files that load it",
+                        };
+                        notes.push(NoteAt::new(
+                            error_span(&error, filename).0,
+                            format!("evaluation stopped on a value the linter cannot know ({}): {what}", message.replace(OTHER_REPOSITORY_MARK, "")),
+                        ));
                     } else {
                         findings.push(Finding::new(
                             error_span(&error, filename),
@@ -531,6 +658,7 @@ impl Session {
             (frozen, failure, aborted)
         });
         let load_findings = loader.findings.into_inner();
+        notes.extend(loader.notes.into_inner());
         // A symbol the loaded file lacks is reported as such, not also as unused, nor as the
         // evaluation error it caused (a private symbol).
         findings.retain(|f| {
@@ -555,6 +683,7 @@ impl Session {
         });
         Evaluated {
             findings,
+            notes,
             unknown,
             loads,
             declarations,
@@ -711,9 +840,21 @@ struct Loader<'a> {
     wrap_macros: bool,
     index: &'a AstIndex,
     findings: RefCell<Vec<Finding>>,
+    notes: RefCell<Vec<NoteAt>>,
 }
 
 impl Loader<'_> {
+    fn note_unknown(&self, span: ByteSpan, why: &str, symbols: &[String]) {
+        let names: Vec<String> = symbols.iter().map(|s| format!("`{s}`")).collect();
+        self.notes.borrow_mut().push(NoteAt::new(
+            span.0,
+            format!(
+                "{why}: {} unknown here; checks that depend on {} are off (attributes of what it makes, PYO020-PYO023; its targets, PYO031/PYO032)",
+                names.join(", "),
+                if names.len() == 1 { "it" } else { "them" },
+            ),
+        ));
+    }
     fn stubs(&self, symbols: &[String]) -> starlark::Result<FrozenModule> {
         let key = ModuleKey {
             repo: Repo::External(String::new()),
@@ -756,6 +897,23 @@ impl FileLoader for Loader<'_> {
         let evaluated_here = matches!(&key.repo, Repo::External(repo)
             if crate::bazel::skylib::is_skylib(repo)
                 && crate::bazel::skylib::get(&key.package, &key.name).is_some());
+        if let Repo::External(repo) = &key.repo {
+            if !evaluated_here {
+                let why = if self.context.fetched.is_none() {
+                    "no Bazel output base: build or fetch the workspace, or pass --output-base"
+                } else {
+                    "it is not in Bazel's output base"
+                };
+                let unknown: Vec<String> = symbols
+                    .iter()
+                    .filter(|s| external_schema(repo, s).is_none())
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    self.note_unknown(span, &format!("`@{repo}` is not evaluated ({why})"), &unknown);
+                }
+            }
+        }
         if matches!(key.repo, Repo::External(_)) && !evaluated_here {
             return self
                 .session
@@ -765,6 +923,12 @@ impl FileLoader for Loader<'_> {
         let result = self.session.load_module(&key, self.context);
         let Some(module) = &result.module else {
             if result.unknown {
+                self.note_unknown(
+                    span,
+                    &format!("{} does not evaluate under the linter's stand-ins ({})", key.label(),
+                        result.failure.as_deref().unwrap_or("a value it cannot know").replace(OTHER_REPOSITORY_MARK, "")),
+                    &symbols,
+                );
                 return self.stubs(&symbols);
             }
             let reason = result

@@ -22,7 +22,42 @@ pub(crate) fn is_build_file_name(name: &str) -> bool {
 }
 
 fn is_package_dir(dir: &Path) -> bool {
-    build_file(dir).is_some()
+    build_file(dir).is_some() && !is_deleted_package(dir)
+}
+
+/// Package directories a workspace's `.bazelrc` passes to `--deleted_packages`: Bazel does not
+/// read them as packages, so their files belong to the enclosing package.
+static DELETED_PACKAGES: std::sync::RwLock<Vec<std::path::PathBuf>> = std::sync::RwLock::new(Vec::new());
+
+pub(crate) fn is_deleted_package(dir: &Path) -> bool {
+    DELETED_PACKAGES
+        .read()
+        .is_ok_and(|deleted| deleted.iter().any(|d| d == dir))
+}
+
+/// Reads `--deleted_packages=a,b` from `root/.bazelrc` (`build`, `common` or `query` lines).
+pub(crate) fn note_deleted_packages(root: &Path) {
+    let Ok(text) = std::fs::read_to_string(root.join(".bazelrc")) else {
+        return;
+    };
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        for word in line.split_whitespace() {
+            if let Some(list) = word.strip_prefix("--deleted_packages=") {
+                found.extend(
+                    list.split(',')
+                        .map(|p| p.trim().trim_start_matches("@//").trim_start_matches("//"))
+                        .filter(|p| !p.is_empty())
+                        .map(|p| root.join(p)),
+                );
+            }
+        }
+    }
+    if !found.is_empty() {
+        if let Ok(mut deleted) = DELETED_PACKAGES.write() {
+            deleted.extend(found);
+        }
+    }
 }
 
 /// The BUILD file that makes `dir` a package: BUILD.bazel, which Bazel reads when a package

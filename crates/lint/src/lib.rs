@@ -14,6 +14,7 @@ pub mod codes;
 mod diagnostic;
 mod embedded;
 mod eval;
+mod fetched;
 mod glob;
 mod label;
 pub mod limits;
@@ -50,6 +51,64 @@ pub struct Options {
     pub labels: LabelScope,
     /// Globs of paths (relative to the base directory) not to lint.
     pub exclude: Vec<String>,
+    /// Bazel's output base, whose `external/` holds fetched repositories; found through the
+    /// workspace's `bazel-<dir name>` symlink when not given.
+    pub output_base: Option<PathBuf>,
+    /// Also collect notes saying which checks stayed silent and why.
+    pub verbose: bool,
+}
+
+/// How files are linted (the parts of [`Options`] a worker needs).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    #[serde(with = "label_scope")]
+    pub labels: LabelScope,
+    pub output_base: Option<PathBuf>,
+    pub verbose: bool,
+}
+
+mod label_scope {
+    use super::LabelScope;
+    pub fn serialize<S: serde::Serializer>(scope: &LabelScope, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(*scope == LabelScope::Package)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LabelScope, D::Error> {
+        let package = <bool as serde::Deserialize>::deserialize(d)?;
+        Ok(if package { LabelScope::Package } else { LabelScope::Workspace })
+    }
+}
+
+impl Options {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            labels: self.labels,
+            output_base: self.output_base.clone(),
+            verbose: self.verbose,
+        }
+    }
+}
+
+/// What `--verbose` says about one file: a check that stayed silent, and why. Not a finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Note {
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl Note {
+    /// `path:line:col: note: message`
+    pub fn to_text_line(&self) -> String {
+        format!("{}:{}:{}: note: {}", self.path, self.line, self.column, self.message)
+    }
+}
+
+/// One file's diagnostics and notes.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct FileResult {
+    pub diagnostics: Vec<Diagnostic>,
+    pub notes: Vec<Note>,
 }
 
 /// Which labels are checked against the targets they name (PYO031, PYO032).
@@ -83,6 +142,8 @@ pub struct Report {
     /// Sorted by path, line, column, code.
     pub diagnostics: Vec<Diagnostic>,
     pub files_linted: usize,
+    /// With `verbose`: where checks stayed silent, sorted.
+    pub notes: Vec<Note>,
 }
 
 impl Report {
@@ -128,8 +189,14 @@ pub fn lint(base: &Path, paths: &[PathBuf], options: &Options) -> Result<Report,
     options.validate()?;
     let files = discover(base, paths, &options.exclude)?;
     let mut diagnostics = Vec::new();
-    lint_each(base, &files, options.labels, |_, found| diagnostics.extend(found))?;
-    Ok(Report::new(diagnostics, files.len(), options))
+    let mut notes = Vec::new();
+    lint_each(base, &files, &options.settings(), |_, found| {
+        diagnostics.extend(found.diagnostics);
+        notes.extend(found.notes);
+    })?;
+    let mut report = Report::new(diagnostics, files.len(), options);
+    report.add_notes(notes);
+    Ok(report)
 }
 
 /// The files `lint` would lint under `paths`, sorted.
@@ -141,20 +208,22 @@ pub fn discover(
     Ok(workspace::discover(base, paths, exclude)?)
 }
 
-/// Lints `files` in order, handing each file's diagnostics (unfiltered, unsorted) to `on_file`
-/// with the file's index. .bzl files loaded by several files are evaluated once.
+/// Lints `files` in order, handing each file's diagnostics (unfiltered, unsorted) and notes to
+/// `on_file` with the file's index. .bzl files loaded by several files are evaluated once.
 pub fn lint_each(
     base: &Path,
     files: &[PathBuf],
-    labels: LabelScope,
-    mut on_file: impl FnMut(usize, Vec<Diagnostic>) + Send,
+    settings: &Settings,
+    mut on_file: impl FnMut(usize, FileResult) + Send,
 ) -> Result<(), LintError> {
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("pyoci-lint".to_owned())
             .stack_size(STACK_BYTES)
             .spawn_scoped(scope, || {
-                let linter = Linter::new(base.to_path_buf(), labels);
+                let mut linter = Linter::new(base.to_path_buf(), settings.labels);
+                linter.output_base = settings.output_base.clone();
+                linter.verbose = settings.verbose;
                 for (index, file) in files.iter().enumerate() {
                     on_file(index, linter.lint_file(file));
                 }
@@ -195,7 +264,17 @@ impl Report {
         Report {
             diagnostics,
             files_linted,
+            notes: Vec::new(),
         }
+    }
+
+    /// Adds `--verbose` notes, sorted, without duplicates.
+    pub fn add_notes(&mut self, mut notes: Vec<Note>) {
+        notes.sort_by(|a, b| {
+            (&a.path, a.line, a.column, &a.message).cmp(&(&b.path, b.line, b.column, &b.message))
+        });
+        notes.dedup();
+        self.notes = notes;
     }
 }
 
@@ -205,7 +284,9 @@ pub fn lint_bytes(name: &str, bytes: &[u8]) -> Vec<Diagnostic> {
     // A root that does not exist, so that nothing on disk (globs, loads) is read.
     let root = PathBuf::from("/nonexistent-pyoci-lint-root");
     let linter = Linter::new(root.clone(), LabelScope::Package);
-    let mut diagnostics = linter.lint_contents(&root.join(name), name, bytes.to_vec());
+    let mut diagnostics = linter
+        .lint_contents(&root.join(name), name, bytes.to_vec())
+        .diagnostics;
     finish(&mut diagnostics, &Options::default());
     diagnostics
 }
@@ -219,6 +300,8 @@ fn finish(diagnostics: &mut Vec<Diagnostic>, options: &Options) {
 struct Workspace {
     root: Arc<Path>,
     names: Arc<Vec<String>>,
+    /// The repositories in Bazel's output base, when the workspace has been built or fetched.
+    fetched: Option<Arc<fetched::FetchedRepos>>,
 }
 
 impl Workspace {
@@ -229,6 +312,7 @@ impl Workspace {
             package,
             main_root: self.root.clone(),
             main_names: self.names.clone(),
+            fetched: self.fetched.clone(),
         }
     }
 }
@@ -244,6 +328,11 @@ struct Linter {
     repositories: std::cell::RefCell<HashMap<Arc<Path>, std::rc::Rc<repos::Repositories>>>,
     /// The tag each image target loads by default, with the first target seen loading it.
     image_tags: std::cell::RefCell<HashMap<(Arc<Path>, String), checks::ImageTagOwner>>,
+    /// `--output-base`; else each workspace's `bazel-<dir name>` symlink is followed.
+    output_base: Option<PathBuf>,
+    /// Fetched repositories by workspace root.
+    fetched: std::cell::RefCell<HashMap<PathBuf, Option<Arc<fetched::FetchedRepos>>>>,
+    verbose: bool,
 }
 
 fn resolve(
@@ -271,7 +360,29 @@ impl Linter {
             packages: Default::default(),
             repositories: Default::default(),
             image_tags: Default::default(),
+            output_base: None,
+            fetched: Default::default(),
+            verbose: false,
         }
+    }
+
+    fn fetched_repos(&self, root: &Path) -> Option<Arc<fetched::FetchedRepos>> {
+        if let Some(known) = self.fetched.borrow().get(root) {
+            return known.clone();
+        }
+        let output_base = self.output_base.clone().or_else(|| {
+            // In a build sandbox the workspace is a runfiles tree with no output symlinks.
+            (self.labels == LabelScope::Workspace)
+                .then(|| fetched::detect_output_base(root))
+                .flatten()
+        });
+        let found = output_base
+            .and_then(|base| fetched::FetchedRepos::read(&base, root))
+            .map(Arc::new);
+        self.fetched
+            .borrow_mut()
+            .insert(root.to_path_buf(), found.clone());
+        found
     }
 
     /// The repositories `workspace` declares: its WORKSPACE and MODULE.bazel files evaluated.
@@ -289,7 +400,9 @@ impl Linter {
 
     fn evaluate_repositories(&self, workspace: &Workspace) -> repos::Repositories {
         if self.labels == LabelScope::Package || !workspace.root.is_dir() {
-            return repos::Repositories::Unknown;
+            return repos::Repositories::Unknown(
+                "the workspace's WORKSPACE/MODULE.bazel is not visible in a build sandbox".to_owned(),
+            );
         }
         let mut declaring = Vec::new();
         let mut shown = None;
@@ -305,7 +418,7 @@ impl Linter {
             let display = display_path(&self.session.base, &path);
             shown.get_or_insert_with(|| display.clone());
             if !source.evaluate {
-                return repos::Repositories::Unknown;
+                return repos::Repositories::Unknown(format!("{display} is not evaluated"));
             }
             let kind = FileKind::of(&path);
             let context = workspace.file_context(String::new());
@@ -321,10 +434,29 @@ impl Linter {
             declaring.push(repos::DeclaringFile {
                 invocations: evaluated.declarations.unwrap_or_default(),
                 incomplete,
+                shown: display,
                 module_file: kind == FileKind::Module,
             });
         }
-        repos::collect(&declaring, shown.unwrap_or_default())
+        let own = repos::collect(&declaring, shown.unwrap_or_default())
+            .with_fetched(workspace.fetched.as_deref());
+        let outer_root = workspace
+            .root
+            .parent()
+            .and_then(workspace::workspace_root)
+            .filter(|outer| outer.starts_with(&self.session.base) || self.session.base.starts_with(outer));
+        match outer_root {
+            Some(outer_root) => {
+                let outer = self.workspace(&outer_root);
+                let outer_repositories = self.repositories(&outer);
+                own.nested_in(
+                    &outer_repositories,
+                    &outer.names,
+                    &display_path(&self.session.base, &outer_root),
+                )
+            }
+            None => own,
+        }
     }
 
     /// PYO014 for each `load()` of a repository the workspace does not declare.
@@ -332,9 +464,11 @@ impl Linter {
         &self,
         workspace: &Workspace,
         loads: &[(String, diagnostic::ByteSpanPair)],
+        notes: &mut Vec<diagnostic::NoteAt>,
     ) -> Vec<Finding> {
         let repositories = self.repositories(workspace);
         let mut findings = Vec::new();
+        let mut noted = false;
         for (module, span) in loads {
             let Ok(label) = label::Label::parse(module) else {
                 continue;
@@ -342,7 +476,20 @@ impl Linter {
             let Some(repo) = label.repo.as_deref().filter(|r| !r.is_empty()) else {
                 continue;
             };
-            if workspace.names.iter().any(|n| n == repo) || repositories.declares(repo) {
+            if workspace.names.iter().any(|n| n == repo) {
+                continue;
+            }
+            if let repos::Repositories::Unknown(why) = repositories.as_ref() {
+                if !noted && self.verbose {
+                    notes.push(diagnostic::NoteAt::new(
+                        span.0,
+                        format!("PYO014 not checked for this file's loads: the repositories the workspace declares are unknown ({why})"),
+                    ));
+                }
+                noted = true;
+                continue;
+            }
+            if repositories.declares(repo) {
                 continue;
             }
             findings.push(Finding::new(
@@ -371,6 +518,9 @@ impl Linter {
             return PackageLookup::Unknown;
         }
         let dir = workspace.root.join(package);
+        if glob::is_deleted_package(&dir) {
+            return PackageLookup::Unknown;
+        }
         let Some(build_file) = glob::build_file(&dir) else {
             return PackageLookup::Missing;
         };
@@ -411,7 +561,11 @@ impl Linter {
             }
         });
         let names = workspace::repository_names(&root);
+        if !self.workspaces.borrow().values().any(|w| *w.root == *root) {
+            glob::note_deleted_packages(&root);
+        }
         let found = Arc::new(Workspace {
+            fetched: self.fetched_repos(&root),
             root: Arc::from(root.as_path()),
             names: Arc::new(names),
         });
@@ -421,7 +575,7 @@ impl Linter {
         found
     }
 
-    fn lint_file(&self, path: &Path) -> Vec<Diagnostic> {
+    fn lint_file(&self, path: &Path) -> FileResult {
         let display = display_path(&self.session.base, path);
         guarded(&display, || {
             let finding = match source::read_bytes(path) {
@@ -433,11 +587,14 @@ impl Linter {
                     format!("cannot read the file: {error}"),
                 ),
             };
-            vec![LineIndex::new("").resolve(&display, finding)]
+            FileResult {
+                diagnostics: vec![LineIndex::new("").resolve(&display, finding)],
+                notes: Vec::new(),
+            }
         })
     }
 
-    fn lint_contents(&self, path: &Path, display: &str, bytes: Vec<u8>) -> Vec<Diagnostic> {
+    fn lint_contents(&self, path: &Path, display: &str, bytes: Vec<u8>) -> FileResult {
         let kind = FileKind::of(path);
         let dir = path.parent().unwrap_or(Path::new("/"));
         let workspace = self.workspace(dir);
@@ -445,10 +602,24 @@ impl Linter {
         let context = workspace.file_context(package.clone());
         let source = source::from_bytes(bytes);
         if kind == FileKind::Bzl && source.evaluate && path.is_file() {
+            // A .bzl file belongs to the package of the nearest directory with a BUILD file
+            // (`//pkg:sub/defs.bzl`), which its relative loads (`:sub/other.bzl`) start from.
+            let package_dir = dir
+                .ancestors()
+                .take_while(|d| d.starts_with(&*workspace.root))
+                .find(|d| glob::build_file(d).is_some() && !glob::is_deleted_package(d))
+                .unwrap_or(dir);
+            let package = workspace::package_of(&workspace.root, package_dir);
             let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
+                .strip_prefix(package_dir)
+                .map(|rel| {
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
                 .unwrap_or_default();
+            let context = workspace.file_context(package.clone());
             let key = ModuleKey {
                 repo: Repo::Main(workspace.root.clone()),
                 package,
@@ -458,23 +629,30 @@ impl Linter {
             // A .bzl file's loads run only when something loads it (test snapshots and
             // templates name repositories that only exist where they are used), so PYO014
             // looks at BUILD, WORKSPACE and MODULE.bazel files only.
-            return resolve(
-                &result.text,
-                display,
-                result.findings.clone(),
-                &result.suppressions,
-            );
+            return FileResult {
+                diagnostics: resolve(
+                    &result.text,
+                    display,
+                    result.findings.clone(),
+                    &result.suppressions,
+                ),
+                notes: self.resolve_notes(&result.text, display, result.notes.clone()),
+            };
         }
         let mut findings = source.findings;
         if !source.evaluate {
-            return resolve(&source.text, display, findings, &Suppressions::default());
+            return FileResult {
+                diagnostics: resolve(&source.text, display, findings, &Suppressions::default()),
+                notes: Vec::new(),
+            };
         }
         let package_dir = (kind == FileKind::Build).then_some(dir);
         let evaluated = self
             .session
             .evaluate(&source.text, display, kind, &context, package_dir);
         findings.extend(evaluated.findings);
-        findings.extend(self.check_loads(&workspace, &evaluated.loads));
+        let mut notes = evaluated.notes;
+        findings.extend(self.check_loads(&workspace, &evaluated.loads, &mut notes));
         if let Some(build) = &evaluated.build {
             let lines = LineIndex::new(&source.text);
             let invocations = build.recorder.invocations.borrow();
@@ -491,7 +669,7 @@ impl Linter {
                 other_package: &|package| self.other_package(&workspace, package),
                 repositories: &repositories,
             };
-            findings.extend(checks::check_build(&check_context));
+            findings.extend(checks::check_build(&check_context, &mut notes));
             // Images of the whole run that would load the same tag.
             for image in checks::image_tags(&check_context) {
                 let key = (workspace.root.clone(), image.tag.clone());
@@ -504,29 +682,46 @@ impl Linter {
                 }
             }
         }
-        resolve(&source.text, display, findings, &evaluated.suppressions)
+        FileResult {
+            diagnostics: resolve(&source.text, display, findings, &evaluated.suppressions),
+            notes: self.resolve_notes(&source.text, display, notes),
+        }
+    }
+
+    fn resolve_notes(&self, text: &str, display: &str, notes: Vec<diagnostic::NoteAt>) -> Vec<Note> {
+        if !self.verbose {
+            return Vec::new();
+        }
+        let lines = LineIndex::new(text);
+        notes
+            .into_iter()
+            .map(|note| lines.resolve_note(display, note))
+            .collect()
     }
 }
 
 /// Runs `lint` so that a panic (a linter bug) becomes an internal-error diagnostic for the file
 /// instead of ending the run.
-fn guarded(display: &str, lint: impl FnOnce() -> Vec<Diagnostic>) -> Vec<Diagnostic> {
+fn guarded(display: &str, lint: impl FnOnce() -> FileResult) -> FileResult {
     match panic::catch_unwind(AssertUnwindSafe(lint)) {
-        Ok(diagnostics) => diagnostics,
+        Ok(result) => result,
         Err(payload) => {
             let reason = payload
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            vec![LineIndex::new("").resolve(
-                display,
-                Finding::new(
-                    (0, 0),
-                    codes::INTERNAL_ERROR,
-                    format!("the linter failed on this file: {reason}"),
-                ),
-            )]
+            FileResult {
+                diagnostics: vec![LineIndex::new("").resolve(
+                    display,
+                    Finding::new(
+                        (0, 0),
+                        codes::INTERNAL_ERROR,
+                        format!("the linter failed on this file: {reason}"),
+                    ),
+                )],
+                notes: Vec::new(),
+            }
         }
     }
 }
@@ -537,8 +732,8 @@ mod tests {
 
     #[test]
     fn pyo005_a_panic_becomes_an_internal_error() {
-        let diagnostics = guarded("pkg/BUILD", || panic!("simulated linter bug"));
-        let lines: Vec<String> = diagnostics.iter().map(Diagnostic::to_text_line).collect();
+        let result = guarded("pkg/BUILD", || panic!("simulated linter bug"));
+        let lines: Vec<String> = result.diagnostics.iter().map(Diagnostic::to_text_line).collect();
         assert_eq!(
             lines,
             ["pkg/BUILD:1:1: PYO005 the linter failed on this file: simulated linter bug"]

@@ -41,8 +41,8 @@ const NON_DECLARING: &[&str] = &[
 
 #[derive(Debug, Clone)]
 pub(crate) enum Repositories {
-    /// Some repository may be declared by code the linter cannot see.
-    Unknown,
+    /// Some repository may be declared by code the linter cannot see: why.
+    Unknown(String),
     Known {
         names: BTreeSet<String>,
         /// The workspace uses MODULE.bazel (the advice is a `bazel_dep`, else an `http_archive`).
@@ -56,7 +56,7 @@ impl Repositories {
     /// Whether `repo` (without `@`) may be named.
     pub fn declares(&self, repo: &str) -> bool {
         match self {
-            Repositories::Unknown => true,
+            Repositories::Unknown(_) => true,
             Repositories::Known { names, .. } => {
                 names.contains(repo)
                     || IMPLICIT.contains(&repo)
@@ -86,26 +86,33 @@ pub(crate) struct DeclaringFile {
     pub invocations: Vec<Invocation>,
     /// Evaluation stopped early, or a `load()` failed.
     pub incomplete: bool,
+    /// The file, as shown in messages.
+    pub shown: String,
     pub module_file: bool,
 }
 
 /// The repositories declared by `files` (the workspace's WORKSPACE and MODULE.bazel, evaluated).
 pub(crate) fn collect(files: &[DeclaringFile], shown: String) -> Repositories {
     if files.is_empty() {
-        return Repositories::Unknown;
+        return Repositories::Unknown("the workspace has no WORKSPACE or MODULE.bazel file".to_owned());
     }
     let mut names = BTreeSet::new();
     let mut bzlmod = false;
     for file in files {
         if file.incomplete {
-            return Repositories::Unknown;
+            return Repositories::Unknown(format!(
+                "{} does not evaluate to the end (a load or call the linter cannot follow)",
+                file.shown
+            ));
         }
         bzlmod |= file.module_file;
         for invocation in &file.invocations {
             let kind = invocation.kind.as_str();
             if file.module_file {
                 match kind {
-                    "include" => return Repositories::Unknown,
+                    "include" => {
+                        return Repositories::Unknown(format!("{} include()s another file", file.shown))
+                    }
                     "bazel_dep" => {
                         let name = invocation
                             .attr("repo_name")
@@ -132,7 +139,12 @@ pub(crate) fn collect(files: &[DeclaringFile], shown: String) -> Repositories {
                     names.insert(name.to_owned());
                 }
                 // A macro of a repository the linter does not evaluate may declare anything.
-                None => return Repositories::Unknown,
+                None => {
+                    return Repositories::Unknown(format!(
+                        "{} calls `{kind}`, code of a repository that is not evaluated, which may declare repositories",
+                        file.shown
+                    ))
+                }
             }
         }
     }
@@ -140,5 +152,36 @@ pub(crate) fn collect(files: &[DeclaringFile], shown: String) -> Repositories {
         names,
         bzlmod,
         file: shown,
+    }
+}
+
+impl Repositories {
+    /// A workspace nested in another is usually a repository of the outer one (a test
+    /// workspace, a `local_repository`), and its labels then resolve among the outer
+    /// workspace's repositories too (WORKSPACE mode shares one namespace; under bzlmod a
+    /// repository made by the outer module sees the outer module's).
+    pub fn nested_in(self, outer: &Repositories, outer_names: &[String], outer_file: &str) -> Repositories {
+        match (self, outer) {
+            (Repositories::Known { mut names, bzlmod, file }, Repositories::Known { names: more, .. }) => {
+                names.extend(more.iter().cloned());
+                names.extend(outer_names.iter().cloned());
+                Repositories::Known { names, bzlmod, file }
+            }
+            (Repositories::Known { .. }, Repositories::Unknown(why)) => Repositories::Unknown(format!(
+                "the workspace is nested in {outer_file}, whose repositories are unknown: {why}"
+            )),
+            (unknown, _) => unknown,
+        }
+    }
+
+    /// Repositories Bazel has fetched were declared when it fetched them.
+    pub fn with_fetched(self, fetched: Option<&crate::fetched::FetchedRepos>) -> Repositories {
+        match (self, fetched) {
+            (Repositories::Known { mut names, bzlmod, file }, Some(fetched)) => {
+                names.extend(fetched.apparent_names());
+                Repositories::Known { names, bzlmod, file }
+            }
+            (other, _) => other,
+        }
     }
 }

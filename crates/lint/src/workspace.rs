@@ -234,3 +234,58 @@ impl Walker<'_> {
 pub(crate) fn inside(root: &Path, path: &Path) -> bool {
     fs::canonicalize(path).is_ok_and(|real| real.starts_with(root))
 }
+
+/// Names Bazel's BUILD-file prelude (`tools/build_rules/prelude_bazel`, read before every BUILD
+/// file of the main repository) loads or defines: BUILD files may use them without a `load()`.
+pub(crate) fn prelude_names(root: &Path) -> std::collections::HashSet<String> {
+    static LOAD: OnceLock<Option<Regex>> = OnceLock::new();
+    static SYMBOL: OnceLock<Option<Regex>> = OnceLock::new();
+    static DEFINED: OnceLock<Option<Regex>> = OnceLock::new();
+    let mut names = std::collections::HashSet::new();
+    let Ok(text) = fs::read_to_string(root.join("tools/build_rules/prelude_bazel")) else {
+        return names;
+    };
+    let (Some(load), Some(symbol), Some(defined)) = (
+        LOAD.get_or_init(|| Regex::new(r"(?s)\bload\s*\(\s*(?:'[^']*'|\x22[^\x22]*\x22)\s*,([^)]*)\)").ok()),
+        SYMBOL.get_or_init(|| {
+            Regex::new(r#"(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?["']([A-Za-z_][A-Za-z0-9_]*)["']"#).ok()
+        }),
+        DEFINED.get_or_init(|| Regex::new(r"(?m)^(?:def\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*[=(]").ok()),
+    ) else {
+        return names;
+    };
+    for call in load.captures_iter(&text) {
+        for s in symbol.captures_iter(&call[1]) {
+            let name = s.get(1).unwrap_or_else(|| s.get(2).expect("group 2 always matches"));
+            names.insert(name.as_str().to_owned());
+        }
+    }
+    for d in defined.captures_iter(&text) {
+        names.insert(d[1].to_owned());
+    }
+    names
+}
+
+/// Whether a `.gitignore` in `path`'s directory or above (up to `root`) names it: such a file
+/// is generated (by a script, a test driver) where it is used, so its absence is not an error.
+pub(crate) fn is_gitignored(root: &Path, path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    path.ancestors()
+        .skip(1)
+        .take_while(|dir| dir.starts_with(root))
+        .any(|dir| {
+            let Ok(text) = fs::read_to_string(dir.join(".gitignore")) else {
+                return false;
+            };
+            let relative = display_path(dir, path);
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
+                .any(|pattern| {
+                    crate::glob::path_matches(pattern, &relative)
+                        || (!pattern.trim_matches('/').contains('/') && crate::glob::path_matches(pattern, name))
+                })
+        })
+}

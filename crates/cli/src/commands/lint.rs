@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
-use pyoci_lint::{codes, Diagnostic, LabelScope, Options, Report};
+use pyoci_lint::{codes, Diagnostic, LabelScope, Note, Options, Report, Settings};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -79,6 +79,18 @@ pub struct Args {
     #[arg(long)]
     pub timings: bool,
 
+    /// Bazel's output base (`bazel info output_base`): external repositories fetched under its
+    /// `external/` are evaluated as written instead of being unknown. Default: found through
+    /// the workspace's `bazel-<directory name>` symlink after a build or fetch.
+    #[arg(long, value_name = "DIR")]
+    pub output_base: Option<PathBuf>,
+
+    /// Also print, on stderr, one `path:line:col: note: ...` line for each check that stayed
+    /// silent and why (a repository not evaluated, a macro whose targets cannot be seen).
+    /// Notes are not findings and do not change the exit status.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
     /// Print every diagnostic code with its severity and meaning, then exit.
     #[arg(long)]
     pub list_codes: bool,
@@ -93,7 +105,7 @@ pub struct Args {
 struct WorkerRequest {
     base: PathBuf,
     files: Vec<PathBuf>,
-    labels: Labels,
+    settings: Settings,
 }
 
 /// One line of a worker's output: the diagnostics of `files[index]`.
@@ -101,6 +113,7 @@ struct WorkerRequest {
 struct WorkerResult {
     index: usize,
     diagnostics: Vec<Diagnostic>,
+    notes: Vec<Note>,
     /// How long the file took to lint.
     seconds: f64,
 }
@@ -128,11 +141,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         args.paths
     };
+    let output_base = match args.output_base {
+        Some(dir) if !dir.join("external").is_dir() => {
+            eprintln!(
+                "error: --output-base {}: no such Bazel output base (it has no external/ directory; see `bazel info output_base`)",
+                dir.display()
+            );
+            return Ok(ExitCode::from(USAGE_ERROR));
+        }
+        Some(dir) => Some(std::path::absolute(&dir).unwrap_or(dir)),
+        None => None,
+    };
     let options = Options {
         select: args.select,
         ignore: args.ignore,
         labels: args.labels.into(),
         exclude: args.exclude,
+        output_base,
+        verbose: args.verbose,
     };
     let files = match options
         .validate()
@@ -144,7 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(USAGE_ERROR));
         }
     };
-    let (diagnostics, timings) = lint_in_workers(&base, &files, args.labels)?;
+    let (diagnostics, notes, timings) = lint_in_workers(&base, &files, &options.settings())?;
     if args.timings {
         let mut stderr = std::io::stderr().lock();
         for (file, seconds) in files.iter().zip(&timings) {
@@ -152,7 +178,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             writeln!(stderr, "timing {seconds:.4} {}", shown.display())?;
         }
     }
-    let report = Report::new(diagnostics, files.len(), &options);
+    let mut report = Report::new(diagnostics, files.len(), &options);
+    report.add_notes(notes);
+    if args.verbose {
+        let mut stderr = std::io::stderr().lock();
+        for note in &report.notes {
+            writeln!(stderr, "{}", note.to_text_line())?;
+        }
+    }
     let rendered = match args.format {
         Format::Text => pyoci_lint::render_text(&report),
         Format::Json => pyoci_lint::render_json(&report),
@@ -192,7 +225,7 @@ fn run_worker() -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut write_error = None;
     let mut started = None;
-    pyoci_lint::lint_each(&request.base, &request.files, request.labels.into(), |index, diagnostics| {
+    pyoci_lint::lint_each(&request.base, &request.files, &request.settings, |index, found| {
         if write_error.is_some() {
             return;
         }
@@ -200,7 +233,13 @@ fn run_worker() -> anyhow::Result<ExitCode> {
         // machine do not inflate it.
         let now = pyoci_lint::limits::thread_cpu_seconds();
         let seconds = now - started.unwrap_or(0.0);
-        let line = serde_json::to_string(&WorkerResult { index, diagnostics, seconds }).unwrap_or_default();
+        let line = serde_json::to_string(&WorkerResult {
+            index,
+            diagnostics: found.diagnostics,
+            notes: found.notes,
+            seconds,
+        })
+        .unwrap_or_default();
         let mut out = stdout.lock();
         if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             write_error = Some(error);
@@ -218,12 +257,13 @@ fn run_worker() -> anyhow::Result<ExitCode> {
 fn lint_in_workers(
     base: &Path,
     files: &[PathBuf],
-    labels: Labels,
-) -> anyhow::Result<(Vec<Diagnostic>, Vec<f64>)> {
+    settings: &Settings,
+) -> anyhow::Result<(Vec<Diagnostic>, Vec<Note>, Vec<f64>)> {
     let mut timings = vec![0.0; files.len()];
     let exe = std::env::current_exe()
         .context("cannot find the pyoci executable to start a lint worker")?;
     let mut diagnostics = Vec::new();
+    let mut notes = Vec::new();
     let mut start = 0;
     while start < files.len() {
         let remaining = &files[start..];
@@ -238,7 +278,7 @@ fn lint_in_workers(
         let request = serde_json::to_vec(&WorkerRequest {
             base: base.to_path_buf(),
             files: remaining.to_vec(),
-            labels,
+            settings: settings.clone(),
         })?;
         let mut stdin = child.stdin.take().context("the worker has no stdin")?;
         let writer = std::thread::spawn(move || stdin.write_all(&request));
@@ -255,6 +295,7 @@ fn lint_in_workers(
             let result: WorkerResult =
                 serde_json::from_str(&line).context("the lint worker sent a malformed result")?;
             diagnostics.extend(result.diagnostics);
+            notes.extend(result.notes);
             if let Some(slot) = timings.get_mut(start + result.index) {
                 *slot = result.seconds;
             }
@@ -287,5 +328,5 @@ fn lint_in_workers(
         ));
         start += done + 1;
     }
-    Ok((diagnostics, timings))
+    Ok((diagnostics, notes, timings))
 }

@@ -729,6 +729,7 @@ fn rule_schema(kwargs: &SmallMap<String, Value<'_>>) -> RuleSchema {
     }
     let mut schema = RuleSchema::with_common(class, own);
     schema.open = partial;
+    schema.partial = partial;
     if let Some(AttrValue::Dict(outputs)) = kwargs.get("outputs").map(|v| AttrValue::from_value(*v))
     {
         schema.implicit_outputs = outputs

@@ -106,6 +106,8 @@ impl AttrSchema {
 pub(crate) struct RuleSchema {
     pub attrs: BTreeMap<String, AttrSchema>,
     pub open: bool,
+    /// Open because `rule(attrs = ...)` was built from values the linter cannot know.
+    pub partial: bool,
     /// `rule(outputs = {...})` templates such as `%{name}.tar`: files every target of the rule
     /// declares.
     pub implicit_outputs: Vec<String>,
@@ -183,6 +185,7 @@ impl RuleSchema {
         RuleSchema {
             attrs,
             open: false,
+            partial: false,
             implicit_outputs: Vec::new(),
         }
     }
@@ -194,6 +197,7 @@ impl RuleSchema {
                 .map(|(n, s)| (n.to_owned(), s))
                 .collect(),
             open: true,
+            partial: false,
             implicit_outputs: Vec::new(),
         }
     }

@@ -323,6 +323,25 @@ impl Opaque {
     }
 }
 
+thread_local! {
+    /// How many times code has looked at an unknown to decide something (its truth, length,
+    /// members, equality): a `fail()` after that may come from a branch the real value would
+    /// not have taken.
+    static CONSULTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn consulted() {
+    CONSULTED.with(|c| c.set(c.get() + 1));
+}
+
+/// The count of decisions taken on unknowns so far (compare two readings).
+pub(crate) fn unknowns_consulted() -> u64 {
+    CONSULTED.with(std::cell::Cell::get)
+}
+
+/// Marks an error raised after code decided something on an unknown value.
+pub(crate) const DECIDED_ON_UNKNOWN: &str = "(after a decision on a value of type unknown) ";
+
 /// How an unknown reads inside a string (`"@pip_{}//:pkg".format(unknown)`): strings holding
 /// it are unknown too (see `AttrValue`).
 pub(crate) const UNKNOWN_OPEN: char = '\u{27e8}';
@@ -361,15 +380,23 @@ impl<'v> StarlarkValue<'v> for Opaque {
     }
 
     fn iterate_collect(&self, _heap: Heap<'v>) -> starlark::Result<Vec<Value<'v>>> {
+        consulted();
         Ok(Vec::new())
     }
 
     fn length(&self) -> starlark::Result<i32> {
+        consulted();
         Ok(0)
     }
 
     fn is_in(&self, _other: Value<'v>) -> starlark::Result<bool> {
+        consulted();
         Ok(false)
+    }
+
+    fn to_bool(&self) -> bool {
+        consulted();
+        true
     }
 
     // An unknown can be a dict key or a set member, as the value it stands for could be.
@@ -383,6 +410,7 @@ impl<'v> StarlarkValue<'v> for Opaque {
     }
 
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
+        consulted();
         Ok(other
             .downcast_ref::<Opaque>()
             .is_some_and(|o| o.name == self.name))
@@ -594,9 +622,19 @@ impl<'v> StarlarkValue<'v> for MacroWrapper {
         // it cannot run, the BUILD file goes on with an unknown in its place.
         let mut result = None;
         if !missing {
+            let before = unknowns_consulted();
             match eval.eval_function(inner, &positional, &accepted) {
                 Ok(value) => result = Some(value),
-                Err(error) => invocation.error = Some(error.without_diagnostic().to_string()),
+                Err(error) => {
+                    let mark = if crate::eval::in_other_repository(&error) {
+                        crate::eval::OTHER_REPOSITORY_MARK
+                    } else if unknowns_consulted() != before {
+                        DECIDED_ON_UNKNOWN
+                    } else {
+                        ""
+                    };
+                    invocation.error = Some(format!("{mark}{}", error.without_diagnostic()));
+                }
             }
         }
         if let Some(recorder) = Recorder::get(eval) {

@@ -8,7 +8,8 @@ mod targets;
 pub(crate) use entry::{image_tags, tag_collision, ImageTagOwner};
 
 use crate::ast_index::{AstIndex, ByteSpan, CallSite};
-use crate::diagnostic::{Finding, LineIndex};
+use crate::diagnostic::{Finding, LineIndex, NoteAt};
+use crate::record::Origin;
 use crate::glob::Listing;
 use crate::record::Invocation;
 
@@ -124,13 +125,64 @@ impl<'a> BuildContext<'a> {
     }
 }
 
-pub(crate) fn check_build(context: &BuildContext<'_>) -> Vec<Finding> {
+pub(crate) fn check_build(context: &BuildContext<'_>, notes: &mut Vec<NoteAt>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for invocation in context.invocations {
+        silenced(context, invocation, notes);
         attrs::check(context, invocation, &mut findings);
         image::check(context, invocation, &mut findings);
         entry::check_main(context, invocation, &mut findings);
     }
     targets::check(context, &mut findings);
     findings
+}
+
+/// `--verbose`: the checks a call switched off, and why.
+fn silenced(context: &BuildContext<'_>, invocation: &Invocation, notes: &mut Vec<NoteAt>) {
+    let at = context.call_span(invocation).0;
+    match &invocation.origin {
+        Origin::Macro(_) => {
+            if let Some(error) = invocation.error.as_ref().filter(|e| crate::eval::is_unknown_error(e)) {
+                let error = error
+                    .replace(crate::eval::OTHER_REPOSITORY_MARK, "")
+                    .replace(crate::bazel::values::DECIDED_ON_UNKNOWN, "after deciding on an unknown: ");
+                let error = error.lines().next().unwrap_or_default();
+                notes.push(NoteAt::new(
+                    at,
+                    format!(
+                        "`{}` stopped on a value the linter cannot know ({error}): the targets it makes are unknown, so any name in this package may be one (PYO031/PYO032 off here)",
+                        invocation.kind
+                    ),
+                ));
+            }
+        }
+        Origin::Rule(schema) if schema.partial => {
+            let unchecked: Vec<&str> = invocation
+                .attrs
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .filter(|name| !schema.attrs.contains_key(*name))
+                .collect();
+            if !unchecked.is_empty() {
+                notes.push(NoteAt::new(
+                    at,
+                    format!(
+                        "`{}`'s attribute schema is built from values the linter cannot know: `{}` not checked (PYO020-PYO023)",
+                        context.user_kind(invocation),
+                        unchecked.join("`, `")
+                    ),
+                ));
+            }
+        }
+        Origin::Opaque if invocation.direct && invocation.name().is_none() && invocation.positional.is_empty() => {
+            notes.push(NoteAt::new(
+                at,
+                format!(
+                    "`{}()` is code the linter does not evaluate and names no target: any name in this package may be one of its targets (PYO031/PYO032 off here)",
+                    invocation.kind
+                ),
+            ));
+        }
+        _ => {}
+    }
 }
