@@ -4,11 +4,13 @@
 # formats' (.deb, layer spec, layout JSON) through run_formats.sh.
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # Usage: fuzz/run.sh [SECONDS_PER_TARGET]
+# Env:   PYOCI_FUZZ_SANITIZER=none  build without AddressSanitizer (see run_formats.sh).
 set -euo pipefail
 
 seconds="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
+sanitizer="${PYOCI_FUZZ_SANITIZER:-address}"
 cd "$here"
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz/run.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2; exit 1; }
@@ -29,7 +31,7 @@ status=0
 for target in lint_build lint_bzl; do
   echo "fuzz/run.sh: $target for ${seconds}s"
   # -rss_limit_mb bounds what one input may make the linter allocate; -timeout what it may take.
-  if ! cargo +nightly fuzz run "$target" "corpus/$target" -- \
+  if ! cargo +nightly fuzz run -s "$sanitizer" "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len=65536 \
       -dict="$here/starlark.dict" -print_final_stats=1; then
     echo "fuzz/run.sh: $target found a crash; the input is under fuzz/artifacts/$target/" >&2

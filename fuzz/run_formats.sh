@@ -7,6 +7,8 @@
 # (`cargo install cargo-fuzz`). A crash leaves its input under fuzz/artifacts/<target>/; turn it
 # into a regression test in the owning crate's tests/fuzz_regressions.rs.
 # Usage: fuzz/run_formats.sh [SECONDS_PER_TARGET [TARGET...]]
+# Env:   PYOCI_FUZZ_SANITIZER=none  build without AddressSanitizer (coverage-guided all the same):
+#        the ASan build of the fuzz crate (starlark included) takes very long on 2 shared cores.
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -16,6 +18,7 @@ repo="$(cd "$here/.." && pwd)"
 debs="${PYOCI_DEBS_DIR:-$repo/../shared/debs/bookworm-amd64}"
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(deb_reader layer_spec oci_layout_json foreign_layer oci_layout_layers)
+sanitizer="${PYOCI_FUZZ_SANITIZER:-address}"
 cd "$here"
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz/run_formats.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2; exit 1; }
@@ -208,7 +211,7 @@ for target in "${targets[@]}"; do
   esac
   echo "fuzz/run_formats.sh: $target for ${seconds}s"
   # -rss_limit_mb bounds what one input may make pyoci allocate; -timeout what it may take.
-  if ! cargo +nightly fuzz run -O "$target" "$here/corpus/$target" -- \
+  if ! cargo +nightly fuzz run -O -s "$sanitizer" "$target" "$here/corpus/$target" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 "${extra[@]}" -print_final_stats=1; then
     echo "fuzz/run_formats.sh: $target found a crash; the input is under fuzz/artifacts/$target/" >&2
     status=1

@@ -3,7 +3,8 @@
 new layers for an image sharing the base, oci_promote by digest, the seed's format = "docker"
 spelling loading into the Docker Engine, and oci_pull fetching a pushed base by digest (with
 credentials) into a fresh workspace that builds and runs an image on it, while a tampered blob
-fails the fetch.
+fails the fetch. `bazel run` of oci_push also reaches a TLS registry whose CA is only in a
+certs.d directory (PYOCI_CERTS_D passed through `bazel run`), and is refused without it.
 
 PYOCI_BINARY (optional) names a prebuilt pyoci for the toolchain repository.
 """
@@ -20,7 +21,7 @@ import pytest
 from conftest import REPO, BazelError, extension_repository, module_file, require_tool
 
 sys.path.insert(0, str(REPO / "tests" / "support"))
-from registry import Registry  # noqa: E402
+from registry import Pki, Registry  # noqa: E402
 
 
 def extra_repo_env(**more):
@@ -151,6 +152,37 @@ def test_promote_copies_by_digest_with_mounts(push_example, registry):
     assert inspected["Digest"] == digest
     assert sorted(inspected["RepoTags"]) == ["stable", "v1.2.3"]
     assert registry.blob_uploads("team/app-prod") == 0, "promotion uploaded blobs instead of mounting"
+
+
+def test_push_to_tls_registry_trusted_only_through_certs_d(push_example, e2e_tmp):
+    """Issue 16: the CA is in no system store and no rule attribute, only in a certs.d tree as
+    /etc/docker/certs.d would hold it; PYOCI_CERTS_D points there and passes through `bazel run`."""
+    require_tool("openssl")
+    workspace, bazel = push_example
+    pki = Pki(e2e_tmp / "pki")
+    with Registry(e2e_tmp / "registry-tls", tls=pki) as registry:
+        certs_d = pki.certs_d(e2e_tmp / "certs.d", registry.host)
+        empty = e2e_tmp / "certs.d-empty"
+        empty.mkdir(exist_ok=True)
+        repository = f"{registry.host}/team/tls"
+
+        refused = bazel.run("run", "//:push", "--", "--repository", repository, "--tag", "tls",
+                            check=False, env={"PYOCI_CERTS_D": str(empty)})
+        assert refused.returncode != 0
+        assert "unknown certificate authority" in refused.stderr, refused.stderr
+        assert str(empty / registry.host / "ca.crt") in refused.stderr, refused.stderr
+        assert "/v2/team/tls/" not in registry.log(), "the refused push reached the repository"
+
+        result = bazel.run("run", "//:push", "--", "--repository", repository, "--tag", "tls",
+                           env={"PYOCI_CERTS_D": str(certs_d)})
+        digest = (bazel.bin_dir() / "app_image.digest").read_text().strip()
+        assert f"{repository}@{digest}" in result.stdout
+        require_tool("skopeo")
+        inspected = subprocess.run(
+            ["skopeo", "inspect", "--cert-dir", str(certs_d / registry.host), f"docker://{repository}:tls"],
+            capture_output=True, text=True)
+        assert inspected.returncode == 0, inspected.stderr
+        assert json.loads(inspected.stdout)["Digest"] == digest
 
 
 def test_seed_spelling_loads_into_docker(push_example, docker):

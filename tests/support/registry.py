@@ -1,10 +1,14 @@
 """A real CNCF distribution registry (`docker-registry`, Debian) for pytest: 127.0.0.1 on a
-free port, storage in a temporary directory, optional htpasswd basic auth, stopped by the
-test (also on failure). The Rust twin is tests/support/registry.rs.
+free port, storage in a temporary directory, optional htpasswd basic auth, optional TLS with
+a CA made by openssl (`Pki`), stopped by the test (also on failure). The Rust twin is
+tests/support/registry.rs.
 
-    from registry import Registry
+    from registry import Pki, Registry
     with Registry(tmp_path, user=("ci", "s3cret"), delete=True) as registry:
         registry.host  # "127.0.0.1:PORT"
+    pki = Pki(tmp_path / "pki")
+    with Registry(tmp_path / "tls", tls=pki) as registry:
+        pki.certs_d(tmp_path / "certs.d", registry.host)  # <dir>/127.0.0.1:PORT/ca.crt
 """
 
 import base64
@@ -22,8 +26,46 @@ def free_port():
         return s.getsockname()[1]
 
 
+def openssl(*args, cwd):
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)}: {result.stderr}")
+
+
+class Pki:
+    """A CA and a server certificate for 127.0.0.1 and localhost, signed by it."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", "/CN=pyoci test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout", "ca.key", "-out", "ca.crt", cwd=self.dir)
+        (self.dir / "server.ext").write_text(
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=pyoci test server",
+                "-keyout", "server.key", "-out", "server.csr", cwd=self.dir)
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+                cwd=self.dir)
+
+    @property
+    def ca(self):
+        return self.dir / "ca.crt"
+
+    def certs_d(self, root, host):
+        """A certs.d tree (as /etc/docker/certs.d) trusting the CA for `host`; returns root."""
+        root = Path(root)
+        (root / host).mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.ca, root / host / "ca.crt")
+        return root
+
+
 class Registry:
-    def __init__(self, directory, user=None, delete=False):
+    def __init__(self, directory, user=None, delete=False, tls=None):
         if shutil.which("docker-registry") is None:
             raise AssertionError("docker-registry is not installed (Debian package docker-registry)")
         self.dir = Path(directory)
@@ -31,6 +73,7 @@ class Registry:
         self.port = free_port()
         self.user = user
         self.delete = delete
+        self.tls = tls
         self.process = None
         self._write_config()
 
@@ -83,6 +126,8 @@ class Registry:
             f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
             f"  delete:\n    enabled: {'true' if self.delete else 'false'}\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: pyoci-test-secret\n"
+            + (f"  tls:\n    certificate: {self.tls.dir / 'server.crt'}\n"
+               f"    key: {self.tls.dir / 'server.key'}\n" if self.tls else "")
             + auth
         )
 

@@ -17,6 +17,7 @@ use crate::digest::{copy_hashing, Digest};
 use crate::error::{Error, Result};
 use crate::progress::{BlobProgress, Progress, Quiet};
 use crate::reference::{api_host, is_loopback, Reference};
+use crate::sessions::{SessionKey, SessionStore};
 
 /// Media types a manifest GET accepts: OCI and docker schema 2, single and multi-platform.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -49,6 +50,9 @@ pub struct Options {
     pub stall_timeout: Duration,
     /// CA certificates trusted for every registry, on top of the system store and certs.d.
     pub ca_certs: Vec<std::path::PathBuf>,
+    /// Where chunked upload sessions are remembered so a later process can resume them
+    /// (`default_upload_state_dir()`); `None` keeps them in memory only.
+    pub upload_state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             timeout: Duration::from_secs(3600),
             stall_timeout: Duration::from_secs(120),
             ca_certs: Vec::new(),
+            upload_state_dir: None,
         }
     }
 }
@@ -81,6 +86,7 @@ pub struct Client {
     /// names, never to hosts a registry hands us).
     insecure_hosts: Mutex<std::collections::HashSet<String>>,
     deadline: Instant,
+    sessions: Option<SessionStore>,
 }
 
 struct RegistryState {
@@ -223,8 +229,10 @@ impl Client {
         let trust = crate::tls::Trust::new(&options.ca_certs)?;
         options.jobs = options.jobs.max(1);
         let deadline = Instant::now() + options.timeout;
+        let sessions = options.upload_state_dir.clone().map(SessionStore::new);
         Ok(Client {
             deadline,
+            sessions,
             tls_agents: Mutex::new(HashMap::new()),
             trust,
             agent,
@@ -952,6 +960,43 @@ impl<'c> Repository<'c> {
         Ok(self.resolve_location(location))
     }
 
+    fn session_key<'k>(&'k self, digest: &'k Digest, size: u64) -> SessionKey<'k> {
+        SessionKey {
+            registry: &self.state.base_url,
+            repository: &self.name,
+            digest,
+            size,
+        }
+    }
+
+    /// A URL on this registry's own origin that the plain-HTTP policy lets us reach.
+    fn own_origin(&self, url: &str) -> bool {
+        Origin::of(url).is_ok_and(|origin| origin == self.state.origin)
+            && self.client.check_transport(url).is_ok()
+    }
+
+    /// The blob is in the repository: a session an earlier process left for it is moot.
+    pub fn forget_upload(&self, digest: &Digest, size: u64) {
+        if let Some(store) = &self.client.sessions {
+            store.forget(&self.session_key(digest, size));
+        }
+    }
+
+    /// Whether the repository holds the manifest `digest` (`HEAD`, nothing downloaded).
+    pub fn manifest_exists(&self, digest: &Digest) -> Result<bool> {
+        let call = Call::new(
+            Method::HEAD,
+            self.url(&format!("manifests/{digest}")),
+            self.pull_scope(),
+        )
+        .header("Accept", MANIFEST_ACCEPT);
+        self.client
+            .with_retries(&format!("HEAD manifest {digest}"), || {
+                let response = self.send_expect(&call, &[200, 404])?;
+                Ok(response.status().as_u16() == 200)
+            })
+    }
+
     fn start_upload(&self) -> Result<String> {
         let call = Call::new(Method::POST, self.url("blobs/uploads/"), self.push_scope());
         let response = self.send_expect(&call, &[202])?;
@@ -975,12 +1020,28 @@ impl<'c> Repository<'c> {
             format!("{location}{separator}digest={digest}")
         };
         if chunk_size > 0 && size > chunk_size {
+            let key = self.session_key(digest, size);
+            let store = self.client.sessions.as_ref();
+            // A session an earlier process left: only when on this registry's own origin and
+            // reachable under the plain-HTTP policy.
+            if session.is_none() {
+                if let Some((location, offset)) =
+                    store.and_then(|store| store.load(&key, |url| self.own_origin(url)))
+                {
+                    *session = Some(UploadSession { location, offset });
+                }
+            }
             // The session is kept until replaced: if asking about it fails transiently, the
             // caller's retry asks again instead of starting over.
             let (mut location, mut offset) = match session.clone() {
                 Some(previous) => match self.upload_offset(&previous)? {
                     Some(resumed) => resumed,
-                    None => (self.start_upload()?, 0),
+                    None => {
+                        if let Some(store) = store {
+                            store.forget(&key);
+                        }
+                        (self.start_upload()?, 0)
+                    }
                 },
                 None => (self.start_upload()?, 0),
             };
@@ -994,6 +1055,9 @@ impl<'c> Repository<'c> {
             }
             progress.reset();
             progress.advance(offset);
+            if offset > 0 {
+                progress.resumed(offset);
+            }
             *session = Some(UploadSession {
                 location: location.clone(),
                 offset,
@@ -1012,6 +1076,9 @@ impl<'c> Repository<'c> {
                 let response = match self.send_expect(&call, &[202]) {
                     Err(error) if resumed && !error.is_transient() => {
                         resumed = false;
+                        if let Some(store) = store {
+                            store.forget(&key);
+                        }
                         location = self.start_upload()?;
                         offset = 0;
                         progress.reset();
@@ -1028,10 +1095,16 @@ impl<'c> Repository<'c> {
                     location: location.clone(),
                     offset,
                 });
+                if let Some(store) = store {
+                    store.save(&key, &location, offset);
+                }
             }
             let call = Call::new(Method::PUT, finish_url(&location), self.push_scope());
             self.send_expect(&call, &[201])?;
             *session = None;
+            if let Some(store) = store {
+                store.forget(&key);
+            }
         } else {
             let location = match session.take() {
                 Some(UploadSession {

@@ -15,6 +15,7 @@ mod gc;
 mod layout;
 mod progress;
 mod reference;
+mod sessions;
 mod tls;
 mod transfer;
 
@@ -27,5 +28,6 @@ pub use gc::{delete as gc_delete, plan as gc_plan, Decision, GcEntry, GcOptions}
 pub use layout::{LayoutReader, LayoutWriter};
 pub use progress::{BlobProgress, Progress, Quiet};
 pub use reference::{is_loopback, validate_tag, Reference};
+pub use sessions::default_upload_state_dir;
 pub use tls::{certs_d_names, certs_d_roots};
 pub use transfer::{copy, pull, push_layout, PullReport, PushReport};

@@ -19,6 +19,8 @@ pub trait BlobProgress: Send + Sync {
     fn advance(&self, bytes: u64);
     /// Restart counting (a retry resends the blob from its start).
     fn reset(&self);
+    /// The upload continues a session the registry already holds `offset` bytes of.
+    fn resumed(&self, _offset: u64) {}
     fn finish(&self);
 }
 

@@ -256,6 +256,8 @@ pub struct PushReport {
     pub blobs_existing: usize,
     pub blobs_mounted: usize,
     pub manifests: usize,
+    /// The registry already held the image's manifest, so no blob or manifest was sent.
+    pub manifest_existed: bool,
     pub tags: Vec<String>,
     /// Tags that pointed elsewhere before: (tag, previous digest). The previous image may
     /// now be untagged; `gc --digest` can consider it.
@@ -283,6 +285,57 @@ pub fn push_graph(
     }
     let repository = client.repository(destination)?;
     let counters = Counters::default();
+    let root = graph
+        .manifests
+        .last()
+        .map(|(d, _)| d)
+        .unwrap_or(&graph.root);
+    let root_bytes = graph
+        .manifests
+        .last()
+        .map(|(_, b)| b.as_slice())
+        .unwrap_or_default();
+    // A registry accepts a manifest only once it holds every blob (and child manifest) it
+    // names, so a manifest already there means the whole graph is: one HEAD instead of one
+    // per blob, and the second push of an image costs what crane's does.
+    let manifest_existed = repository.manifest_exists(&root.digest)?;
+    if manifest_existed {
+        counters
+            .existing
+            .store(graph.blobs.len(), Ordering::Relaxed);
+    } else {
+        push_content(client, source, graph, &repository, &counters)?;
+    }
+    let mut moved_tags = Vec::new();
+    for tag in tags {
+        match repository.resolve_tag(tag)? {
+            Some(previous) if previous == root.digest => continue,
+            Some(previous) => moved_tags.push((tag.clone(), previous)),
+            None => {}
+        }
+        repository.put_manifest(tag, &root.media_type, root_bytes)?;
+    }
+    Ok(PushReport {
+        digest: Some(root.digest.clone()),
+        blobs_uploaded: counters.uploaded.into_inner(),
+        bytes_uploaded: counters.bytes.into_inner(),
+        blobs_existing: counters.existing.into_inner(),
+        blobs_mounted: counters.mounted.into_inner(),
+        manifests: graph.manifests.len(),
+        manifest_existed,
+        tags: tags.to_vec(),
+        moved_tags,
+    })
+}
+
+/// Every blob the repository lacks, then each manifest by digest, children first.
+fn push_content(
+    client: &Client,
+    source: &dyn Source,
+    graph: &Graph,
+    repository: &Repository<'_>,
+    counters: &Counters,
+) -> Result<()> {
     let scratch = tempfile::Builder::new()
         .prefix("pyoci-copy-")
         .tempdir()
@@ -293,6 +346,7 @@ pub fn push_graph(
     });
     parallel(client.options.jobs, &graph.blobs, |blob| {
         if repository.blob_exists(&blob.digest)? {
+            repository.forget_upload(&blob.digest, blob.size);
             counters.existing.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -334,35 +388,7 @@ pub fn push_graph(
             bytes,
         )?;
     }
-    let root = graph
-        .manifests
-        .last()
-        .map(|(d, _)| d)
-        .unwrap_or(&graph.root);
-    let root_bytes = graph
-        .manifests
-        .last()
-        .map(|(_, b)| b.as_slice())
-        .unwrap_or_default();
-    let mut moved_tags = Vec::new();
-    for tag in tags {
-        if let Some(previous) = repository.resolve_tag(tag)? {
-            if previous != root.digest {
-                moved_tags.push((tag.clone(), previous));
-            }
-        }
-        repository.put_manifest(tag, &root.media_type, root_bytes)?;
-    }
-    Ok(PushReport {
-        digest: Some(root.digest.clone()),
-        blobs_uploaded: counters.uploaded.into_inner(),
-        bytes_uploaded: counters.bytes.into_inner(),
-        blobs_existing: counters.existing.into_inner(),
-        blobs_mounted: counters.mounted.into_inner(),
-        manifests: graph.manifests.len(),
-        tags: tags.to_vec(),
-        moved_tags,
-    })
+    Ok(())
 }
 
 /// `pyoci push`: a layout's image (or index) to `destination`, then its tags.

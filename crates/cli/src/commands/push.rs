@@ -18,7 +18,12 @@ use pyoci_registry::{
 /// Prints `REGISTRY/REPOSITORY@sha256:...` on stdout. Credentials come from the docker CLI's
 /// configuration ($DOCKER_CONFIG/config.json, else ~/.docker/config.json: `auths`,
 /// `credHelpers`, `credsStore`). Transient failures (HTTP 5xx/429, dropped connections) are
-/// retried with exponential backoff.
+/// retried with exponential backoff. When the registry already holds the manifest, only the
+/// tags are checked (and moved if needed).
+///
+/// Blobs larger than --chunk-size go up in chunks; each session the registry confirmed is
+/// remembered in $XDG_CACHE_HOME/pyoci/uploads (else ~/.cache/pyoci/uploads; no credentials
+/// in it), so a push killed mid-blob is resumed from the registry's offset by the next one.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  pyoci push bazel-bin/app/image ghcr.io/acme/app --tag v1.2.0 --tag latest\n  \
@@ -51,7 +56,7 @@ pub struct Args {
     digest_out: Option<PathBuf>,
 
     /// Write what the push did as JSON to FILE: reference, digest, tags, blobsUploaded,
-    /// bytesUploaded, blobsExisting, blobsMounted, movedTags.
+    /// bytesUploaded, blobsExisting, blobsMounted, manifestExisted, movedTags.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
@@ -116,6 +121,7 @@ impl RegistryFlags {
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
             stall_timeout: Duration::from_secs(self.stall_timeout_secs.max(1)),
             ca_certs: self.ca_certs.clone(),
+            upload_state_dir: pyoci_registry::default_upload_state_dir(),
             progress,
             ..Options::default()
         })
@@ -138,7 +144,12 @@ impl TerminalProgress {
     }
 }
 
-struct Bar(ProgressBar);
+/// One blob's line: what moves, bytes so far of the total, rate, time left, and its state
+/// (resumed from an earlier session, done).
+struct Bar {
+    bar: ProgressBar,
+    label: String,
+}
 
 impl Progress for TerminalProgress {
     fn blob(&self, verb: &'static str, digest: &Digest, size: u64) -> Arc<dyn BlobProgress> {
@@ -153,8 +164,9 @@ impl Progress for TerminalProgress {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         let short = digest.hex().get(..12).unwrap_or(digest.hex()).to_string();
-        bar.set_message(format!("{verb} {short}"));
-        Arc::new(Bar(bar))
+        let label = format!("{verb} {short}");
+        bar.set_message(label.clone());
+        Arc::new(Bar { bar, label })
     }
 
     fn retrying(&self, what: &str, error: &pyoci_registry::Error, delay: Duration) {
@@ -166,13 +178,20 @@ impl Progress for TerminalProgress {
 
 impl BlobProgress for Bar {
     fn advance(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.bar.inc(bytes);
     }
     fn reset(&self) {
-        self.0.reset();
+        self.bar.reset();
+    }
+    fn resumed(&self, offset: u64) {
+        self.bar.set_message(format!(
+            "{} (resumed at {})",
+            self.label,
+            human_bytes(offset)
+        ));
     }
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_with_message(format!("{} done", self.label));
     }
 }
 
@@ -249,6 +268,7 @@ pub fn report(
             "blobsExisting": report.blobs_existing,
             "blobsMounted": report.blobs_mounted,
             "manifests": report.manifests,
+            "manifestExisted": report.manifest_existed,
             "movedTags": report.moved_tags.iter()
                 .map(|(tag, previous)| serde_json::json!({"tag": tag, "previous": previous.to_string()}))
                 .collect::<Vec<_>>(),
