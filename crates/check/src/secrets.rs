@@ -248,6 +248,30 @@ impl Observer for SecretScanner {
             }
         }
     }
+
+    fn recorded(
+        &mut self,
+        layer: usize,
+        layer_digest: &str,
+        findings: &crate::layer_findings::LayerFindings,
+    ) {
+        // The record was scanned with no allowed paths; `observe` skips an allowed
+        // path's entry whole, so dropping its findings here gives the same list.
+        for secret in &findings.secrets {
+            if self.skipped(&secret.path) {
+                continue;
+            }
+            self.findings.push(SecretFinding {
+                location: SecretLocation::File {
+                    layer,
+                    layer_digest: layer_digest.to_string(),
+                    path: secret.path.clone(),
+                    line: secret.line,
+                },
+                what: secret.what.clone(),
+            });
+        }
+    }
 }
 
 fn credential_file_kind(path: &str, name: &str, size: u64) -> Option<String> {
