@@ -458,9 +458,12 @@ pub(crate) fn scan_layer(
     };
     let file = File::open(blob).map_err(layer_error)?;
     let mut hashing = HashingReader::new(file);
-    let diff_id = {
+    let plain;
+    let uncompressed_digest = {
         let mut buffered = BufReader::with_capacity(1 << 20, &mut hashing);
         let magic = buffered.fill_buf().map_err(layer_error)?.to_vec();
+        // A plain tar's diff ID is its digest: hashing its bytes twice would double the cost.
+        plain = !magic.starts_with(&[0x1f, 0x8b]) && !magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
         let decoded: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::read::MultiGzDecoder::new(buffered))
         } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -472,7 +475,7 @@ pub(crate) fn scan_layer(
             inner: CountingReader {
                 inner: decoded,
                 count: 0,
-                hasher: diff_id.then(Sha256::new),
+                hasher: (diff_id && !plain).then(Sha256::new),
             },
             padding_left: None,
         });
@@ -577,6 +580,10 @@ pub(crate) fn scan_layer(
     };
     io::copy(&mut hashing, &mut io::sink()).map_err(layer_error)?;
     let digest = format!("sha256:{}", crate::hex(&hashing.hasher.finalize()));
+    let diff_id = match (diff_id, plain) {
+        (true, true) => Some(digest.clone()),
+        _ => uncompressed_digest,
+    };
     Ok(Scanned { digest, diff_id })
 }
 
