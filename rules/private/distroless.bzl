@@ -8,6 +8,7 @@ Two kinds of repositories:
   `pyoci base`.
 """
 
+load(":layer_findings.bzl", "layer_findings_action")
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 
 VARIANTS = {
@@ -46,10 +47,13 @@ def _distroless_python_image_impl(ctx):
         progress_message = "Building the distroless Python base {} ({})".format(ctx.label, ctx.attr.variant),
     )
     user, debug = VARIANTS[ctx.attr.variant]
+
+    # The base's gate findings, recorded once: images on it combine them, not the base's bytes.
+    findings = layer_findings_action(ctx, pyoci_binary(ctx), ctx.label.name + ".layer_findings.json", "the base {}".format(ctx.label), layout = layout)
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, digest])),
-        OutputGroupInfo(digest = depset([digest])),
-        OciImageInfo(layout = layout, digest = digest, verified = verified, user = user, debug = debug),
+        OutputGroupInfo(digest = depset([digest]), layer_findings = depset([findings])),
+        OciImageInfo(layout = layout, digest = digest, verified = verified, user = user, debug = debug, layer_findings = depset([findings])),
     ]
 
 distroless_python_image = rule(

@@ -11,6 +11,10 @@ OciImageInfo = provider(
                     "written by the action that wrote or pulled the layout after hashing every " +
                     "blob. Images built on it check the base's blob sizes instead of re-hashing " +
                     "them; without it the base is hashed on every build.",
+        "layer_findings": "depset of Files or None: `pyoci check-layer` records of the image's " +
+                          "layers (written once per layer by an action keyed by that layer), which " +
+                          "`pyoci check` of an image built on this one combines instead of reading " +
+                          "the layers. Without it, py_image records the base's layers itself.",
         "checks": "depset of Files: stamps of the image's passed security gates. Targets that " +
                   "ship an image (load, push) depend on them, so a failing gate stops them too.",
     },
@@ -19,6 +23,10 @@ OciImageInfo = provider(
 def image_checks(info):
     """The gate stamps of an OciImageInfo (empty for bases and pulled images)."""
     return getattr(info, "checks", None) or depset()
+
+def image_layer_findings(info):
+    """The layer findings records of an OciImageInfo (a depset), or None when it has none."""
+    return getattr(info, "layer_findings", None)
 
 def image_verified(info):
     """The verification record File of an OciImageInfo, or None."""

@@ -19,6 +19,7 @@ move under a build that should be reproducible.
 bzlmod: the module extension's `pull` tag takes the same attributes (see OCI_PULL_TAG_ATTRS).
 """
 
+load(":layer_findings.bzl", "layer_findings_action")
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 
 # Changing these may change what a pull fetches (credentials, the binary used).
@@ -64,10 +65,20 @@ done
         mnemonic = "PyociPulledLayout",
         progress_message = "Copying the pulled image {}".format(ctx.label),
     )
+
+    # The pulled layers' gate findings, recorded once, keyed by the copied layout.
+    findings = layer_findings_action(ctx, pyoci, ctx.label.name + ".layer_findings.json", "the pulled image {}".format(ctx.label), layout = layout)
     return [
         DefaultInfo(files = depset([layout]), runfiles = ctx.runfiles(files = [layout, ctx.file.digest])),
-        OutputGroupInfo(digest = depset([ctx.file.digest])),
-        OciImageInfo(layout = layout, digest = ctx.file.digest, verified = verified, user = ctx.attr.user, debug = ctx.attr.debug),
+        OutputGroupInfo(digest = depset([ctx.file.digest]), layer_findings = depset([findings])),
+        OciImageInfo(
+            layout = layout,
+            digest = ctx.file.digest,
+            verified = verified,
+            user = ctx.attr.user,
+            debug = ctx.attr.debug,
+            layer_findings = depset([findings]),
+        ),
     ]
 
 oci_pulled_image = rule(

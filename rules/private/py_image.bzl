@@ -21,10 +21,17 @@ default outputs, because Bazel 4.2 runs validation actions only with
 --experimental_run_validations: `bazel build` of an image fails when a gate fails, and the
 `tarball` output group waits for the gates. OciImageInfo.checks carries the stamp, so oci_load
 and oci_push cannot ship an image whose gates failed either.
+
+The gates read layer bytes once per layer: a `pyoci check-layer` action per layer this rule
+writes (and per `tars` file), keyed by that layer alone, records its findings; the base's come
+with it (OciImageInfo.layer_findings, recorded by the base's own action). `pyoci check` combines
+the records with the config in layer order, applying the opt-outs, and reads no layer. An edit
+re-records only the changed layer, whatever the size of the base and third-party layers.
 """
 
 load(":load.bzl", "default_repo_tag")
-load(":providers.bzl", "OciImageInfo", "image_verified", "pyoci_binary")
+load(":layer_findings.bzl", "layer_findings_action")
+load(":providers.bzl", "OciImageInfo", "image_layer_findings", "image_verified", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 _PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
@@ -359,13 +366,39 @@ def _special_file_flags(ctx):
     """`tars` members and gate findings that need an explicit yes, for `pyoci image` and `pyoci check`."""
     return (["--allow-setuid"] if ctx.attr.allow_setuid else []) + (["--allow-devices"] if ctx.attr.allow_devices else [])
 
-def _check_action(ctx, pyoci, base, layout):
-    """`pyoci check` of the finished image: the security gates, and the size report beside them."""
+def _layer_findings(ctx, pyoci, base, own_layers, extra_tars):
+    """The gate findings of every layer of the image: one `pyoci check-layer` action per layer.
+
+    Each action is keyed by its layer alone, so an edit re-records only the changed layers. The
+    base's records come with it (OciImageInfo.layer_findings, written once by the action that
+    builds or copies the base); a base without them is recorded here, by an action keyed by the
+    base layout alone. Returns a depset of record Files.
+    """
+    base_findings = image_layer_findings(base)
+    if base_findings == None:
+        base_findings = depset([layer_findings_action(ctx, pyoci, ctx.label.name + ".base.layer_findings.json", "the base of {}".format(ctx.label), layout = base.layout)])
+    own = [
+        layer_findings_action(ctx, pyoci, ctx.label.name + ".layers/" + layer.group + ".findings.json", "the {} layer of {}".format(layer.group.replace("_", "-"), ctx.label), blob = layer.blob)
+        for layer in own_layers
+    ]
+    own.extend([
+        layer_findings_action(ctx, pyoci, "{}.layers/tars.{}.findings.json".format(ctx.label.name, index), "{} in {}".format(tar.short_path, ctx.label), blob = tar)
+        for index, tar in enumerate(extra_tars)
+    ])
+    return depset(own, transitive = [base_findings])
+
+def _check_action(ctx, pyoci, base, layout, findings):
+    """`pyoci check` of the finished image: the security gates, and the size report beside them.
+
+    It combines the per-layer `findings` with the config; no layer's bytes are read. The opt-outs
+    apply here, so that a layer's record does not depend on them.
+    """
     stamp = ctx.actions.declare_file(ctx.label.name + ".check.json")
     size_report = ctx.actions.declare_file(ctx.label.name + ".size.json")
     args = ctx.actions.args()
     args.add("check")
     args.add(layout.path)
+    args.add_all(findings, before_each = "--layer-findings")
 
     # Only the layers this rule added are the application's: the base's files are its own
     # business (and a pulled base may well have a world-writable /tmp-like directory).
@@ -389,7 +422,7 @@ def _check_action(ctx, pyoci, base, layout):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = [layout, base.layout],
+        inputs = depset([layout, base.layout], transitive = [findings]),
         outputs = [stamp, size_report],
         mnemonic = "PyociCheck",
         # Bazel prints this in the error line: it names the attributes, pyoci's findings name
@@ -500,6 +533,9 @@ def py_image_impl(ctx, service = None):
     args.add("--digest-out", digest)
     args.add("--quiet")
     args.add("--verified-out", verified)
+
+    # Our layer actions hashed each blob while writing it and its descriptor: sizes suffice.
+    args.add("--trust-layer-descriptors")
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
@@ -509,7 +545,8 @@ def py_image_impl(ctx, service = None):
         progress_message = "Assembling OCI image {}".format(ctx.label),
     )
 
-    check_stamp, size_report = _check_action(ctx, pyoci, base, layout)
+    findings = _layer_findings(ctx, pyoci, base, layers + top_layers, extra_tars)
+    check_stamp, size_report = _check_action(ctx, pyoci, base, layout, findings)
     repo_tags = ctx.attr.repo_tags or [default_repo_tag(ctx.label.package, label.name)]
     sbom = _sbom_action(ctx, pyoci, layout, repo_tags[0])
 
@@ -553,6 +590,7 @@ def py_image_impl(ctx, service = None):
             user = ctx.attr.user or base.user,
             debug = base.debug,
             checks = depset([check_stamp]),
+            layer_findings = findings,
         ),
     ]
 

@@ -83,16 +83,28 @@ def test_editing_app_code_reruns_only_app_layer_and_image(checkouts, tmp_path):
 
     executed = spawns(log)
     mnemonics = sorted(s.get("mnemonic", "?") for s in executed)
-    # (PyociBytecode: the application's .pyc, compiled beside its layer.)
-    assert mnemonics == ["PyociBytecode", "PyociCheck", "PyociImage", "PyociLayer"], "\n".join(
+    # (PyociBytecode: the application's .pyc, compiled beside its layer. PyociCheckLayer: the
+    # gate findings of the new app layer only; PyociCheck combines them with the unchanged
+    # records of the base, interpreter and third-party layers.)
+    assert mnemonics == ["PyociBytecode", "PyociCheck", "PyociCheckLayer", "PyociImage", "PyociLayer"], "\n".join(
         f"{s.get('mnemonic')}: {s.get('progressMessage')}" for s in executed
     )
-    layer_outputs = [
-        output["path"]
-        for s in executed if s.get("mnemonic") == "PyociLayer"
-        for output in s.get("actualOutputs", [])
+    for mnemonic in ["PyociLayer", "PyociCheckLayer"]:
+        outputs = [
+            output["path"]
+            for s in executed if s.get("mnemonic") == mnemonic
+            for output in s.get("actualOutputs", [])
+        ]
+        assert outputs and all("/app." in path for path in outputs), (mnemonic, outputs)
+    check_layer_inputs = [
+        i["path"] for s in executed if s.get("mnemonic") == "PyociCheckLayer" for i in s.get("inputs", [])
     ]
-    assert layer_outputs and all("/app." in path for path in layer_outputs), layer_outputs
+    assert not any("third_party" in p or "interpreter" in p or "distroless" in p for p in check_layer_inputs), check_layer_inputs
+    # The image-level check reads records, not layers: its inputs name no layer blob of ours.
+    check_inputs = [i["path"] for s in executed if s.get("mnemonic") == "PyociCheck" for i in s.get("inputs", [])]
+    assert not any(p.endswith((".tar.gz", ".tar.zst")) for p in check_inputs), check_inputs
+    findings = [p for p in check_inputs if p.endswith("findings.json")]
+    assert any("distroless" in p for p in findings) and any("/app.findings.json" in p for p in findings), findings
 
     assert layer_descriptor(bazel, "third_party") == third_party_before
     assert layer_descriptor(bazel, "app")["digest"] != app_before["digest"]

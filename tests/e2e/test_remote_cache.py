@@ -29,7 +29,7 @@ from test_golden_hello import HELLO, assert_golden
 EXAMPLE = "examples/hello"
 TARGETS = [f"//:{HELLO}", f"//:{HELLO}_load"]
 # The load target writes no tarball at build time (`pyoci load` reads the layout when it runs).
-IMAGE_MNEMONICS = {"PyociBase", "PyociLayer", "PyociBytecode", "PyociImage", "PyociCheck"}
+IMAGE_MNEMONICS = {"PyociBase", "PyociLayer", "PyociBytecode", "PyociImage", "PyociCheckLayer", "PyociCheck"}
 HERMETIC_FLAGS = [
     "--spawn_strategy=linux-sandbox",
     "--sandbox_default_allow_network=false",

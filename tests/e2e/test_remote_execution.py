@@ -36,7 +36,7 @@ from registry import Registry  # noqa: E402
 
 EXAMPLE = "examples/hello"
 # The load target writes no tarball at build time (`pyoci load` reads the layout when it runs).
-IMAGE_MNEMONICS = {"PyociBase", "PyociLayer", "PyociBytecode", "PyociImage", "PyociCheck"}
+IMAGE_MNEMONICS = {"PyociBase", "PyociLayer", "PyociBytecode", "PyociImage", "PyociCheckLayer", "PyociCheck"}
 # Extra targets the test adds to its copy of the example: a load under a name no other test
 # uses (the Docker Engine is shared) and a push.
 EXTRA_BUILD = """

@@ -272,6 +272,7 @@ pub fn build_base(debs: &[PathBuf], options: &BaseOptions, output: &Path) -> Res
                 uncompressed_size: Some(descriptor.uncompressed_size),
             }),
             created_by: Some(created_by),
+            trust_descriptor: false,
             foreign_rules: Default::default(),
         })
     };

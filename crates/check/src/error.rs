@@ -33,6 +33,8 @@ pub enum Error {
         digest: String,
         reason: String,
     },
+    #[error("layer findings {path}: {reason}")]
+    Findings { path: PathBuf, reason: String },
     #[error("base image {base} is not the base of {image}: {reason}")]
     BaseMismatch {
         base: PathBuf,

@@ -191,14 +191,27 @@ pub fn base_layer_count(
 }
 
 pub fn check(layout: &Layout, image: &Image, policy: &Policy) -> Result<CheckOutcome> {
-    let keep = |path: &str| path == users::PASSWD || path == users::GROUP;
+    check_with_records(layout, image, policy, &[])
+}
+
+/// [`check`], with the layers that have a findings record (`records[index]`, from
+/// [`crate::layer_findings::match_to_image`]) replayed from it instead of read: same
+/// findings, same order, same text. Layers without one are read in full.
+pub fn check_with_records(
+    layout: &Layout,
+    image: &Image,
+    policy: &Policy,
+    records: &[Option<&crate::layer_findings::LayerFindings>],
+) -> Result<CheckOutcome> {
+    let keep = crate::layer_findings::kept_by_gates;
     let mut scanner = SecretScanner::new(policy.max_scan_size, policy.allow_secret_in.clone());
     let observer: Option<&mut dyn crate::imagefs::Observer> = if policy.allow_secrets {
         None
     } else {
         Some(&mut scanner)
     };
-    let fs = ImageFs::read(layout, image, &keep, observer)?;
+    let record = |index: usize| records.get(index).copied().flatten();
+    let fs = ImageFs::read_with_records(layout, image, &keep, observer, &record)?;
 
     let mut findings = Vec::new();
     let config = image.config.config().as_ref();

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::ops::Bound;
+use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
@@ -82,6 +83,15 @@ pub struct RawEntry<'a> {
 pub trait Observer {
     fn wants_content(&mut self, entry: &RawEntry) -> bool;
     fn observe(&mut self, entry: &RawEntry, content: Option<&[u8]>);
+    /// A layer replayed from its findings record instead of read: the observer gets
+    /// what the record says about the layer's raw entries.
+    fn recorded(
+        &mut self,
+        _layer: usize,
+        _layer_digest: &str,
+        _findings: &crate::layer_findings::LayerFindings,
+    ) {
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -123,7 +133,21 @@ impl ImageFs {
         layout: &Layout,
         image: &Image,
         keep: &dyn Fn(&str) -> bool,
+        observer: Option<&mut dyn Observer>,
+    ) -> Result<ImageFs> {
+        ImageFs::read_with_records(layout, image, keep, observer, &|_| None)
+    }
+
+    /// [`ImageFs::read`], except that a layer for which `record(index)` gives a
+    /// per-layer findings record is replayed from it: its blob is not opened, and the
+    /// observer gets the record's secret findings instead of the raw entries
+    /// ([`Observer::recorded`]). The caller has matched each record to its layer.
+    pub fn read_with_records<'r>(
+        layout: &Layout,
+        image: &Image,
+        keep: &dyn Fn(&str) -> bool,
         mut observer: Option<&mut dyn Observer>,
+        record: &dyn Fn(usize) -> Option<&'r crate::layer_findings::LayerFindings>,
     ) -> Result<ImageFs> {
         let mut fs = ImageFs::empty(image.manifest.layers().len());
         let diff_ids = image.config.rootfs().diff_ids();
@@ -141,7 +165,38 @@ impl ImageFs {
                 dirs: BTreeMap::new(),
                 writes_dpkg_database: false,
             };
-            fs.read_layer(layout, &mut stats, keep, &mut observer)?;
+            fs.whiteouts_applied.clear();
+            match record(index) {
+                Some(findings) => {
+                    findings.replay_stats(&mut stats);
+                    for member in &findings.members {
+                        fs.apply_member(member.to_member(index), keep);
+                    }
+                    if let Some(o) = observer.as_mut() {
+                        o.recorded(index, &digest, findings);
+                    }
+                }
+                None => {
+                    let path = layout.blob_path(&digest);
+                    let scanned = scan_layer(
+                        layout.root(),
+                        &path,
+                        &mut stats,
+                        keep,
+                        &mut observer,
+                        false,
+                        &mut |member| fs.apply_member(member, keep),
+                    )?;
+                    if scanned.digest != digest {
+                        return Err(Error::LayerContent {
+                            layout: layout.root().to_path_buf(),
+                            index,
+                            digest,
+                            reason: format!("blob content has digest {}", scanned.digest),
+                        });
+                    }
+                }
+            }
             fs.layers.push(stats);
         }
         Ok(fs)
@@ -170,160 +225,41 @@ impl ImageFs {
         }
     }
 
-    fn read_layer(
-        &mut self,
-        layout: &Layout,
-        stats: &mut LayerStats,
-        keep: &dyn Fn(&str) -> bool,
-        observer: &mut Option<&mut dyn Observer>,
-    ) -> Result<()> {
-        let index = stats.index;
-        let digest = stats.digest.clone();
-        self.whiteouts_applied.clear();
-        let layer_error = |source: io::Error| Error::Layer {
-            layout: layout.root().to_path_buf(),
-            index,
-            digest: digest.clone(),
-            source,
-        };
-        let path = layout.blob_path(&digest);
-        let file = File::open(&path).map_err(layer_error)?;
-        let mut hashing = HashingReader::new(file);
-        {
-            let mut buffered = BufReader::with_capacity(1 << 20, &mut hashing);
-            let magic = buffered.fill_buf().map_err(layer_error)?.to_vec();
-            let decoded: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
-                Box::new(flate2::read::MultiGzDecoder::new(buffered))
-            } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-                Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(layer_error)?)
-            } else {
-                Box::new(buffered)
-            };
-            let mut archive = tar::Archive::new(EndOfArchivePadding {
-                inner: CountingReader {
-                    inner: decoded,
-                    count: 0,
-                },
-                padding_left: None,
-            });
-            for item in archive.entries().map_err(layer_error)? {
-                let mut tar_entry = item.map_err(layer_error)?;
-                let raw_path = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
-                let link_len = tar_entry.link_name_bytes().map_or(0, |l| l.len());
-                if raw_path.len() > MAX_MEMBER_PATH || link_len > MAX_MEMBER_PATH {
-                    return Err(Error::LayerContent {
-                        layout: layout.root().to_path_buf(),
-                        index,
-                        digest: digest.clone(),
-                        reason: format!(
-                            "member {}... has a name or link target of {} bytes, over Linux's PATH_MAX ({MAX_MEMBER_PATH}); no runtime can unpack it",
-                            excerpt(&raw_path),
-                            raw_path.len().max(link_len)
-                        ),
-                    });
-                }
-                let path = normalize(&raw_path);
-                let header = tar_entry.header();
-                let kind = match header.entry_type() {
-                    tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
-                    tar::EntryType::Directory => Kind::Dir,
-                    tar::EntryType::Symlink => Kind::Symlink,
-                    tar::EntryType::Link => Kind::Hardlink,
-                    _ => Kind::Other,
-                };
-                let special = match header.entry_type() {
-                    tar::EntryType::Char => Some("character device"),
-                    tar::EntryType::Block => Some("block device"),
-                    tar::EntryType::Fifo => Some("fifo"),
-                    _ => None,
-                };
-                let mode = header.mode().map_err(layer_error)? & 0o7777;
-                let uid = header.uid().map_err(layer_error)?;
-                let gid = header.gid().map_err(layer_error)?;
-                let size = if kind == Kind::File {
-                    tar_entry.size()
-                } else {
-                    0
-                };
-                let link_target = match kind {
-                    Kind::Symlink => tar_entry
-                        .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned()),
-                    Kind::Hardlink => tar_entry
-                        .link_name_bytes()
-                        .map(|b| normalize(&String::from_utf8_lossy(&b))),
-                    _ => None,
-                };
-                if path.starts_with("/var/lib/dpkg/") {
-                    stats.writes_dpkg_database = true;
-                }
-                if kind == Kind::File {
-                    stats.files += 1;
-                    stats.file_bytes += size;
-                    let usage = stats.dirs.entry(size_bucket(&path)).or_default();
-                    usage.bytes += size;
-                    usage.files += 1;
-                }
-                let raw = RawEntry {
-                    layer: index,
-                    layer_digest: &digest,
-                    path: &path,
-                    kind,
-                    mode,
-                    size,
-                };
-                let keep_this = kind == Kind::File && keep(&path);
-                let observe_this =
-                    kind == Kind::File && observer.as_mut().is_some_and(|o| o.wants_content(&raw));
-                let content = if keep_this || observe_this {
-                    let mut buf = Vec::with_capacity(size.min(1 << 24) as usize);
-                    tar_entry.read_to_end(&mut buf).map_err(layer_error)?;
-                    Some(buf)
-                } else {
-                    None
-                };
-                if let Some(o) = observer.as_mut() {
-                    o.observe(&raw, content.as_deref().filter(|_| observe_this));
-                }
-                let content = if keep_this { content } else { None };
-                let content = match (&kind, &link_target) {
-                    (Kind::Hardlink, Some(target)) if keep(&path) => {
-                        self.entries.get(target).and_then(|e| e.content.clone())
-                    }
-                    _ => content,
-                };
-                self.apply(
-                    path,
-                    Entry {
-                        kind,
-                        mode,
-                        uid,
-                        gid,
-                        size,
-                        link_target,
-                        layer: index,
-                        content,
-                        implicit: false,
-                        special,
-                    },
-                );
+    /// Applies one member of a layer, read from its blob or replayed from a record.
+    fn apply_member(&mut self, member: Member, keep: &dyn Fn(&str) -> bool) {
+        let Member {
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            link_target,
+            layer,
+            content,
+            special,
+        } = member;
+        let content = match (&kind, &link_target) {
+            (Kind::Hardlink, Some(target)) if keep(&path) => {
+                self.entries.get(target).and_then(|e| e.content.clone())
             }
-            let mut padded = archive.into_inner();
-            // Tar's end-of-archive padding is part of the diff the layer ships.
-            io::copy(&mut padded, &mut io::sink()).map_err(layer_error)?;
-            stats.uncompressed_size = padded.inner.count;
-        }
-        io::copy(&mut hashing, &mut io::sink()).map_err(layer_error)?;
-        let actual = format!("sha256:{}", crate::hex(&hashing.hasher.finalize()));
-        if actual != digest {
-            return Err(Error::LayerContent {
-                layout: layout.root().to_path_buf(),
-                index,
-                digest,
-                reason: format!("blob content has digest {actual}"),
-            });
-        }
-        Ok(())
+            _ => content.filter(|_| keep(&path)),
+        };
+        self.apply(
+            path,
+            Entry {
+                kind,
+                mode,
+                uid,
+                gid,
+                size,
+                link_target,
+                layer,
+                content,
+                implicit: false,
+                special,
+            },
+        );
     }
 
     fn apply(&mut self, path: String, entry: Entry) {
@@ -476,6 +412,181 @@ impl ImageFs {
     }
 }
 
+/// One tar member of one layer, before whiteouts are applied: what the
+/// filesystem view needs of it (contents only for kept paths).
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub path: String,
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub link_target: Option<String>,
+    pub layer: usize,
+    pub content: Option<Vec<u8>>,
+    pub special: Option<&'static str>,
+}
+
+/// What reading a layer blob found out about the blob itself.
+pub struct Scanned {
+    /// sha256 of the blob as stored.
+    pub digest: String,
+    /// sha256 of the uncompressed tar, when asked for.
+    pub diff_id: Option<String>,
+}
+
+/// Streams one layer blob at `blob` (layer `stats.index` of `origin`, for errors):
+/// fills `stats`, shows raw entries to `observer`, hands each member to `visit`,
+/// and returns the blob's digest (and its diff ID when `diff_id` is set).
+pub(crate) fn scan_layer(
+    origin: &Path,
+    blob: &Path,
+    stats: &mut LayerStats,
+    keep: &dyn Fn(&str) -> bool,
+    observer: &mut Option<&mut dyn Observer>,
+    diff_id: bool,
+    visit: &mut dyn FnMut(Member),
+) -> Result<Scanned> {
+    let index = stats.index;
+    let digest = stats.digest.clone();
+    let layer_error = |source: io::Error| Error::Layer {
+        layout: origin.to_path_buf(),
+        index,
+        digest: digest.clone(),
+        source,
+    };
+    let file = File::open(blob).map_err(layer_error)?;
+    let mut hashing = HashingReader::new(file);
+    let plain;
+    let uncompressed_digest = {
+        let mut buffered = BufReader::with_capacity(1 << 20, &mut hashing);
+        let magic = buffered.fill_buf().map_err(layer_error)?.to_vec();
+        // A plain tar's diff ID is its digest: hashing its bytes twice would double the cost.
+        plain = !magic.starts_with(&[0x1f, 0x8b]) && !magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let decoded: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::MultiGzDecoder::new(buffered))
+        } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(layer_error)?)
+        } else {
+            Box::new(buffered)
+        };
+        let mut archive = tar::Archive::new(EndOfArchivePadding {
+            inner: CountingReader {
+                inner: decoded,
+                count: 0,
+                hasher: (diff_id && !plain).then(Sha256::new),
+            },
+            padding_left: None,
+        });
+        for item in archive.entries().map_err(layer_error)? {
+            let mut tar_entry = item.map_err(layer_error)?;
+            let raw_path = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
+            let link_len = tar_entry.link_name_bytes().map_or(0, |l| l.len());
+            if raw_path.len() > MAX_MEMBER_PATH || link_len > MAX_MEMBER_PATH {
+                return Err(Error::LayerContent {
+                    layout: origin.to_path_buf(),
+                    index,
+                    digest: digest.clone(),
+                    reason: format!(
+                        "member {}... has a name or link target of {} bytes, over Linux's PATH_MAX ({MAX_MEMBER_PATH}); no runtime can unpack it",
+                        excerpt(&raw_path),
+                        raw_path.len().max(link_len)
+                    ),
+                });
+            }
+            let path = normalize(&raw_path);
+            let header = tar_entry.header();
+            let kind = match header.entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+                tar::EntryType::Directory => Kind::Dir,
+                tar::EntryType::Symlink => Kind::Symlink,
+                tar::EntryType::Link => Kind::Hardlink,
+                _ => Kind::Other,
+            };
+            let special = match header.entry_type() {
+                tar::EntryType::Char => Some(crate::layer_findings::CHAR_DEVICE),
+                tar::EntryType::Block => Some(crate::layer_findings::BLOCK_DEVICE),
+                tar::EntryType::Fifo => Some(crate::layer_findings::FIFO),
+                _ => None,
+            };
+            let mode = header.mode().map_err(layer_error)? & 0o7777;
+            let uid = header.uid().map_err(layer_error)?;
+            let gid = header.gid().map_err(layer_error)?;
+            let size = if kind == Kind::File {
+                tar_entry.size()
+            } else {
+                0
+            };
+            let link_target = match kind {
+                Kind::Symlink => tar_entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                Kind::Hardlink => tar_entry
+                    .link_name_bytes()
+                    .map(|b| normalize(&String::from_utf8_lossy(&b))),
+                _ => None,
+            };
+            if path.starts_with("/var/lib/dpkg/") {
+                stats.writes_dpkg_database = true;
+            }
+            if kind == Kind::File {
+                stats.files += 1;
+                stats.file_bytes += size;
+                let usage = stats.dirs.entry(size_bucket(&path)).or_default();
+                usage.bytes += size;
+                usage.files += 1;
+            }
+            let raw = RawEntry {
+                layer: index,
+                layer_digest: &digest,
+                path: &path,
+                kind,
+                mode,
+                size,
+            };
+            let keep_this = kind == Kind::File && keep(&path);
+            let observe_this =
+                kind == Kind::File && observer.as_mut().is_some_and(|o| o.wants_content(&raw));
+            let content = if keep_this || observe_this {
+                let mut buf = Vec::with_capacity(size.min(1 << 24) as usize);
+                tar_entry.read_to_end(&mut buf).map_err(layer_error)?;
+                Some(buf)
+            } else {
+                None
+            };
+            if let Some(o) = observer.as_mut() {
+                o.observe(&raw, content.as_deref().filter(|_| observe_this));
+            }
+            let content = if keep_this { content } else { None };
+            visit(Member {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                size,
+                link_target,
+                layer: index,
+                content,
+                special,
+            });
+        }
+        let mut padded = archive.into_inner();
+        // Tar's end-of-archive padding is part of the diff the layer ships.
+        io::copy(&mut padded, &mut io::sink()).map_err(layer_error)?;
+        stats.uncompressed_size = padded.inner.count;
+        padded.inner.hasher.take().map(|h| format!("sha256:{}", crate::hex(&h.finalize())))
+    };
+    io::copy(&mut hashing, &mut io::sink()).map_err(layer_error)?;
+    let digest = format!("sha256:{}", crate::hex(&hashing.hasher.finalize()));
+    let diff_id = match (diff_id, plain) {
+        (true, true) => Some(digest.clone()),
+        _ => uncompressed_digest,
+    };
+    Ok(Scanned { digest, diff_id })
+}
+
 /// `/a/b/../c/` -> `/a/c`; tar's `./x` and `x` both mean `/x`.
 pub fn normalize(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -585,12 +696,17 @@ impl<R: Read> Read for EndOfArchivePadding<R> {
 struct CountingReader<R> {
     inner: R,
     count: u64,
+    /// Hashes the uncompressed stream when the diff ID is wanted.
+    hasher: Option<Sha256>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
         Ok(n)
     }
 }

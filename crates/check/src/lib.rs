@@ -8,12 +8,16 @@
 //! - [`structure`]: container-structure-test style checks (commands run with
 //!   podman, files and metadata read from the layers).
 //!
+//! - [`layer_findings`]: per-layer records of what the gates read from layer bytes,
+//!   so that a check after an edit reads only the changed layers;
+//!
 //! Everything reads an OCI image layout; [`imagefs`] turns its layers into the
 //! filesystem a container would see.
 
 pub mod error;
 pub mod gates;
 pub mod imagefs;
+pub mod layer_findings;
 pub mod sbom;
 pub mod secrets;
 pub mod size;

@@ -248,6 +248,30 @@ impl Observer for SecretScanner {
             }
         }
     }
+
+    fn recorded(
+        &mut self,
+        layer: usize,
+        layer_digest: &str,
+        findings: &crate::layer_findings::LayerFindings,
+    ) {
+        // The record was scanned with no allowed paths; `observe` skips an allowed
+        // path's entry whole, so dropping its findings here gives the same list.
+        for secret in &findings.secrets {
+            if self.skipped(&secret.path) {
+                continue;
+            }
+            self.findings.push(SecretFinding {
+                location: SecretLocation::File {
+                    layer,
+                    layer_digest: layer_digest.to_string(),
+                    path: secret.path.clone(),
+                    line: secret.line,
+                },
+                what: secret.what.clone(),
+            });
+        }
+    }
 }
 
 fn credential_file_kind(path: &str, name: &str, size: u64) -> Option<String> {
@@ -311,7 +335,7 @@ fn classify_line(line: &str, config_syntax: bool) -> Vec<String> {
                     None if config_syntax => Some(raw_value),
                     None => None,
                 };
-                if literal.is_some_and(|v| is_literal_secret(v, MIN_FILE_SECRET_LEN)) {
+                if literal.is_some_and(|v| is_literal_secret(name, v, MIN_FILE_SECRET_LEN)) {
                     found.push(format!("literal value assigned to {name}"));
                 }
             }
@@ -342,7 +366,7 @@ fn inline_pair_findings(line: &str) -> Vec<String> {
         }
         let raw_value = raw_value.as_str();
         let literal = unquote(raw_value).unwrap_or(raw_value);
-        if is_literal_secret(literal, MIN_FILE_SECRET_LEN) {
+        if is_literal_secret(name, literal, MIN_FILE_SECRET_LEN) {
             names.push(name);
         }
     }
@@ -359,7 +383,7 @@ fn classify_config_value(key: &str, value: &str) -> Vec<String> {
     }
     if found.is_empty()
         && SECRET_NAME.is_match(key)
-        && is_literal_secret(value, MIN_CONFIG_SECRET_LEN)
+        && is_literal_secret(key, value, MIN_CONFIG_SECRET_LEN)
     {
         found.push("literal credential value".into());
     }
@@ -380,8 +404,35 @@ fn is_placeholder(value: &str) -> bool {
     PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
 }
 
-fn is_literal_secret(value: &str, min_len: usize) -> bool {
+/// A media type (`application/x-www-form-urlencoded`, `application/vnd.x.auth-token+json`):
+/// what `CONTENT_TYPE_TOKEN`-style constants of HTTP clients hold, never a credential.
+static MEDIA_TYPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:application|text|image|audio|video|multipart|message|font|model)/[a-z0-9][a-z0-9!#$&^_.+-]*(?:;[a-z0-9_-]+=[a-z0-9_.-]+)*$",
+    )
+    .expect("constant media-type pattern compiles")
+});
+
+/// A lower-case dotted attribute or metric name (`gen_ai.usage.input_tokens`): what
+/// telemetry constants named `*_TOKEN(S)` hold. Words, not random characters: at most two
+/// digits ending each segment.
+static DOTTED_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[a-z][a-z_]*[0-9]{0,2}(?:\.[a-z][a-z_]*[0-9]{0,2})+$")
+        .expect("constant dotted-name pattern compiles")
+});
+
+/// Values that describe rather than authenticate. Dotted names count only under a `token`
+/// name: a password may well be words joined by dots, a random token never is.
+fn is_descriptive_value(name: &str, value: &str) -> bool {
+    MEDIA_TYPE.is_match(value)
+        || (name.to_ascii_lowercase().ends_with("token") && DOTTED_NAME.is_match(value))
+}
+
+fn is_literal_secret(name: &str, value: &str, min_len: usize) -> bool {
     let value = value.trim();
+    if is_descriptive_value(name, value) {
+        return false;
+    }
     let lower = value.to_ascii_lowercase();
     value.chars().count() >= min_len
         && !value.chars().any(char::is_whitespace)
@@ -431,6 +482,32 @@ mod tests {
         );
         assert_eq!(token_matches("xoxb-1234567890-abcdef"), ["Slack token"]);
         assert!(token_matches("xoxb-xxxx-xxxxxxxx").is_empty());
+    }
+
+    #[test]
+    fn media_types_and_metric_names_under_token_names_are_not_secrets() {
+        // Shapes of HTTP-client and telemetry constants (pydantic_extra_types, sentry_sdk).
+        for line in [
+            "CONTENT_TYPE_TOKEN = \"application/x-www-form-urlencoded\"",
+            "HEADER_CONTENT_TYPE_TOKEN = \"application/x-www-form-urlencoded;charset=UTF-8\"",
+            "VIDEOSTORE_AUTH_TOKEN = \"application/vnd.dsa.videostore.auth-token+json\"",
+            "STATUS_LIST_TOKEN = 'application/statuslist+jwt'",
+            "GEN_AI_USAGE_TOKEN = \"gen_ai.usage.input_tokens\"",
+            "AI_COMPLETION_TOKEN = \"ai.completion_tokens.used\"",
+        ] {
+            assert!(classify_line(line, false).is_empty(), "{line}");
+        }
+        assert!(classify_config_value("UPLOAD_TOKEN", "text/plain").is_empty());
+        // Real tokens and passwords keep being found.
+        for line in [
+            "API_TOKEN = \"a8f5f167f44f4964e6c998dee827110c\"",
+            "SESSION_TOKEN = \"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl\"",
+            "AUTH_TOKEN = \"v2.local.k9x0q7w3z8r2\"",
+            "DB_PASSWORD = \"correct.horse.battery\"",
+            "ACCESS_TOKEN = \"application-secret-4f9a8b7c\"",
+        ] {
+            assert_eq!(classify_line(line, false).len(), 1, "{line}");
+        }
     }
 
     #[test]

@@ -59,6 +59,8 @@ enum Command {
     Gc(commands::gc::Args),
     #[command(about = "Check an image against the security gates (non-root, no shell, no secrets, permissions, size).")]
     Check(commands::check::Args),
+    #[command(name = "check-layer", about = "Record what the security gates need from layer bytes, once per layer, for `pyoci check --layer-findings`.")]
+    CheckLayer(commands::check_layer::Args),
     #[command(about = "Write an SPDX 2.3 SBOM of an image's Debian packages and Python distributions.")]
     Sbom(commands::sbom::Args),
     #[command(about = "Run structure tests (command, file and metadata checks) against an image.")]
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Copy(args) => commands::copy::run(args),
         Command::Gc(args) => commands::gc::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::CheckLayer(args) => commands::check_layer::run(args),
         Command::Sbom(args) => commands::sbom::run(args),
         Command::Test(args) => commands::test::run(args),
     };

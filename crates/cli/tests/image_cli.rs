@@ -41,7 +41,7 @@ fn scratch_base(dir: &Path) -> PathBuf {
 
 #[test]
 fn help_of_every_image_command_documents_every_flag() {
-    for command in ["image", "index", "tarball", "load", "inspect", "base"] {
+    for command in ["image", "index", "tarball", "load", "inspect", "base", "check-layer"] {
         let help = pyoci_ok(pyoci().args([command, "--help"]));
         let lines: Vec<&str> = help
             .lines()
@@ -795,6 +795,37 @@ fn a_verified_base_is_trusted_by_size_and_a_hand_given_one_is_hashed() {
     );
     assert!(stderr.contains("verification record") && stderr.contains(&record.display().to_string()), "{stderr}");
     assert_nothing_written(&out2);
+}
+
+#[test]
+fn trusted_layer_descriptors_are_checked_by_size_and_others_are_hashed() {
+    let dir = temp_dir();
+    let layer = build_app_layer(dir.path());
+    let (blob_arg, descriptor_arg) = layer.split_once('=').unwrap_or_default();
+    let trusted = pyoci_ok(pyoci().args(["image", "--trust-layer-descriptors", "--layer", &layer, "-o"]).arg(dir.path().join("trusted")));
+    let hashed = pyoci_ok(pyoci().args(["image", "--layer", &layer, "-o"]).arg(dir.path().join("hashed")));
+    assert_eq!(trusted, hashed);
+
+    // Same size, other bytes: only hashing catches it (what the flag gives up, for blobs a
+    // build action wrote together with their descriptor).
+    let mut bytes = fs::read(blob_arg).unwrap_or_default();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let flipped = dir.path().join("flipped.tar.gz");
+    fs::write(&flipped, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let flipped_arg = format!("{}={descriptor_arg}", flipped.display());
+    let out = dir.path().join("out");
+    let stderr = pyoci_fails(pyoci().args(["image", "--layer", &flipped_arg, "-o"]).arg(&out));
+    assert!(stderr.contains(&flipped.display().to_string()), "{stderr}");
+    assert_nothing_written(&out);
+
+    // Another size is caught either way, naming the blob.
+    let short = dir.path().join("short.tar.gz");
+    fs::write(&short, &bytes[..last]).unwrap_or_else(|e| panic!("{e}"));
+    let short_arg = format!("{}={descriptor_arg}", short.display());
+    let stderr = pyoci_fails(pyoci().args(["image", "--trust-layer-descriptors", "--layer", &short_arg, "-o"]).arg(&out));
+    assert!(stderr.contains("size") && stderr.contains(&short.display().to_string()), "{stderr}");
+    assert_nothing_written(&out);
 }
 
 #[test]

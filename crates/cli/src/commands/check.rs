@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pyoci_check::gates::{self, AppLayers, Gate, Policy};
+use pyoci_check::layer_findings::{self, FindingsFile};
 use pyoci_check::size;
 use pyoci_check::users::UserResolution;
 use pyoci_manifest::{write_file_atomic, Layout};
@@ -112,6 +113,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     size_report: Option<PathBuf>,
 
+    /// Per-layer findings written by `pyoci check-layer` (repeatable): the layers they
+    /// record are not read, their records are combined in layer order with the config
+    /// instead (same verdicts and text). Layers without a record are read in full. A record
+    /// for a layer the image does not have, or with another diff ID, size or
+    /// --max-scan-size, is an error naming its file.
+    #[arg(long = "layer-findings", value_name = "FILE")]
+    layer_findings: Vec<PathBuf>,
+
     /// Write a JSON stamp here when every gate passes (the image digest, the user, and each
     /// gate as passed or allowed). Nothing is written when a gate fails.
     #[arg(short = 'o', long = "output", value_name = "STAMP")]
@@ -157,7 +166,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         allow_setuid: args.allow_setuid,
         allow_devices: args.allow_devices,
     };
-    let outcome = gates::check(&layout, &image, &policy)?;
+    let findings_files = args
+        .layer_findings
+        .iter()
+        .map(|path| Ok((path.clone(), FindingsFile::read(path)?)))
+        .collect::<pyoci_check::Result<Vec<_>>>()?;
+    let records = layer_findings::match_to_image(
+        &image,
+        &findings_files,
+        (!policy.allow_secrets).then_some(max_scan_size),
+    )?;
+    let outcome = gates::check_with_records(&layout, &image, &policy, &records)?;
 
     if let Some(path) = &args.size_report {
         let report = size::report(&image, &outcome.fs, &outcome.application_layers, max_size);

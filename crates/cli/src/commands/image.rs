@@ -53,6 +53,13 @@ pub struct Args {
     #[arg(long = "layer", value_name = "BLOB[=DESCRIPTOR_JSON]")]
     layers: Vec<String>,
 
+    /// Check --layer blobs given with a descriptor by size only, trusting the descriptor's
+    /// digest instead of hashing the blob: for a build system whose action wrote blob and
+    /// descriptor together (py_image passes it for the layers its `pyoci layer` actions
+    /// wrote). Without it every such blob is hashed against its descriptor.
+    #[arg(long)]
+    trust_layer_descriptors: bool,
+
     /// Accept device nodes and fifos in --layer tarballs given without a descriptor.
     #[arg(long)]
     allow_devices: bool,
@@ -210,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 blob: PathBuf::from(blob),
                 descriptor,
                 created_by: args.history.get(index).cloned(),
+                trust_descriptor: args.trust_layer_descriptors,
                 foreign_rules: ForeignRules { allow_devices: args.allow_devices, allow_setuid: args.allow_setuid },
             })
         })

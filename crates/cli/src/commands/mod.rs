@@ -14,5 +14,6 @@ pub mod pull;
 pub mod copy;
 pub mod gc;
 pub mod check;
+pub mod check_layer;
 pub mod sbom;
 pub mod test;
