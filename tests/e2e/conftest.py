@@ -47,16 +47,10 @@ EXTRA_FLAGS = os.environ.get("PYOCI_BAZEL_FLAGS", "").split()
 
 
 # Suites for bzlmod only (Bazel 4 reads no MODULE.bazel): collected under PYOCI_BAZEL=7 alone.
-# Suites the Bazel 7 run leaves out:
-# - test_remote_cache and test_remote_execution are not yet ported to Bazel 7 (under Bazel 7 the
-#   second checkout's disk-cache build shows no cache hits in its execution log; the remote
-#   cluster was only brought up with Bazel 4's client);
-# - test_cst_differential and test_trivy judge pyoci's own verdicts and inventories against CST
-#   and Trivy; which Bazel built the images does not change them, and running them twice would
-#   cost CI about 20 minutes.
+# Suites the Bazel 7 run leaves out: test_cst_differential and test_trivy judge pyoci's own
+# verdicts and inventories against CST and Trivy; which Bazel built the images does not change
+# them, and running them twice would cost CI about 20 minutes.
 BAZEL4_ONLY = [
-    "test_remote_cache.py",
-    "test_remote_execution.py",
     "test_cst_differential.py",
     "test_trivy.py",
 ]
@@ -222,6 +216,12 @@ def spawns(log_path):
             return found
         item, position = decoder.raw_decode(text, position)
         found.append(item)
+
+
+def cache_hit(spawn):
+    """Whether an execution-log spawn came from a cache (disk or remote): Bazel 4 says
+    `remoteCacheHit`, Bazel 7 `cacheHit`."""
+    return bool(spawn.get("remoteCacheHit") or spawn.get("cacheHit"))
 
 
 @pytest.fixture(scope="session")
