@@ -352,7 +352,10 @@ def podman(e2e_tmp):
 @pytest.fixture(scope="session")
 def podman_service(podman, e2e_tmp):
     """podman's Docker API on a unix socket (DOCKER_HOST=unix://...), sharing the podman fixture's storage."""
-    socket = e2e_tmp / "podman.sock"
+    # Inside the podman root: under Bazel 7 the sid root's podman sees only the directories
+    # podman.env() binds (and /tmp), so a socket beside that root, in a PYOCI_E2E_TMP outside
+    # /tmp, would be made inside the sid root where the host's docker CLI cannot reach it.
+    socket = podman.root / "podman.sock"
     service = subprocess.Popen(
         [*podman.host_argv(), "system", "service", "--time=0", f"unix://{socket}"],
         env={**os.environ, **podman.env()},
