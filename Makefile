@@ -40,10 +40,12 @@ BAZEL8_FLAGS := --incompatible_disallow_empty_glob --incompatible_use_plus_in_re
 	--incompatible_no_implicit_watch_label --incompatible_disable_native_repo_rules
 e2e-bazel8-flags: build
 	PYOCI_BAZEL=7 PYOCI_BAZEL_FLAGS="$(BAZEL8_FLAGS)" python3 -m pytest -q tests/e2e/test_examples.py tests/e2e/test_service.py
-# The remote-execution suite alone (BuildGrid + buildbox workers); `e2e` runs it too.
 
+# The remote-execution suite alone (BuildGrid + buildbox workers) on both Bazels; `e2e` and
+# `e2e-bazel7` run it too.
 test-remote: build
 	python3 -m pytest -q tests/e2e/test_remote_execution.py
+	PYOCI_BAZEL=7 python3 -m pytest -q tests/e2e/test_remote_execution.py
 
 lint: build
 	$(PYOCI) lint examples rules

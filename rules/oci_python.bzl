@@ -115,7 +115,7 @@ def py_image(
       tags: tags of both targets.
       testonly: testonly of both targets.
       **kwargs: every other py_image_rule attribute: env, labels, annotations, entrypoint, cmd,
-        workdir, user, tars, compression, stamp, ports, volumes, stop_signal, allow_root,
+        workdir, user, tars, executable_files, compression, stamp, ports, volumes, stop_signal, allow_root,
         allow_shell, allow_secrets, allow_secrets_in, allow_permissions, max_size.
     """
     _image_and_load(py_image_rule, name, binary, base, repo_tags, healthcheck, visibility, tags, testonly, **kwargs)
@@ -156,7 +156,7 @@ def py_service_image(
       testonly: testonly of both targets.
       **kwargs: every other py_service_image_rule attribute: config, config_dir,
         writable_dirs, args, ports, volumes, stop_signal, stamp_labels, env, labels,
-        annotations, entrypoint, workdir, user, tars, compression, stamp and the gate
+        annotations, entrypoint, workdir, user, tars, executable_files, compression, stamp and the gate
         opt-outs (allow_root, allow_shell, allow_secrets, allow_secrets_in,
         allow_permissions, max_size).
     """

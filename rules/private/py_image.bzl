@@ -162,10 +162,40 @@ def _runfiles_entries(ctx, excluded_paths):
             entries.append((relative, {"type": "file", "content": ""}, None))
     return entries
 
-def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replaced):
+# Every file's mode in the layers py_image writes is stated here, never taken from the input's
+# mode: a remote-execution worker may present every input as executable and Bazel's outputs
+# (generated sources, .pyc trees) are 0555, so an inherited mode would depend on where and how
+# the action ran. Regular files are 0644; the interpreter and `executable_files` 0755;
+# directories 0755 (the layer's default).
+_FILE_MODE = "0644"
+_EXECUTABLE_MODE = "0755"
+
+def _executable_paths(ctx, interpreter):
+    """{execroot path: True} of the runfiles that keep an executable mode; fails on a listed file that is no runfile."""
+    executables = {f.path: True for f in ctx.files.executable_files}
+    runfiles = ctx.attr.binary[DefaultInfo].default_runfiles
+    present = {f.path: True for f in runfiles.files.to_list()}
+    for link in runfiles.symlinks.to_list() + runfiles.root_symlinks.to_list():
+        present[link.target_file.path] = True
+    missing = sorted([path for path in executables if path not in present])
+    if missing:
+        fail("{} {}: attribute `executable_files`: {} {} not among the runfiles of {} (add {} to its `data`)".format(
+            _rule_kind(ctx),
+            ctx.label,
+            ", ".join(missing),
+            "is" if len(missing) == 1 else "are",
+            ctx.attr.binary.label,
+            "it" if len(missing) == 1 else "them",
+        ))
+    if interpreter:
+        executables[interpreter.path] = True
+    return executables
+
+def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replaced, executables):
     """Splits the binary's runfiles into {group: {image path: spec entry}}, their inputs and the repositories seen.
 
-    Runfiles at an image path in `replaced` are left out (a layer above provides them).
+    Runfiles at an image path in `replaced` are left out (a layer above provides them). Each
+    entry states its mode: 0755 if its source is in `executables`, else 0644.
     """
     app_repo = ctx.attr.binary.label.workspace_name or ctx.workspace_name
     groups = {"interpreter": {}, "third_party": {}, "app": {}}
@@ -181,6 +211,10 @@ def _layer_groups(ctx, runfiles_root, excluded_paths, interpreter_paths, replace
         else:
             group = _THIRD_PARTY_UNIT + "/".join(relative.split("/")[:2])
         entry["path"] = runfiles_root + "/" + relative
+        if source:
+            entry["file_mode"] = _EXECUTABLE_MODE if source.path in executables else _FILE_MODE
+        else:
+            entry["mode"] = _FILE_MODE
         if entry["path"] in replaced:
             continue
         if group not in groups:
@@ -228,7 +262,7 @@ def _bytecode_action(ctx, group, runfiles_root, entries, inputs):
         progress_message = "Compiling the {} bytecode of {}".format(group.replace("_", "-"), ctx.label),
     )
     # The sandbox may present a tree artifact's files as symlinks: store what they point to.
-    return tree, {"path": runfiles_root, "source": tree.path + runfiles_root, "follow_symlinks": True}
+    return tree, {"path": runfiles_root, "source": tree.path + runfiles_root, "follow_symlinks": True, "file_mode": _FILE_MODE}
 
 # Third-party layers. A distribution (`<repository>/<top directory>` of the runfiles, e.g.
 # `pip/numpy`) with at least _LARGE_DISTRIBUTION_FILES files gets a layer of its own; at most
@@ -477,7 +511,8 @@ def py_image_impl(ctx, service = None):
     excluded[ctx.attr.binary[DefaultInfo].files_to_run.executable.path] = True
     interpreter_paths = {f.path: True for f in runtime_files} if interpreter else {}
 
-    groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths, service.replaced if service else {})
+    executables = _executable_paths(ctx, interpreter)
+    groups, inputs, repos = _layer_groups(ctx, runfiles_root, excluded, interpreter_paths, service.replaced if service else {}, executables)
     third_party_layers = _split_third_party(groups, inputs)
     if ctx.attr.bytecode:
         for group in third_party_layers + ["app"]:
@@ -682,6 +717,15 @@ IMAGE_ATTRS = dict({
         doc = "Tags written into the `tarball` output group (default `localhost/<package path>/<binary name>:latest`, " +
               "`localhost/<binary name>:latest` in the root package); " +
               "the first also names the SBOM's document.",
+    ),
+    "executable_files": attr.label_list(
+        doc = "Runfiles of the binary that are executable (mode 0755) in the image, e.g. a helper " +
+              "script or a binary the program execs; a file listed here that is not a runfile fails " +
+              "at analysis. Every other file is 0644 and every directory 0755, whatever mode the " +
+              "file has on disk or on a remote-execution worker, so the digest does not depend on " +
+              "where the layer action ran. The hermetic interpreter (from a Python toolchain) is " +
+              "always 0755. Shared libraries (`.so`) load without the executable bit.",
+        allow_files = True,
     ),
     "bytecode": attr.bool(
         doc = "Ship `.pyc` files for the third-party and application layers, compiled by the base's " +

@@ -46,15 +46,9 @@ BAZEL7_ROOT = Path(os.environ.get("PYOCI_BAZEL7_ROOT", "/var/cache/pyoci/bazel7-
 EXTRA_FLAGS = os.environ.get("PYOCI_BAZEL_FLAGS", "").split()
 
 
-# Suites for bzlmod only (Bazel 4 reads no MODULE.bazel): collected under PYOCI_BAZEL=7 alone.
-# Suites the Bazel 7 run leaves out: test_remote_cache and test_remote_execution are not yet
-# ported to Bazel 7 (under Bazel 7 the second checkout's disk-cache build shows no cache hits in
-# its execution log; the remote cluster was only brought up with Bazel 4's client).
-BAZEL4_ONLY = [
-    "test_remote_cache.py",
-    "test_remote_execution.py",
-]
-collect_ignore = BAZEL4_ONLY if BZLMOD else ["test_bzlmod.py"]
+# Every suite runs under both Bazels but test_bzlmod, which Bazel 4 cannot run (it reads no
+# MODULE.bazel).
+collect_ignore = [] if BZLMOD else ["test_bzlmod.py"]
 
 
 def main_repository(workspace_name):
@@ -223,6 +217,12 @@ def spawns(log_path):
         found.append(item)
 
 
+def cache_hit(spawn):
+    """Whether an execution-log spawn came from a cache (disk or remote): Bazel 4 says
+    `remoteCacheHit`, Bazel 7 `cacheHit`."""
+    return bool(spawn.get("remoteCacheHit") or spawn.get("cacheHit"))
+
+
 @pytest.fixture(scope="session")
 def e2e_tmp():
     require_bazel()
@@ -351,8 +351,10 @@ def podman(e2e_tmp):
 @pytest.fixture(scope="session")
 def podman_service(podman, e2e_tmp):
     """podman's Docker API on a unix socket (DOCKER_HOST=unix://...), sharing the podman fixture's storage."""
-    # Inside the podman root, which Bazel 7's sid root binds (PYOCI_E2E_TMP may lie outside /tmp).
-    socket = podman.root / "api.sock"
+    # Inside the podman root: under Bazel 7 the sid root's podman sees only the directories
+    # podman.env() binds (and /tmp), so a socket beside that root, in a PYOCI_E2E_TMP outside
+    # /tmp, would be made inside the sid root where the host's docker CLI cannot reach it.
+    socket = podman.root / "podman.sock"
     service = subprocess.Popen(
         [*podman.host_argv(), "system", "service", "--time=0", f"unix://{socket}"],
         env={**os.environ, **podman.env()},

@@ -42,8 +42,8 @@ py_image(name = "root", base = "@distroless_python_base", binary = ":app")
 py_image(name = "root_allowed", allow_root = True, base = "@distroless_python_base", binary = ":app")
 py_image(name = "user_root", base = NONROOT, binary = ":app", user = "0")
 
-py_image(name = "shell", base = NONROOT, binary = ":app_with_shell")
-py_image(name = "shell_allowed", allow_shell = True, base = NONROOT, binary = ":app_with_shell")
+py_image(name = "shell", base = NONROOT, binary = ":app_with_shell", executable_files = ["tools/sh"])
+py_image(name = "shell_allowed", allow_shell = True, base = NONROOT, binary = ":app_with_shell", executable_files = ["tools/sh"])
 py_image(name = "debug_nonroot", base = "@distroless_python_debug_nonroot", binary = ":app")
 
 py_image(name = "secret_file", base = NONROOT, binary = ":app_with_key")

@@ -2,13 +2,14 @@
 
 The cluster (tests/support/remote/cluster.py): BuildGrid 0.4.4 as REAPI server, CAS and action
 cache, and two buildbox 1.4.30 worker containers on a private Docker network, all started and
-stopped here. The hello example is built by Bazel 4.2 with `--remote_executor`,
-`--spawn_strategy=remote` (nothing may fall back to the client) and `--remote_download_minimal`:
+stopped here. The hello example is built by Bazel 4.2 (WORKSPACE) or, under PYOCI_BAZEL=7, by
+Bazel 7.7.1 (bzlmod; tools/bazel7 shares the host's network namespace, so BuildGrid's 127.0.0.1
+port is its too) with `--remote_executor`, `--spawn_strategy=remote` (nothing may fall back to
+the client) and `--remote_download_minimal`:
 
 - every image action runs on a worker, none on the client, and no layer comes to the client;
-- every remote build (first client, cache hits, fault run) gives one digest. It is NOT yet the
-  digest of a local build: Bazel hands every input to a worker as executable, and pyoci takes a
-  runfile's mode from its input (test_remote_image_equals_local_build, a strict xfail);
+- every remote build (first client, cache hits, fault run) gives the golden digest of a local
+  build: the worker presents every input as executable, but py_image states each file's mode;
 - `bazel run` of a load target and of an oci_push work although the layers stayed remote;
 - a second client, another checkout with an empty output base, gets every action from the cache;
 - a worker killed while it runs an image action: the build completes on the other worker, with
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_checkout, require_tool, spawns
+from conftest import BZLMOD, REPO, cache_hit, copy_checkout, require_tool, spawns
 from test_golden_hello import HELLO, assert_golden
 
 sys.path.insert(0, str(REPO / "tests" / "support" / "remote"))
@@ -128,7 +129,7 @@ def image_digest(bazel, *extra):
 
 
 def describe(spawn):
-    return f"{spawn.get('mnemonic')} runner={spawn.get('runner')!r} cacheHit={spawn.get('remoteCacheHit')}"
+    return f"{spawn.get('mnemonic')} runner={spawn.get('runner')!r} cacheHit={cache_hit(spawn)}"
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_every_image_action_runs_on_a_worker(first_client, cluster):
           + json.dumps({runner: len(m) for runner, m in ran.items()}))
     image_spawns = [s for s in spawned if s.get("mnemonic") in IMAGE_MNEMONICS]
     assert {s["mnemonic"] for s in image_spawns} == IMAGE_MNEMONICS, sorted(ran.items())
-    not_remote = [s for s in spawned if s.get("runner") != "remote" or s.get("remoteCacheHit")]
+    not_remote = [s for s in spawned if s.get("runner") != "remote" or cache_hit(s)]
     assert not_remote == [], "actions that did not execute on a worker:\n" + "\n".join(map(describe, not_remote))
     assert not re.search(r"\d+ (local|linux-sandbox|processwrapper-sandbox|sandbox)\b", process_summary(stderr))
     assert re.search(r"\d+ remote\b", process_summary(stderr))
@@ -176,13 +177,10 @@ def remote_digest(first_client):
     return image_digest(bazel)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Bazel uploads every action input as executable, so on a worker the runfiles' source files "
-    "are 0755 and pyoci copies that mode into the app layer (locally they are 0644): see "
-    "docs/remote-execution.md, 'Known difference'. Remove the mark when modes come from the rule."
-))
 def test_remote_image_equals_local_build(remote_digest):
-    assert_golden("hello", remote_digest)
+    # py_image states every file's mode, so a worker that presents every input as executable
+    # builds the bytes a local build does.
+    assert_golden("hello-bzlmod" if BZLMOD else "hello", remote_digest)
 
 
 def test_load_runs_although_the_layers_stayed_remote(first_client, docker, load_tag):
@@ -194,7 +192,7 @@ def test_load_runs_although_the_layers_stayed_remote(first_client, docker, load_
     bazel.run("run", *RUN_DOWNLOADS, "//:remote_load", env={"PYOCI_LOADER": ""})
     bin_dir = Path(bazel.info("bazel-bin"))
     assert not list(bin_dir.glob(f"{HELLO}.layers/*.tar.gz")), "loading downloaded the layer blobs too"
-    ran = subprocess.run(["docker", "run", "--rm", load_tag], capture_output=True, text=True, timeout=120)
+    ran = subprocess.run(["docker", "run", "--rm", "--network", "none", load_tag], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip(), "the loaded image printed nothing"
 
@@ -224,9 +222,9 @@ def test_second_client_gets_every_action_from_the_cache(e2e_tmp, make_bazel, pyo
     finally:
         bazel.shutdown()
     print(f"\nclient B: {process_summary(stderr)}")
-    hits = {s.get("mnemonic") for s in spawned if s.get("remoteCacheHit")}
+    hits = {s.get("mnemonic") for s in spawned if cache_hit(s)}
     assert IMAGE_MNEMONICS <= hits, f"image actions missing from client B's cache hits: {sorted(hits)}"
-    executed = [s for s in spawned if not s.get("remoteCacheHit")]
+    executed = [s for s in spawned if not cache_hit(s)]
     assert executed == [], "client B executed actions:\n" + "\n".join(map(describe, executed))
     assert digest == remote_digest
 
@@ -265,6 +263,6 @@ def test_killed_worker_build_completes_on_the_other(e2e_tmp, make_bazel, pyoci_b
     survivors = [name for name in cluster.workers if name != victim]
     assert all(cluster.running(name) for name in survivors)
     assert not cluster.running(victim)
-    not_remote = [s for s in spawned if s.get("runner") != "remote" or s.get("remoteCacheHit")]
+    not_remote = [s for s in spawned if s.get("runner") != "remote" or cache_hit(s)]
     assert not_remote == [], "\n".join(map(describe, not_remote))
     assert digest == remote_digest

@@ -26,7 +26,12 @@
 //! Symlinks inside a directory source are kept as symlinks unless the entry
 //! sets `"follow_symlinks": true` ([`crate::from_dir_following_symlinks`]),
 //! which a sandboxed build needs for directory artifacts whose files are
-//! symlinks to the real ones.
+//! symlinks to the real ones. `file_mode` (same forms as `mode`) is the mode
+//! of the regular files a `source` gives, whether it is one file or a
+//! directory (whose own directories stay 0755), instead of the 0755/0644
+//! taken from the source's owner-executable bit: a remote-execution worker
+//! may present every input as executable, so a rule that wants the same bytes
+//! wherever its action runs states the modes instead of inheriting them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,7 @@ struct SpecEntry {
     uname: Option<String>,
     gname: Option<String>,
     follow_symlinks: Option<bool>,
+    file_mode: Option<Mode>,
 }
 
 #[derive(Deserialize)]
@@ -149,8 +155,12 @@ fn expand(
         Ok(())
     };
     let mode = raw.mode.as_ref().map(Mode::bits).transpose()?;
+    let file_mode = raw.file_mode.as_ref().map(Mode::bits).transpose()?;
     if raw.follow_symlinks.is_some() && raw.source.is_none() {
         return Err("\"follow_symlinks\" only applies to a directory source".to_string().into());
+    }
+    if raw.file_mode.is_some() && raw.source.is_none() {
+        return Err("\"file_mode\" only applies to an entry with a \"source\" (use \"mode\")".to_string().into());
     }
     let kind = match raw.kind.as_deref() {
         None | Some("file") => match (&raw.source, &raw.content) {
@@ -173,11 +183,19 @@ fn expand(
                     }
                     let walk = if raw.follow_symlinks == Some(true) { from_dir_following_symlinks } else { from_dir };
                     let tree = walk(&source, Path::new(&raw.path)).map_err(Expand::Layer)?;
-                    entries.extend(tree.into_iter().map(apply_owner));
+                    entries.extend(tree.into_iter().map(apply_owner).map(|mut entry| {
+                        if let (EntryKind::File(_), Some(bits)) = (&entry.kind, file_mode) {
+                            entry.mode = Some(bits);
+                        }
+                        entry
+                    }));
                     return Ok(());
                 }
                 if raw.follow_symlinks.is_some() {
                     return Err("\"follow_symlinks\" only applies to a directory source".to_string().into());
+                }
+                if let (Some(_), Some(_)) = (mode, file_mode) {
+                    return Err("give either \"mode\" or \"file_mode\", not both".to_string().into());
                 }
                 EntryKind::File(source)
             }
@@ -211,7 +229,7 @@ fn expand(
         }
     };
     let mut entry = apply_owner(Entry::new(&raw.path, kind));
-    entry.mode = mode;
+    entry.mode = mode.or(file_mode);
     entry.origin = Some(format!("{} ({} entries[{index}])", entry.describe(), spec.display()));
     entries.push(entry);
     Ok(())
@@ -278,6 +296,32 @@ mod tests {
         assert_eq!(followed[1].kind, EntryKind::File(tree.join("mod.py")));
         let err = parse_str(r#"{"entries": [{"path": "/a", "content": "", "follow_symlinks": true}]}"#).unwrap_err();
         assert!(err.to_string().contains("follow_symlinks"), "{err}");
+    }
+
+    #[test]
+    fn file_mode_states_the_mode_of_a_source_file_or_every_file_of_a_directory_source() {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = tempfile::tempdir().unwrap();
+        let tree = temp.path().join("tree");
+        std::fs::create_dir_all(tree.join("pkg")).unwrap();
+        for name in ["pkg/a.pyc", "b.pyc"] {
+            std::fs::write(tree.join(name), "x").unwrap();
+            std::fs::set_permissions(tree.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let spec = format!(r#"{{"entries": [{{"path": "/app", "source": "{}", "file_mode": "0644"}}]}}"#, tree.display());
+        let entries = parse_str(&spec).unwrap();
+        for entry in &entries {
+            match entry.kind {
+                EntryKind::File(_) => assert_eq!(entry.mode, Some(0o644), "{entry:?}"),
+                _ => assert_eq!(entry.mode, None, "{entry:?}"),
+            }
+        }
+        assert_eq!(entries.iter().filter(|e| matches!(e.kind, EntryKind::File(_))).count(), 2);
+        let err = parse_str(r#"{"entries": [{"path": "/a", "content": "", "file_mode": "0644"}]}"#).unwrap_err();
+        assert!(err.to_string().contains("file_mode") && err.to_string().contains("entries[0]"), "{err}");
+        let file = tree.join("b.pyc");
+        let spec = format!(r#"{{"entries": [{{"path": "/b", "source": "{}", "file_mode": "0644"}}]}}"#, file.display());
+        assert_eq!(parse_str(&spec).unwrap()[0].mode, Some(0o644));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 cluster, with --remote_download_minimal against --remote_download_outputs=all.
 
     python3 tests/support/remote/measure_downloads.py [WORK_DIR]
+    PYOCI_BAZEL=7 python3 tests/support/remote/measure_downloads.py [WORK_DIR]   # Bazel 7.7.1, bzlmod
 
 A measurement for docs/remote-execution.md, not a test. It writes a FastAPI service workspace
 (fastapi, uvicorn, pydantic and their dependencies, pinned with the hashes of the wheels pip
@@ -25,7 +26,7 @@ REPO = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from cluster import Cluster  # noqa: E402
-from conftest import Bazel, copy_checkout, debs_dir  # noqa: E402
+from conftest import BZLMOD, Bazel, copy_checkout, debs_dir  # noqa: E402
 
 PACKAGES = ["fastapi==0.115.6", "uvicorn==0.34.0", "pydantic==2.10.4"]
 BUILD = """\
@@ -78,6 +79,8 @@ def workspace(work):
     )
     workspace_file = (REPO / "examples" / "deps_service" / "WORKSPACE.bazel").read_text()
     (example / "WORKSPACE.bazel").write_text(workspace_file.replace("deps_service_example", "fastapi_measure"))
+    module_file = (REPO / "examples" / "deps_service" / "MODULE.bazel").read_text()
+    (example / "MODULE.bazel").write_text(module_file.replace("deps_service_example", "fastapi_measure"))
     (example / "requirements_lock.txt").write_text(lock(wheels))
     (example / "BUILD.bazel").write_text(BUILD)
     (example / "main.py").write_text(MAIN)
@@ -105,16 +108,19 @@ def main():
         common = [f"--remote_executor={cluster.executor}", "--spawn_strategy=remote",
                   "--remote_local_fallback=false", "--incompatible_strict_action_env", "--jobs=8"]
         for mode, flags in [("all", ["--remote_download_outputs=all"]), ("minimal", ["--remote_download_minimal"])]:
-            bazel = Bazel(example, work / f"root-{mode}", work / "repository-cache", env, [*common, *flags])
+            bazel = Bazel(example, work / f"root-{mode}", work / "repository-cache", env, [*common, *flags],
+                          binds=[REPO, work, debs_dir(), pyoci.parent])
             try:
                 started = time.monotonic()
                 bazel.run("build", "//:api_image", "//:api_image_load")
                 built = downloaded_bytes(bazel.info("output_base"))
-                # Bazel 4.2's run fetches no runfiles under minimal: the documented toplevel for run.
+                # Bazel 4.2's run fetches no runfiles under minimal: the documented toplevel for run
+                # (Bazel 7 fetches the runfiles of the target it runs by itself; the flag is kept
+                # so both Bazels measure the same thing).
                 run_flags = ["--remote_download_toplevel"] if mode == "minimal" else []
                 bazel.run("run", *run_flags, "//:api_image_load", env={"PYOCI_LOADER": ""})
                 loaded = downloaded_bytes(bazel.info("output_base"))
-                print(f"{mode:8} build: {built[0]:>12,} bytes in {built[1]} files; "
+                print(f"Bazel {'7.7.1 bzlmod' if BZLMOD else '4.2.3'} {mode:8} build: {built[0]:>12,} bytes in {built[1]} files; "
                       f"build+load: {loaded[0]:>12,} bytes in {loaded[1]} files; {time.monotonic() - started:.0f} s",
                       flush=True)
             finally:
