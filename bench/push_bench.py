@@ -9,8 +9,6 @@ Env:   PYOCI=/path/to/pyoci   use this binary instead of target/release/pyoci
 """
 
 import argparse
-import hashlib
-import json
 import os
 import statistics
 import subprocess
@@ -21,36 +19,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "support"))
+from layouts import random_layout  # noqa: E402
 from registry import Registry  # noqa: E402
 
 
-def write_blob(blobs, data):
-    digest = hashlib.sha256(data).hexdigest()
-    (blobs / digest).write_bytes(data)
-    return f"sha256:{digest}", len(data)
-
-
 def make_layout(path, total_mb):
-    blobs = path / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    layers = []
-    per_layer = total_mb // 3 * 1024 * 1024
-    for _ in range(3):
-        digest, size = write_blob(blobs, os.urandom(per_layer))
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size})
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}}).encode()
-    config_digest, config_size = write_blob(blobs, config)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": config_digest, "size": config_size},
-                           "layers": layers}).encode()
-    digest, size = write_blob(blobs, manifest)
-    (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
-        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
-    return digest
+    random_layout(path, [total_mb // 3 * 1024 * 1024] * 3, ref_name="latest")
 
 
 def timed(argv):

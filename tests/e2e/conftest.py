@@ -70,6 +70,20 @@ def extension_repository(name, extension):
     return separator.join(["rules_pyoci", "", extension, name])
 
 
+def workspace_file(workspace_name, symbols=(), extra=""):
+    """A WORKSPACE for a test's workspace: rules_pyoci from this checkout, its toolchain and the
+    bases, more `symbols` loaded from repositories.bzl, then `extra`."""
+    names = sorted({"distroless_python_bases", "pyoci_register_toolchains", "rules_pyoci_dependencies", *symbols})
+    loads = "".join(f'    "{name}",\n' for name in names)
+    return (
+        f'workspace(name = "{workspace_name}")\n\n'
+        f'local_repository(name = "rules_pyoci", path = "{REPO}")\n\n'
+        f'load(\n    "@rules_pyoci//rules:repositories.bzl",\n{loads})\n\n'
+        "rules_pyoci_dependencies()\n\npyoci_register_toolchains()\n\ndistroless_python_bases()\n"
+        + extra
+    )
+
+
 def module_file(workspace_name, extra="", mirror="https://deb.debian.org/debian"):
     """A MODULE.bazel beside a test's WORKSPACE: rules_pyoci from this checkout, the bases, `extra`."""
     return (

@@ -12,21 +12,7 @@ import tarfile
 
 import pytest
 
-from conftest import REPO, main_label, main_repository, module_file, tail
-
-WORKSPACE = """\
-workspace(name = "modes")
-
-local_repository(name = "rules_pyoci", path = "{repo}")
-
-load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases", "pyoci_register_toolchains", "rules_pyoci_dependencies")
-
-rules_pyoci_dependencies()
-
-pyoci_register_toolchains()
-
-distroless_python_bases()
-"""
+from conftest import main_label, main_repository, module_file, tail, workspace_file
 
 BUILD = """\
 load("@rules_pyoci//rules:oci_python.bzl", "py_image")
@@ -62,7 +48,7 @@ def modes(e2e_tmp, make_bazel):
     root = e2e_tmp / "modes"
     (root / "tools").mkdir(parents=True, exist_ok=True)
     (root / "pkg").mkdir(exist_ok=True)
-    (root / "WORKSPACE").write_text(WORKSPACE.format(repo=REPO))
+    (root / "WORKSPACE").write_text(workspace_file("modes"))
     (root / "MODULE.bazel").write_text(module_file("modes"))
     (root / "BUILD.bazel").write_text(BUILD)
     (root / "app.py").write_text("import lib\nprint(lib.NAME)\n")

@@ -11,21 +11,7 @@ import tarfile
 
 import pytest
 
-from conftest import REPO, main_label, main_repository, module_file, tail
-
-WORKSPACE = """\
-workspace(name = "gates")
-
-local_repository(name = "rules_pyoci", path = "{repo}")
-
-load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases", "pyoci_register_toolchains", "rules_pyoci_dependencies")
-
-rules_pyoci_dependencies()
-
-pyoci_register_toolchains()
-
-distroless_python_bases()
-"""
+from conftest import REPO, main_label, main_repository, module_file, tail, workspace_file
 
 BUILD = """\
 load("@rules_pyoci//rules:oci_python.bzl", "py_image", "py_service_image")
@@ -99,7 +85,7 @@ def gates(e2e_tmp, make_bazel):
     root = e2e_tmp / "gates"
     (root / "tools").mkdir(parents=True, exist_ok=True)
     (root / "keys").mkdir(exist_ok=True)
-    (root / "WORKSPACE").write_text(WORKSPACE.format(repo=REPO))
+    (root / "WORKSPACE").write_text(workspace_file("gates"))
     (root / "MODULE.bazel").write_text(module_file("gates"))
     (root / "BUILD.bazel").write_text(BUILD.format(token=TOKEN, main=main_repository("gates")))
     (root / "app.py").write_text("print('gates')\n")

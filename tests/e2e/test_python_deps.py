@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, extension_repository, module_file, tail
+from conftest import REPO, extension_repository, module_file, tail, workspace_file
 
 EXAMPLE = REPO / "examples" / "fastapi_service"
 
@@ -29,30 +29,6 @@ EXAMPLE = REPO / "examples" / "fastapi_service"
 NO_WHEEL_LOCK = """\
 pywin32==311 \\
     --hash=sha256:3ce80b34b22b17ccbd937a6e78e7225d80c52f5ab9940fe0506a1a16f3dab503
-"""
-
-WORKSPACE = """\
-workspace(name = "python_deps")
-
-local_repository(name = "rules_pyoci", path = "{repo}")
-
-load(
-    "@rules_pyoci//rules:repositories.bzl",
-    "distroless_python_bases",
-    "pip_lock_repository",
-    "pyoci_register_toolchains",
-    "rules_pyoci_dependencies",
-)
-
-rules_pyoci_dependencies()
-
-pyoci_register_toolchains()
-
-distroless_python_bases()
-
-pip_lock_repository(name = "pip", requirements_lock = "//:requirements_lock.txt")
-
-pip_lock_repository(name = "pip_nowheel", requirements_lock = "//nowheel:requirements_lock.txt")
 """
 
 ARRAYS_BUILD = """\
@@ -109,6 +85,12 @@ py_library(name = "windows_only", deps = ["@pip_nowheel//pywin32:pkg"])
 """
 
 
+PIP_REPOSITORIES = """
+pip_lock_repository(name = "pip", requirements_lock = "//:requirements_lock.txt")
+
+pip_lock_repository(name = "pip_nowheel", requirements_lock = "//nowheel:requirements_lock.txt")
+"""
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -117,7 +99,7 @@ def write(path, text):
 @pytest.fixture(scope="module")
 def workspace(e2e_tmp):
     root = e2e_tmp / "python_deps"
-    write(root / "WORKSPACE", WORKSPACE.format(repo=REPO))
+    write(root / "WORKSPACE", workspace_file("python_deps", ["pip_lock_repository"], PIP_REPOSITORIES))
     # Under bzlmod (Bazel 7) the same hubs come from the pip extension.
     write(root / "MODULE.bazel", module_file("python_deps", extra=(
         '\npip = use_extension("@rules_pyoci//rules:extensions.bzl", "pip")\n'

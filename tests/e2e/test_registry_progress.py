@@ -7,8 +7,6 @@ Needs a built pyoci: PYOCI_BINARY, else target/release/pyoci (`cargo build --rel
 """
 
 import fcntl
-import hashlib
-import json
 import os
 import pty
 import re
@@ -23,6 +21,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "support"))
+from layouts import random_layout  # noqa: E402
 from registry import Registry  # noqa: E402
 
 MIB = 1 << 20
@@ -35,34 +34,6 @@ def pyoci_binary():
     if not binary.is_file():
         pytest.fail(f"no pyoci at {binary}: run `cargo build --release --locked -p pyoci` or set PYOCI_BINARY")
     return str(binary)
-
-
-def write_blob(blobs, data):
-    digest = hashlib.sha256(data).hexdigest()
-    (blobs / digest).write_bytes(data)
-    return f"sha256:{digest}", len(data)
-
-
-def layout(path, layer_sizes):
-    """An OCI layout of one image with incompressible layers of the given sizes."""
-    blobs = path / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    layers = []
-    for size in layer_sizes:
-        digest, size = write_blob(blobs, os.urandom(size))
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size})
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}}).encode()
-    config_digest, config_size = write_blob(blobs, config)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": config_digest, "size": config_size},
-                           "layers": layers}).encode()
-    digest, size = write_blob(blobs, manifest)
-    (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size}]}))
-    return [l["digest"] for l in layers]
 
 
 def under_terminal(argv, env):
@@ -94,7 +65,7 @@ def push_env(tmp_path):
 
 def test_progress_lines_under_a_terminal_and_none_without(tmp_path):
     # Two layers over the 8 MiB bar threshold, one under it (no bar: it is done before one draws).
-    digests = layout(tmp_path / "image", [24 * MIB, 12 * MIB, 64 * 1024])
+    digests = random_layout(tmp_path / "image", [24 * MIB, 12 * MIB, 64 * 1024])
     env = push_env(tmp_path)
     with Registry(tmp_path / "registry") as registry:
         code, screen = under_terminal(

@@ -10,30 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, main_label, module_file, tail
-
-WORKSPACE = """\
-workspace(name = "seed")
-
-local_repository(name = "rules_pyoci", path = "{repo}")
-
-load(
-    "@rules_pyoci//rules:repositories.bzl",
-    "distroless_python_bases",
-    "pyoci_register_toolchains",
-    "rules_oci_compat",
-    "rules_pyoci_dependencies",
-)
-
-rules_pyoci_dependencies()
-
-pyoci_register_toolchains()
-
-distroless_python_bases()
-
-# BUILD files written for rules_oci load @rules_oci//oci:defs.bzl: rules_pyoci answers them.
-rules_oci_compat()
-"""
+from conftest import main_label, module_file, tail, workspace_file
 
 # The seed document's "Simple Service" BUILD text, verbatim except for `main` (Bazel needs it
 # when the file is not <name>.py), plus the library it names.
@@ -88,6 +65,11 @@ py_service_image = _py_service_image
 """
 
 
+RULES_OCI_COMPAT = """
+# BUILD files written for rules_oci load @rules_oci//oci:defs.bzl: rules_pyoci answers them.
+rules_oci_compat()
+"""
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -96,7 +78,7 @@ def write(path, text):
 @pytest.fixture(scope="module")
 def seed(e2e_tmp, make_bazel):
     root = e2e_tmp / "seed"
-    write(root / "WORKSPACE", WORKSPACE.format(repo=REPO))
+    write(root / "WORKSPACE", workspace_file("seed", ["rules_oci_compat"], RULES_OCI_COMPAT))
     # Under bzlmod (Bazel 7) the same workspace, with the rules_oci compatibility extension.
     write(root / "MODULE.bazel", module_file("seed", extra=(
         '\nrules_oci_compat = use_extension("@rules_pyoci//rules:extensions.bzl", "rules_oci_compat")\n'
