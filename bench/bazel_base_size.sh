@@ -25,7 +25,7 @@ set -euo pipefail
 rounds="${1:-5}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 debs="${PYOCI_DEBS_DIR:-$(cd "$repo/.." && pwd)/shared/debs/bookworm-amd64}"
-[[ -d "$debs" ]] || debs=/work/shared/debs/bookworm-amd64
+[[ -d "$debs" ]] || { echo "bazel_base_size.sh: no .deb directory at $debs (set PYOCI_DEBS_DIR)" >&2; exit 1; }
 sizes="${PYOCI_BENCH_BASE_SIZES:-1 5}"
 bazel_major="${PYOCI_BENCH_BAZEL:-4}"
 
