@@ -194,3 +194,24 @@ pub fn layer_file(blob: &Path, name: &str) -> Vec<u8> {
     assert!(out.status.success(), "bsdtar -xOf {} {name}: {}", blob.display(), String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
+
+/// Writes `<name>.spec.json` in `dir` from `pyoci layer` spec entries and runs `layer` (the
+/// given pyoci command) on it; returns (the layer blob, the `--layer BLOB=DESCRIPTOR`
+/// argument of `pyoci image`).
+pub fn spec_layer(pyoci: &mut Command, dir: &Path, name: &str, entries: Value) -> (PathBuf, String) {
+    let spec = dir.join(format!("{name}.spec.json"));
+    std::fs::write(&spec, serde_json::json!({ "entries": entries }).to_string()).expect("write spec");
+    let blob = dir.join(format!("{name}.tar.gz"));
+    let descriptor = dir.join(format!("{name}.descriptor.json"));
+    super::tools::run_ok(
+        pyoci
+            .args(["layer", "--spec"])
+            .arg(&spec)
+            .arg("-o")
+            .arg(&blob)
+            .arg("--descriptor-out")
+            .arg(&descriptor),
+    );
+    let arg = format!("{}={}", blob.display(), descriptor.display());
+    (blob, arg)
+}

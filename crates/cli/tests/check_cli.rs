@@ -4,6 +4,8 @@
 
 #[path = "../../../tests/support/tools.rs"]
 mod tools;
+#[path = "../../../tests/support/pyoci.rs"]
+mod pyoci_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,21 +61,7 @@ impl Fixture {
 
     /// Writes a layer from `pyoci layer` spec entries; returns the `--layer` argument.
     fn layer(&self, name: &str, entries: Value) -> String {
-        let spec = self.path(&format!("{name}.spec.json"));
-        std::fs::write(&spec, json!({ "entries": entries }).to_string()).expect("write spec");
-        let blob = self.path(&format!("{name}.tar.gz"));
-        let descriptor = self.path(&format!("{name}.descriptor.json"));
-        tools::run_ok(
-            pyoci()
-                .arg("layer")
-                .arg("--spec")
-                .arg(&spec)
-                .arg("-o")
-                .arg(&blob)
-                .arg("--descriptor-out")
-                .arg(&descriptor),
-        );
-        format!("{}={}", blob.display(), descriptor.display())
+        pyoci_support::spec_layer(&mut pyoci(), self.dir.path(), name, entries).1
     }
 
     /// The users layer every test image starts from.

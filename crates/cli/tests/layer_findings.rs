@@ -6,6 +6,8 @@
 
 #[path = "../../../tests/support/tools.rs"]
 mod tools;
+#[path = "../../../tests/support/pyoci.rs"]
+mod pyoci_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -42,21 +44,7 @@ impl Fixture {
 
     /// A `pyoci layer` blob from spec entries; returns (blob, `--layer` argument).
     fn layer(&self, name: &str, entries: Value) -> (PathBuf, String) {
-        let spec = self.path(&format!("{name}.spec.json"));
-        std::fs::write(&spec, json!({ "entries": entries }).to_string()).expect("write spec");
-        let blob = self.path(&format!("{name}.tar.gz"));
-        let descriptor = self.path(&format!("{name}.descriptor.json"));
-        tools::run_ok(
-            pyoci()
-                .args(["layer", "--spec"])
-                .arg(&spec)
-                .arg("-o")
-                .arg(&blob)
-                .arg("--descriptor-out")
-                .arg(&descriptor),
-        );
-        let arg = format!("{}={}", blob.display(), descriptor.display());
-        (blob, arg)
+        pyoci_support::spec_layer(&mut pyoci(), self.dir.path(), name, entries)
     }
 
     /// A plain tar written by Python's tarfile (members `pyoci layer` would not write).
