@@ -133,8 +133,6 @@ impl FileContext {
 /// One evaluated .bzl module, cached for the run.
 pub(crate) struct ModuleResult {
     pub module: Option<FrozenModule>,
-    /// Every `load()` of the file: the module string and its span.
-    pub loads: Vec<(String, ByteSpan)>,
     /// It failed on a value the linter does not know (see [`is_unknown_error`]): its symbols
     /// are unknowns, and nothing is reported for it.
     pub unknown: bool,
@@ -372,7 +370,6 @@ impl Session {
         let failure = |reason: String| {
             Rc::new(ModuleResult {
                 module: None,
-                loads: Vec::new(),
                 unknown: false,
                 failure: Some(reason),
                 findings: Vec::new(),
@@ -419,7 +416,6 @@ impl Session {
                         // Generated where it is used (a test driver writes it): unknown.
                         return Rc::new(ModuleResult {
                             module: None,
-                            loads: Vec::new(),
                             unknown: true,
                             failure: Some(format!(
                                 "{} is generated (a .gitignore names it) and not there",
@@ -468,7 +464,6 @@ impl Session {
         if !evaluate {
             let result = Rc::new(ModuleResult {
                 module: None,
-                loads: Vec::new(),
                 unknown: false,
                 failure: findings.first().map(|f| f.message.clone()),
                 findings,
@@ -498,7 +493,6 @@ impl Session {
             // is unknown, not wrong: Bazel has built with it.
             unknown: evaluated.unknown || (fetched && evaluated.module.is_none()),
             module: evaluated.module,
-            loads: evaluated.loads,
             failure: evaluated.failure,
             findings,
             notes: evaluated.notes,
