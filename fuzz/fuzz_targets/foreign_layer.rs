@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         changes: Default::default(),
         created: "1970-01-01T00:00:00Z".to_owned(),
         ref_name: "latest".to_owned(),
+        omit_base_blobs: false,
     };
     let output = scratch().join("image");
     build_image(&spec, &output).expect("a tarball the check accepts must build");

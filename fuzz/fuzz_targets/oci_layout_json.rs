@@ -101,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
         changes,
         created: "1970-01-01T00:00:00Z".to_owned(),
         ref_name: "latest".to_owned(),
+        omit_base_blobs: false,
     };
     let output = scratch().join("image");
     if build_image(&spec, &output).is_ok() {

@@ -1,6 +1,6 @@
 """oci_load: `bazel run` streams an image into the local Docker Engine, podman or another loader."""
 
-load(":providers.bzl", "OciImageInfo", "image_checks", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "add_blobs_from", "image_checks", "image_layout_parts", "pyoci_binary")
 
 _LOAD_SCRIPT = """\
 #!/usr/bin/env bash
@@ -14,6 +14,7 @@ resolve() {{
 }}
 pyoci="$(resolve "{pyoci}")"
 layout="$(resolve "{layout}")"
+blobs_from=({blobs_from})
 
 loader="${{PYOCI_LOADER:-{loader}}}"
 extra=()
@@ -27,7 +28,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 # pyoci asks the engine which layers it has and sends only the others.
-exec "$pyoci" load --image "$layout" {tag_args} --format {format} ${{loader:+--loader "$loader"}} ${{extra[@]+"${{extra[@]}}"}}
+exec "$pyoci" load --image "$layout" ${{blobs_from[@]+"${{blobs_from[@]}}"}} {tag_args} --format {format} ${{loader:+--loader "$loader"}} ${{extra[@]+"${{extra[@]}}"}}
 """
 
 _REPOSITORY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789._-"
@@ -64,6 +65,7 @@ def _shell_quote(text):
 
 def _oci_load_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
+    layout, blob_layouts = image_layout_parts(image)
     pyoci = pyoci_binary(ctx)
     tags = ctx.attr.repo_tags or [default_repo_tag(ctx.attr.image.label.package, ctx.attr.image.label.name)]
     duplicates = [tag for i, tag in enumerate(tags) if tag in tags[:i]]
@@ -72,7 +74,8 @@ def _oci_load_impl(ctx):
     tarball = ctx.actions.declare_file(ctx.label.name + (".tar" if ctx.attr.format == "docker" else ".oci.tar"))
     args = ctx.actions.args()
     args.add("tarball")
-    args.add("--image", image.layout.path)
+    args.add("--image", layout.path)
+    add_blobs_from(args, blob_layouts)
     for tag in tags:
         args.add("--tag", tag)
     args.add("--format", ctx.attr.format)
@@ -81,7 +84,7 @@ def _oci_load_impl(ctx):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = [image.layout],
+        inputs = depset([layout], transitive = [blob_layouts]),
         outputs = [tarball],
         mnemonic = "PyociTarball",
         progress_message = "Writing the {} tarball of {}".format(ctx.attr.format, ctx.label),
@@ -95,7 +98,11 @@ def _oci_load_impl(ctx):
         _LOAD_SCRIPT.format(
             label = str(ctx.label),
             pyoci = _runfiles_path(pyoci),
-            layout = _runfiles_path(image.layout),
+            layout = _runfiles_path(layout),
+            blobs_from = " ".join([
+                '--blobs-from "$(resolve {})"'.format(_shell_quote(_runfiles_path(d)))
+                for d in blob_layouts.to_list()
+            ]),
             workspace = ctx.workspace_name,
             loader = ctx.attr.loader,
             format = ctx.attr.format,
@@ -106,8 +113,12 @@ def _oci_load_impl(ctx):
     return [
         DefaultInfo(
             executable = script,
-            files = depset([script]),
-            runfiles = ctx.runfiles(files = [pyoci, image.layout], transitive_files = image_checks(image)),
+            # The base layouts are outputs too, not only runfiles: Bazel 4.2's
+            # --remote_download_toplevel downloads a run target's outputs but not the tree
+            # artifacts of other repositories in its runfiles. They exist already in a local
+            # build; listing them starts no action.
+            files = depset([script], transitive = [blob_layouts]),
+            runfiles = ctx.runfiles(files = [pyoci, layout], transitive_files = depset(transitive = [blob_layouts, image_checks(image)])),
         ),
         OutputGroupInfo(tarball = depset([tarball])),
     ]

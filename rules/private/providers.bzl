@@ -3,7 +3,16 @@
 OciImageInfo = provider(
     doc = "An OCI image built or imported by rules_pyoci.",
     fields = {
-        "layout": "File (directory): the OCI image layout (oci-layout, index.json, blobs/sha256).",
+        "layout": "File (directory): the OCI image layout (oci-layout, index.json, blobs/sha256), " +
+                  "complete. For a py_image an action writes it only when something asks for it " +
+                  "(scans, structure tests, the `layout` output group): it links every base blob, " +
+                  "which Bazel then digests.",
+        "own_layout": "File (directory) or None: the layout the image action wrote, holding the " +
+                      "index, manifest, config and the image's own layers but not its base's " +
+                      "(`pyoci image --omit-base-blobs`); the rest is in `blob_layouts`. What the " +
+                      "per-edit path reads, so that Bazel has nothing of the base to re-digest.",
+        "blob_layouts": "depset of Files (directories) or None: the layouts holding the blobs " +
+                        "`own_layout` leaves out (`pyoci ... --blobs-from`).",
         "digest": "File: the manifest digest, `sha256:<hex>` with no newline.",
         "user": "string: the config's User, as the image runs (\"\" means root).",
         "debug": "bool: the image carries a shell for debugging (a debug base).",
@@ -27,6 +36,18 @@ def image_checks(info):
 def image_layer_findings(info):
     """The layer findings records of an OciImageInfo (a depset), or None when it has none."""
     return getattr(info, "layer_findings", None)
+
+def image_layout_parts(info):
+    """(layout, blob layouts) to read an OciImageInfo with: py_image's own layout and the
+    layouts of its bases, or one complete layout and an empty depset."""
+    own = getattr(info, "own_layout", None)
+    if own:
+        return own, info.blob_layouts
+    return info.layout, depset()
+
+def add_blobs_from(args, blob_layouts):
+    """Adds `--blobs-from DIR` to an Args for each layout of a depset."""
+    args.add_all(blob_layouts, before_each = "--blobs-from", expand_directories = False)
 
 def image_verified(info):
     """The verification record File of an OciImageInfo, or None."""

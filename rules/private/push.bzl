@@ -11,7 +11,7 @@ is left out, and so is one whose placeholder is unknown or not stamped.
 """
 
 load(":load.bzl", "oci_load")
-load(":providers.bzl", "OciImageInfo", "image_checks", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "image_checks", "image_layout_parts", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 # Runs in the action that writes the tag file: substitutes {KEY} from the status files
@@ -95,6 +95,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 """ + _TAG_ARGS_AND_CWD + """\
+{blobs_from}
 exec "$pyoci" push "$layout" "$repository" "${{tag_args[@]}}" "${{passthrough[@]+"${{passthrough[@]}}"}}"
 """
 
@@ -137,14 +138,19 @@ def _oci_push_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
     pyoci = pyoci_binary(ctx)
     tag_file = _tag_file(ctx, ctx.attr.remote_tags, should_stamp(ctx))
+    layout, blob_layouts = image_layout_parts(image)
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
         script,
         _PUSH_SCRIPT.format(
+            blobs_from = "\n".join([
+                'passthrough+=(--blobs-from "$(runfile "{}")")'.format(d.short_path)
+                for d in blob_layouts.to_list()
+            ]),
             label = str(ctx.label),
             workspace = ctx.workspace_name,
             pyoci = pyoci.short_path,
-            layout = image.layout.short_path,
+            layout = layout.short_path,
             tag_file = tag_file.short_path,
             repository = ctx.attr.repository,
             insecure = _connection_flags(ctx),
@@ -154,10 +160,11 @@ def _oci_push_impl(ctx):
     return [
         DefaultInfo(
             executable = script,
-            files = depset([script, tag_file]),
+            # As in oci_load: outputs, so that --remote_download_toplevel fetches them.
+            files = depset([script, tag_file], transitive = [blob_layouts]),
             runfiles = ctx.runfiles(
-                files = [pyoci, image.layout, tag_file, image.digest] + ([ctx.file.ca_cert] if ctx.file.ca_cert else []),
-                transitive_files = image_checks(image),
+                files = [pyoci, layout, tag_file, image.digest] + ([ctx.file.ca_cert] if ctx.file.ca_cert else []),
+                transitive_files = depset(transitive = [blob_layouts, image_checks(image)]),
             ),
         ),
         OutputGroupInfo(tags = depset([tag_file])),

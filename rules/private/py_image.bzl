@@ -31,7 +31,7 @@ re-records only the changed layer, whatever the size of the base and third-party
 
 load(":load.bzl", "default_repo_tag")
 load(":layer_findings.bzl", "layer_findings_action")
-load(":providers.bzl", "OciImageInfo", "image_layer_findings", "image_verified", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "add_blobs_from", "image_layer_findings", "image_layout_parts", "image_verified", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 _PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
@@ -421,7 +421,7 @@ def _layer_findings(ctx, pyoci, base, own_layers, extra_tars):
     ])
     return depset(own, transitive = [base_findings])
 
-def _check_action(ctx, pyoci, base, layout, findings):
+def _check_action(ctx, pyoci, base, layout, blob_layouts, findings):
     """`pyoci check` of the finished image: the security gates, and the size report beside them.
 
     It combines the per-layer `findings` with the config; no layer's bytes are read. The opt-outs
@@ -430,13 +430,15 @@ def _check_action(ctx, pyoci, base, layout, findings):
     stamp = ctx.actions.declare_file(ctx.label.name + ".check.json")
     size_report = ctx.actions.declare_file(ctx.label.name + ".size.json")
     args = ctx.actions.args()
+    base_layout, _ = image_layout_parts(base)
     args.add("check")
     args.add(layout.path)
+    add_blobs_from(args, blob_layouts)
     args.add_all(findings, before_each = "--layer-findings")
 
     # Only the layers this rule added are the application's: the base's files are its own
     # business (and a pulled base may well have a world-writable /tmp-like directory).
-    args.add("--base", base.layout.path)
+    args.add("--base", base_layout.path)
     if ctx.attr.allow_root:
         args.add("--allow-root")
     if ctx.attr.allow_shell or base.debug:
@@ -456,7 +458,7 @@ def _check_action(ctx, pyoci, base, layout, findings):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset([layout, base.layout], transitive = [findings]),
+        inputs = depset([layout], transitive = [blob_layouts, findings]),
         outputs = [stamp, size_report],
         mnemonic = "PyociCheck",
         # Bazel prints this in the error line: it names the attributes, pyoci's findings name
@@ -466,17 +468,18 @@ def _check_action(ctx, pyoci, base, layout, findings):
     )
     return stamp, size_report
 
-def _sbom_action(ctx, pyoci, layout, name):
+def _sbom_action(ctx, pyoci, layout, blob_layouts, name):
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     args = ctx.actions.args()
     args.add("sbom")
     args.add(layout.path)
+    add_blobs_from(args, blob_layouts)
     args.add("--name", name)
     args.add("-o", sbom)
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = [layout],
+        inputs = depset([layout], transitive = [blob_layouts]),
         outputs = [sbom],
         mnemonic = "PyociSbom",
         progress_message = "Writing the SPDX SBOM of {}".format(ctx.label),
@@ -534,13 +537,21 @@ def py_image_impl(ctx, service = None):
     config_file = ctx.actions.declare_file(ctx.label.name + ".config.json")
     ctx.actions.write(config_file, json.encode(_image_config(ctx, base, facts, runfiles_root, interpreter, repos, service)))
 
+    # The image action writes only the image's own blobs (`.own`): a layout linking the base's
+    # blobs would make Bazel re-digest the whole base after every edit. `layout` (complete) is
+    # written by its own action, only for what asks for it.
+    own_layout = ctx.actions.declare_directory(ctx.label.name + ".own")
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
     verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
     base_verified = image_verified(base)
+    base_layout, base_blob_layouts = image_layout_parts(base)
+    blob_layouts = depset([base_layout], transitive = [base_blob_layouts])
     args = ctx.actions.args()
     args.add("image")
-    args.add("--base", base.layout.path)
+    args.add("--base", base_layout.path)
+    add_blobs_from(args, base_blob_layouts)
+    args.add("--omit-base-blobs")
     if base_verified:
         args.add("--base-verified", base_verified)
     for layer in layers:
@@ -554,7 +565,7 @@ def py_image_impl(ctx, service = None):
     for history in [layer.history for layer in layers] + ["tars: " + tar.short_path for tar in extra_tars] + [layer.history for layer in top_layers]:
         args.add("--history", history)
     args.add("--config-json", config_file)
-    inputs = [base.layout, config_file] + extra_tars + ([base_verified] if base_verified else [])
+    inputs = [base_layout, config_file] + extra_tars + ([base_verified] if base_verified else [])
     for layer in layers + top_layers:
         inputs.extend([layer.blob, layer.descriptor])
     if should_stamp(ctx):
@@ -564,7 +575,7 @@ def py_image_impl(ctx, service = None):
         args.add("--stamp-info", ctx.info_file)
         args.add("--stamp-info", ctx.version_file)
         inputs.extend([ctx.info_file, ctx.version_file])
-    args.add("-o", layout.path)
+    args.add("-o", own_layout.path)
     args.add("--digest-out", digest)
     args.add("--quiet")
     args.add("--verified-out", verified)
@@ -574,21 +585,36 @@ def py_image_impl(ctx, service = None):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = inputs,
-        outputs = [layout, digest, verified],
+        inputs = depset(inputs, transitive = [base_blob_layouts]),
+        outputs = [own_layout, digest, verified],
         mnemonic = "PyociImage",
         progress_message = "Assembling OCI image {}".format(ctx.label),
     )
 
+    layout_args = ctx.actions.args()
+    layout_args.add("layout")
+    layout_args.add("--image", own_layout.path)
+    add_blobs_from(layout_args, blob_layouts)
+    layout_args.add("-o", layout.path)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [layout_args],
+        inputs = depset([own_layout], transitive = [blob_layouts]),
+        outputs = [layout],
+        mnemonic = "PyociLayout",
+        progress_message = "Writing the complete OCI layout of {}".format(ctx.label),
+    )
+
     findings = _layer_findings(ctx, pyoci, base, layers + top_layers, extra_tars)
-    check_stamp, size_report = _check_action(ctx, pyoci, base, layout, findings)
+    check_stamp, size_report = _check_action(ctx, pyoci, base, own_layout, blob_layouts, findings)
     repo_tags = ctx.attr.repo_tags or [default_repo_tag(ctx.label.package, label.name)]
-    sbom = _sbom_action(ctx, pyoci, layout, repo_tags[0])
+    sbom = _sbom_action(ctx, pyoci, own_layout, blob_layouts, repo_tags[0])
 
     tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
     tar_args = ctx.actions.args()
     tar_args.add("tarball")
-    tar_args.add("--image", layout.path)
+    tar_args.add("--image", own_layout.path)
+    add_blobs_from(tar_args, blob_layouts)
     for tag in repo_tags:
         tar_args.add("--tag", tag)
     tar_args.add("--format", "docker")
@@ -599,7 +625,7 @@ def py_image_impl(ctx, service = None):
         arguments = [tar_args],
         # The check stamp is not read: it orders the tarball after the gates, so an image that
         # fails them is never written out for loading, whatever Bazel runs validations for.
-        inputs = [layout, check_stamp],
+        inputs = depset([own_layout, check_stamp], transitive = [blob_layouts]),
         outputs = [tarball],
         mnemonic = "PyociTarball",
         progress_message = "Writing the docker-load tarball of {}".format(ctx.label),
@@ -607,10 +633,14 @@ def py_image_impl(ctx, service = None):
 
     layer_files = [f for layer in layers + top_layers for f in [layer.blob, layer.descriptor]]
     return [
-        DefaultInfo(files = depset([layout, check_stamp]), runfiles = ctx.runfiles(files = [layout, digest])),
+        DefaultInfo(
+            files = depset([own_layout, check_stamp]),
+            runfiles = ctx.runfiles(files = [own_layout, digest], transitive_files = blob_layouts),
+        ),
         OutputGroupInfo(
             digest = depset([digest]),
-            # The layout alone, for rules that take one directory (rules_oci's oci_push).
+            # One complete layout, for tools that take one directory (rules_oci's oci_push,
+            # skopeo, umoci).
             layout = depset([layout]),
             tarball = depset([tarball]),
             layers = depset(layer_files),
@@ -620,6 +650,8 @@ def py_image_impl(ctx, service = None):
         ),
         OciImageInfo(
             layout = layout,
+            own_layout = own_layout,
+            blob_layouts = blob_layouts,
             digest = digest,
             verified = verified,
             user = ctx.attr.user or base.user,
@@ -794,8 +826,10 @@ PY_IMAGE_ATTRS = dict(IMAGE_ATTRS, **{
 py_image_rule = rule(
     implementation = _py_image_impl,
     doc = "Builds an OCI image layout running a py_binary on a distroless Python base, checked " +
-          "against the security gates. Outputs: the layout `<name>` and the gate stamp " +
-          "`<name>.check.json`; output groups `digest`, `tarball` (docker-load tar), `layers`, " +
+          "against the security gates. Outputs: `<name>.own` (the image's index, manifest, config " +
+          "and own layers; the base's layers stay in the base's layout, so an edit costs the same " +
+          "on any base) and the gate stamp `<name>.check.json`; output groups `layout` (`<name>`, " +
+          "one complete OCI layout), `digest`, `tarball` (docker-load tar), `layers`, " +
           "`sbom` (`<name>.spdx.json`, SPDX 2.3) and `size_report` (`<name>.size.json`).",
     attrs = PY_IMAGE_ATTRS,
     toolchains = image_toolchains(),

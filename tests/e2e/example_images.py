@@ -51,7 +51,7 @@ def build_examples(make_bazel, pyoci, workdir, names, load_into_docker):
     for example in names:
         target = EXAMPLES[example]
         bazel = make_bazel(REPO / "examples" / example)
-        bazel.run("build", f"//:{target}")
+        bazel.run("build", f"//:{target}", "--output_groups=+layout")
         layout = bazel.bin_dir() / target
         tag = f"pyoci-e2e-{os.getpid()}/{example}:test"
         tarball = Path(workdir) / f"{example}.tar"

@@ -1,6 +1,7 @@
 """Each example is built by real Bazel, loaded with `bazel run` of its load target into the
 Docker Engine and into podman, and run with `docker run --rm` / `podman run --rm`."""
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -59,14 +60,29 @@ def built(request, make_bazel):
     bazel.shutdown()
 
 
-def test_build_writes_layout_and_digest(built):
+def test_build_writes_own_layout_and_digest(built):
     example, bazel = built
     bin_dir = bazel.bin_dir()
-    layout = bin_dir / example.image
-    assert (layout / "oci-layout").is_file() and (layout / "index.json").is_file()
+    own = bin_dir / f"{example.image}.own"
+    assert (own / "oci-layout").is_file() and (own / "index.json").is_file()
     digest = (bin_dir / f"{example.image}.digest").read_text()
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), digest
-    assert (layout / "blobs" / "sha256" / digest.split(":")[1]).is_file()
+    manifest = json.loads((own / "blobs" / "sha256" / digest.split(":")[1]).read_text())
+    # The base's layers stay in the base's layout: Bazel digests only what the image added.
+    present = {p.name for p in (own / "blobs" / "sha256").iterdir()}
+    missing = [l["digest"] for l in manifest["layers"] if l["digest"].split(":")[1] not in present]
+    assert missing, "the image action linked the base's blobs into its own layout"
+
+
+def test_layout_output_group_is_one_complete_layout(built):
+    example, bazel = built
+    bazel.run("build", f"//:{example.image}", "--output_groups=layout")
+    layout = bazel.bin_dir() / example.image
+    digest = (bazel.bin_dir() / f"{example.image}.digest").read_text()
+    blob = lambda d: layout / "blobs" / "sha256" / d.split(":")[1]
+    manifest = json.loads(blob(digest).read_text())
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        assert blob(descriptor["digest"]).stat().st_size == descriptor["size"], descriptor
 
 
 def test_runs_in_docker(built, docker):

@@ -29,7 +29,7 @@ def hello_digest(bazel):
     bazel.run("build", f"//:{HELLO}")
     bin_dir = bazel.bin_dir()
     digest = (bin_dir / f"{HELLO}.digest").read_text()
-    layout_index = (bin_dir / HELLO / "index.json").read_text()
+    layout_index = (bin_dir / f"{HELLO}.own" / "index.json").read_text()
     assert digest in layout_index, f"index.json of {HELLO} does not name {digest}"
     return digest
 

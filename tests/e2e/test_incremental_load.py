@@ -61,7 +61,7 @@ def load(bazel, env):
 def built_image(bazel, id_of="config"):
     """(the image's ID in an engine that names images by `id_of`, config or manifest digest;
     [(layer digest, size)]) of the built layout."""
-    layout = bazel.bin_dir() / "hello_image"
+    layout = bazel.bin_dir() / "hello_image.own"
     blob = lambda digest: layout / "blobs" / "sha256" / digest.split(":")[1]
     index = json.loads((layout / "index.json").read_text())
     manifest_digest = index["manifests"][0]["digest"]

@@ -128,8 +128,8 @@ def test_image_sharing_the_base_uploads_only_new_layers(push_example, registry, 
     report = e2e_tmp / "worker-report.json"
     bazel.run("run", "//:push_worker", "--", "--repository", repository, "--tag", "worker",
               "--report", str(report))
-    _, app = layout_manifest(bazel.bin_dir() / "app_image")
-    _, worker = layout_manifest(bazel.bin_dir() / "worker_image")
+    _, app = layout_manifest(bazel.bin_dir() / "app_image.own")
+    _, worker = layout_manifest(bazel.bin_dir() / "worker_image.own")
     app_layers = {layer["digest"] for layer in app["layers"]}
     worker_layers = [layer["digest"] for layer in worker["layers"]]
     shared = [d for d in worker_layers if d in app_layers]

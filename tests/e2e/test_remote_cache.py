@@ -123,7 +123,9 @@ def test_both_checkouts_give_the_golden_hello_digest(two_checkouts):
 SYSTEM_PREFIXES = ("/etc/ld.so.", "/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/proc/", "/sys/", "/dev/")
 # Scratch space, not input: `pyoci base` spills large package members into a temporary
 # directory ($TMPDIR, else /tmp; strict action env leaves TMPDIR unset) and removes it.
-SCRATCH_PREFIXES = ("/tmp/pyoci-deb-",)
+# pyoci's own scratch: unpacked .debs, and the symlinks that show an image layout and the
+# layouts holding its base's blobs as one (`--blobs-from`; they point at declared inputs).
+SCRATCH_PREFIXES = ("/tmp/pyoci-deb-", "/tmp/.pyoci-view-")
 FILE_CALL = re.compile(r'^(?:\d+\s+)?(\w+)\((?:AT_FDCWD|\d+<[^>]*>|\d+), "((?:[^"\\]|\\.)*)"|^(?:\d+\s+)?(\w+)\("((?:[^"\\]|\\.)*)"')
 
 

@@ -22,7 +22,7 @@ def outputs(make_bazel):
     bazel = make_bazel(EXAMPLE)
     bazel.run("build", f"//:{IMAGE}", "--output_groups=sbom,size_report")
     bin_dir = bazel.bin_dir()
-    layout = bin_dir / IMAGE
+    layout = bin_dir / f"{IMAGE}.own"
     index = json.loads((layout / "index.json").read_text())
     manifest = json.loads((layout / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
     yield {

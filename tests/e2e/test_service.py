@@ -42,7 +42,7 @@ def service(make_bazel, offline_test_flags):
 
 def image_config(bazel):
     """The image config of the built layout, read from its blobs."""
-    layout = bazel.bin_dir() / IMAGE
+    layout = bazel.bin_dir() / f"{IMAGE}.own"
     index = json.loads((layout / "index.json").read_text())
     manifest_digest = index["manifests"][0]["digest"].split(":")[1]
     manifest = json.loads((layout / "blobs" / "sha256" / manifest_digest).read_text())

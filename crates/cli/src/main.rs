@@ -65,6 +65,8 @@ enum Command {
     Sbom(commands::sbom::Args),
     #[command(about = "Run structure tests (command, file and metadata checks) against an image.")]
     Test(commands::test::Args),
+    #[command(about = "Write an image whose blobs are spread over several layouts as one complete layout.")]
+    Layout(commands::layout::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Command::CheckLayer(args) => commands::check_layer::run(args),
         Command::Sbom(args) => commands::sbom::run(args),
         Command::Test(args) => commands::test::run(args),
+        Command::Layout(args) => commands::layout::run(args),
     };
     match result {
         Ok(code) => code,

@@ -197,6 +197,82 @@ fn base_blobs_are_hard_linked_and_outputs_replaced_whole() {
 }
 
 #[test]
+fn an_image_without_its_base_blobs_reads_whole_through_blobs_from() {
+    let dir = temp_dir();
+    let base = scratch_base(dir.path());
+    let second = dir.path().join("second");
+    fs::create_dir_all(&second).unwrap_or_else(|e| panic!("{e}"));
+    let (_, layer) = spec_layer(&mut pyoci(), &second, "config", json!([{"path": "/etc/app.conf", "type": "file", "content": "x=1\n"}]));
+    let whole = dir.path().join("whole");
+    let whole_digest = pyoci_ok(pyoci().args(["image", "--base"]).arg(&base).args(["--layer", &layer, "-o"]).arg(&whole));
+    let own = dir.path().join("image.own");
+    let own_digest = pyoci_ok(
+        pyoci().args(["image", "--omit-base-blobs", "--base"]).arg(&base).args(["--layer", &layer, "-o"]).arg(&own),
+    );
+    assert_eq!(own_digest, whole_digest, "leaving the base's blobs out changes no byte of the image");
+    let (_, manifest) = manifest_of(&own);
+    let base_layer = manifest["layers"][0]["digest"].as_str().unwrap_or_default().to_owned();
+    assert!(!blob_path(&own, &base_layer).exists(), "the base's layer was linked into the own layout");
+
+    // Alone, the own layout is missing a blob, and readers say which.
+    let tar = dir.path().join("image.tar");
+    let stderr = pyoci_fails(pyoci().args(["tarball", "--image"]).arg(&own).args(["--tag", "x/y:z", "-o"]).arg(&tar));
+    assert!(stderr.contains(&base_layer), "{stderr}");
+    assert_nothing_written(&tar);
+
+    // With --blobs-from the base, every reader sees the image whole: the same tarball, the
+    // same complete layout.
+    pyoci_ok(pyoci().args(["tarball", "--image"]).arg(&own).arg("--blobs-from").arg(&base).args(["--tag", "x/y:z", "-o"]).arg(&tar));
+    let whole_tar = dir.path().join("whole.tar");
+    pyoci_ok(pyoci().args(["tarball", "--image"]).arg(&whole).args(["--tag", "x/y:z", "-o"]).arg(&whole_tar));
+    assert_eq!(fs::read(&tar).unwrap_or_default(), fs::read(&whole_tar).unwrap_or_default());
+    let complete = dir.path().join("complete");
+    pyoci_ok(pyoci().args(["layout", "--image"]).arg(&own).arg("--blobs-from").arg(&base).arg("-o").arg(&complete));
+    let names = |layout: &Path| -> BTreeSet<String> {
+        fs::read_dir(layout.join("blobs/sha256"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&complete), names(&whole));
+    let inode = |layout: &Path| fs::metadata(blob_path(layout, &base_layer)).map(|m| m.ino()).unwrap_or(0);
+    assert_eq!(inode(&complete), inode(&base), "the complete layout links the base's blob");
+
+    // An image on an image: its base is an own layout, whose blobs come from further down.
+    let top = dir.path().join("top.own");
+    let top_digest = pyoci_ok(
+        pyoci()
+            .args(["image", "--omit-base-blobs", "--base"])
+            .arg(&own)
+            .arg("--blobs-from")
+            .arg(&base)
+            .args(["--env", "TOP=1", "-o"])
+            .arg(&top),
+    );
+    pyoci_ok(pyoci().arg("inspect").arg(&complete));
+    let top_complete = dir.path().join("top");
+    pyoci_ok(
+        pyoci().args(["layout", "--image"]).arg(&top).arg("--blobs-from").arg(&own).arg("--blobs-from").arg(&base).arg("-o").arg(&top_complete),
+    );
+    let (top_manifest_digest, top_manifest) = manifest_of(&top_complete);
+    assert_eq!(top_manifest_digest, top_digest.trim());
+    assert_eq!(top_manifest["layers"].as_array().map(Vec::len), Some(2));
+
+    // A blob source that is not a layout is named; a blob missing everywhere too, and
+    // nothing is written.
+    let not_a_layout = dir.path().join("second");
+    let out = dir.path().join("out");
+    let stderr = pyoci_fails(pyoci().args(["layout", "--image"]).arg(&own).arg("--blobs-from").arg(&not_a_layout).arg("-o").arg(&out));
+    assert!(stderr.contains(&not_a_layout.display().to_string()), "{stderr}");
+    assert_nothing_written(&out);
+    let stderr = pyoci_fails(pyoci().args(["layout", "--image"]).arg(&top).arg("--blobs-from").arg(&own).arg("-o").arg(&out));
+    assert!(stderr.contains(&base_layer), "{stderr}");
+    assert_nothing_written(&out);
+}
+
+#[test]
 fn index_lists_platforms_and_refuses_duplicates() {
     let dir = temp_dir();
     let layer = build_app_layer(dir.path());

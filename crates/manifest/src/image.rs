@@ -223,6 +223,9 @@ pub struct ImageSpec {
     pub created: String,
     /// The `org.opencontainers.image.ref.name` of the image in the output's index.json.
     pub ref_name: String,
+    /// Leave the base's layer blobs out of the output: the manifest still lists them, and
+    /// readers find them in the base's layout (a [`crate::LayoutView`]).
+    pub omit_base_blobs: bool,
 }
 
 /// Builds an image layout at `output`, replacing what is there only once everything succeeded.
@@ -335,7 +338,9 @@ pub fn build_image_on_verified_base(spec: &ImageSpec, base_record: Option<&Path>
     if let Some((layout, image)) = &base {
         for layer in image.manifest.layers() {
             let digest = layer.digest().to_string();
-            writer.link_blob(&layout.blob_path(&digest), &digest)?;
+            if !spec.omit_base_blobs {
+                writer.link_blob(&layout.blob_path(&digest), &digest)?;
+            }
             let mut descriptor = serde_json::to_value(layer).map_err(|source| Error::Json {
                 path: layout.root().to_path_buf(),
                 error: source,

@@ -270,6 +270,61 @@ impl Layout {
         }
     }
 
+    /// Every blob `index.json` reaches: nested indexes and manifests (read and verified),
+    /// configs and layers (named only), each once, in the order they are reached.
+    pub fn reachable_blobs(&self) -> Result<Vec<Descriptor>> {
+        let mut reached = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in self.index.manifests() {
+            self.reach(entry, 0, &mut seen, &mut reached)?;
+        }
+        Ok(reached)
+    }
+
+    fn reach(
+        &self,
+        descriptor: &Descriptor,
+        depth: usize,
+        seen: &mut std::collections::BTreeSet<String>,
+        reached: &mut Vec<Descriptor>,
+    ) -> Result<()> {
+        let digest = descriptor.digest().to_string();
+        if !seen.insert(digest.clone()) {
+            return Ok(());
+        }
+        reached.push(descriptor.clone());
+        let media_type = descriptor.media_type().to_string();
+        if is_manifest_media_type(&media_type) {
+            let image = self.read_image(descriptor)?;
+            for blob in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
+                if seen.insert(blob.digest().to_string()) {
+                    reached.push(blob.clone());
+                }
+            }
+            return Ok(());
+        }
+        if !is_index_media_type(&media_type) {
+            return Err(Error::UnsupportedMediaType {
+                path: self.blob_path(&digest),
+                what: "an index entry",
+                media_type,
+            });
+        }
+        if depth >= MAX_INDEX_DEPTH {
+            return Err(Error::InvalidDocument {
+                path: self.blob_path(&digest),
+                what: "image index",
+                reason: format!("indexes nested more than {MAX_INDEX_DEPTH} deep"),
+            });
+        }
+        let bytes = self.read_described_blob(descriptor)?;
+        let nested = parse_index(&self.blob_path(&digest), &bytes)?;
+        for entry in nested.manifests() {
+            self.reach(entry, depth + 1, seen, reached)?;
+        }
+        Ok(())
+    }
+
     fn resolve(&self, descriptor: &Descriptor, depth: usize) -> Result<Image> {
         let media_type = descriptor.media_type().to_string();
         if is_manifest_media_type(&media_type) {

@@ -125,16 +125,22 @@ pub struct Args {
     /// gate as passed or allowed). Nothing is written when a gate fails.
     #[arg(short = 'o', long = "output", value_name = "STAMP")]
     output: Option<PathBuf>,
+
+    /// Where the blobs the image's (or --base's) layout leaves out are.
+    #[command(flatten)]
+    blobs: super::BlobSources,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (layout_path, ref_name) = split_layout_ref(&args.image);
-    let layout = Layout::open(&layout_path)?;
+    let view = args.blobs.view(&layout_path)?;
+    let layout = Layout::open(view.path())?;
     let image = layout.image(ref_name.as_deref())?;
     let app_layers = match &args.base {
         Some(base) => {
             let (base_path, base_ref) = split_layout_ref(base);
-            let base_image = Layout::open(&base_path)
+            let base_view = args.blobs.view(&base_path)?;
+            let base_image = Layout::open(base_view.path())
                 .and_then(|l| l.image(base_ref.as_deref()))
                 .with_context(|| format!("reading --base {base}"))?;
             AppLayers::AfterBase(gates::base_layer_count(

@@ -2,6 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use super::BlobSources;
 use pyoci_manifest::{
     build_image_on_verified_base, parse_key_value, resolve_created, write_file_atomic, ConfigChanges,
     ForeignRules, ImageSpec, LayerDescriptor, LayerInput, Platform, StampInfo, DEFAULT_REF_NAME,
@@ -34,6 +36,18 @@ pub struct Args {
     /// layout's only image. A multi-platform base resolves to its linux/amd64 image.
     #[arg(long, value_name = "NAME", requires = "base")]
     base_ref: Option<String>,
+
+    /// Where the blobs the --base layout leaves out are (a base that is itself a py_image's
+    /// `<name>.own` layout).
+    #[command(flatten)]
+    base_blobs: BlobSources,
+
+    /// Write the base's layer blobs out of the output layout (the manifest still lists them):
+    /// readers then need `--blobs-from` the base's layout. py_image passes it so that the
+    /// layout Bazel digests after every edit holds only the image's own blobs, whatever the
+    /// base's size.
+    #[arg(long, requires = "base")]
+    omit_base_blobs: bool,
 
     /// Platform of a scratch image, as OS/ARCHITECTURE[/VARIANT] (default linux/amd64).
     /// An image on a base has the base's platform.
@@ -223,13 +237,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    let base_view = args.base.as_deref().map(|base| args.base_blobs.view(base)).transpose()?;
     let spec = ImageSpec {
-        base: args.base.map(|base| (base, args.base_ref)),
+        base: base_view.as_ref().map(|view| (view.path().to_path_buf(), args.base_ref)),
         platform: args.platform.as_deref().map(str::parse::<Platform>).transpose()?,
         layers,
         changes,
         created,
         ref_name: args.ref_name,
+        omit_base_blobs: args.omit_base_blobs,
     };
     crate::interrupt::clean_up_on_signal(&[&args.output])?;
     let written = build_image_on_verified_base(&spec, args.base_verified.as_deref(), &args.output)

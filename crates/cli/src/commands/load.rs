@@ -56,6 +56,9 @@ pub struct Args {
     /// Print what was sent as JSON on stdout (engine, layers sent, bytes sent, image ID).
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    blobs: super::BlobSources,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -111,6 +114,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             tags.push(tag);
         }
     }
+    let view = args.blobs.view(&layout_path)?;
+    let layout_path = view.path().to_path_buf();
     let layout = Layout::open(&layout_path)?;
     let image = layout.image(ref_name.as_deref())?;
     let loader = match &args.loader {

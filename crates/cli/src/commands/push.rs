@@ -62,6 +62,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub registry: RegistryFlags,
+
+    #[command(flatten)]
+    blobs: super::BlobSources,
 }
 
 /// Connection settings shared by push, pull, copy and gc.
@@ -291,9 +294,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut seen = std::collections::HashSet::new();
     tags.retain(|tag| seen.insert(tag.clone()));
     let client = args.registry.client()?;
+    let view = args.blobs.view(&args.layout)?;
     let pushed = pyoci_registry::push_layout(
         &client,
-        &args.layout,
+        view.path(),
         args.ref_name.as_deref(),
         &destination,
         &tags,

@@ -40,11 +40,15 @@ pub struct Args {
     /// Where to write the SPDX JSON document.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
+
+    #[command(flatten)]
+    blobs: super::BlobSources,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (layout_path, ref_name) = split_layout_ref(&args.image);
-    let layout = Layout::open(&layout_path)?;
+    let view = args.blobs.view(&layout_path)?;
+    let layout = Layout::open(view.path())?;
     let image = layout.image(ref_name.as_deref())?;
     let name = match args.name {
         Some(name) => name,

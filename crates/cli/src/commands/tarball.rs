@@ -44,6 +44,9 @@ pub struct Args {
     /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
     #[arg(short, long)]
     quiet: bool,
+
+    #[command(flatten)]
+    blobs: super::BlobSources,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -73,8 +76,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Oci => TarballFormat::Oci,
     };
     let (layout, ref_name) = split_layout_ref(&args.image);
+    let view = args.blobs.view(&layout)?;
     crate::interrupt::clean_up_on_signal(&[&args.output])?;
-    let summary = write_tarball(&layout, ref_name.as_deref(), &tags, format, &args.output)?;
+    let summary = write_tarball(view.path(), ref_name.as_deref(), &tags, format, &args.output)?;
     if !summary.zstd_layers.is_empty() && format == TarballFormat::Docker {
         eprintln!(
             "warning: {} layer(s) are zstd-compressed ({}); Docker Engine before 23.0 cannot load them \

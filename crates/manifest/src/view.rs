@@ -1,0 +1,123 @@
+//! One image layout put together from several directories: the layout an image action wrote
+//! without its base's blobs (`pyoci image --omit-base-blobs`), plus the layouts that hold
+//! those blobs (`--blobs-from`).
+//!
+//! Why: Bazel digests every file of a directory an action writes. An image layout that links
+//! a 5 GB base's blobs makes Bazel re-hash 5 GB after every edit, since each new link changes
+//! the blobs' ctime, which Bazel's digest cache keys on. An image action that writes only its
+//! own blobs leaves Bazel nothing big to hash; readers then see the whole image through a view.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::output::{link_or_copy, staging_prefix, StagedDir};
+
+/// A directory that reads as one complete layout: `oci-layout` and `index.json` of the image
+/// layout, and under `blobs/sha256` a symlink per blob, found in the image layout first and
+/// then in each blob source in order. The directory is temporary and removed on drop; with no
+/// blob sources the view is the image layout itself.
+#[derive(Debug)]
+pub struct LayoutView {
+    path: PathBuf,
+    _staged: Option<tempfile::TempDir>,
+}
+
+impl LayoutView {
+    pub fn new(image_layout: &Path, blob_sources: &[PathBuf]) -> Result<LayoutView> {
+        if blob_sources.is_empty() {
+            return Ok(LayoutView {
+                path: image_layout.to_path_buf(),
+                _staged: None,
+            });
+        }
+        Layout::open(image_layout)?;
+        for source in blob_sources {
+            Layout::open(source)?;
+        }
+        let temp = std::env::temp_dir();
+        let staged = tempfile::Builder::new()
+            .prefix(&staging_prefix("view"))
+            .tempdir_in(&temp)
+            .map_err(|e| Error::io(&temp, e))?;
+        let root = staged.path();
+        for name in ["oci-layout", "index.json"] {
+            symlink_to_real(&image_layout.join(name), &root.join(name))?;
+        }
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        let mut present = BTreeSet::new();
+        for dir in std::iter::once(image_layout).chain(blob_sources.iter().map(PathBuf::as_path)) {
+            for (name, path) in blob_files(dir)? {
+                if present.insert(name.clone()) {
+                    symlink_to_real(&path, &blobs.join(name))?;
+                }
+            }
+        }
+        Ok(LayoutView {
+            path: root.to_path_buf(),
+            _staged: Some(staged),
+        })
+    }
+
+    /// The directory to open as the image's layout.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The sha256 blob files of a layout, by name. Anything else there (staging leftovers, other
+/// algorithms) is not a blob this view offers.
+fn blob_files(layout: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let dir = layout.join("blobs").join("sha256");
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            files.push((name, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn symlink_to_real(target: &Path, link: &Path) -> Result<()> {
+    let real = fs::canonicalize(target).map_err(|e| Error::io(target, e))?;
+    std::os::unix::fs::symlink(&real, link).map_err(|e| Error::io(link, e))
+}
+
+/// Writes the image at `view` as one self-contained layout at `output`: `oci-layout`,
+/// `index.json` and every blob the index reaches (manifests, configs, layers), hard-linked
+/// where the file system allows, else copied. Each blob must exist with its descriptor's
+/// size; the bytes are not re-hashed (whoever wrote them hashed them).
+pub fn write_complete_layout(view: &Path, output: &Path) -> Result<usize> {
+    let layout = Layout::open(view)?;
+    let staged = StagedDir::new(output)?;
+    staged.write_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let index_path = view.join("index.json");
+    let index_bytes = fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
+    staged.write_file("index.json", &index_bytes)?;
+    staged.create_dir("blobs")?;
+    let blobs = staged.create_dir("blobs/sha256")?;
+    let mut linked = 0;
+    for descriptor in layout.reachable_blobs()? {
+        let source = layout.check_blob_size(&descriptor)?;
+        let hex = descriptor.digest().to_string();
+        let hex = hex.trim_start_matches("sha256:");
+        let destination = blobs.join(hex);
+        if !destination.exists() {
+            link_or_copy(&source, &destination)?;
+            linked += 1;
+        }
+    }
+    staged.commit()?;
+    Ok(linked)
+}
