@@ -421,7 +421,7 @@ def _layer_findings(ctx, pyoci, base, own_layers, extra_tars):
     ])
     return depset(own, transitive = [base_findings])
 
-def _check_action(ctx, pyoci, base, layout, blob_layouts, findings):
+def _check_action(ctx, pyoci, base, layout, base_copy, findings):
     """`pyoci check` of the finished image: the security gates, and the size report beside them.
 
     It combines the per-layer `findings` with the config; no layer's bytes are read. The opt-outs
@@ -430,15 +430,14 @@ def _check_action(ctx, pyoci, base, layout, blob_layouts, findings):
     stamp = ctx.actions.declare_file(ctx.label.name + ".check.json")
     size_report = ctx.actions.declare_file(ctx.label.name + ".size.json")
     args = ctx.actions.args()
-    base_layout, _ = image_layout_parts(base)
     args.add("check")
     args.add(layout.path)
-    add_blobs_from(args, blob_layouts)
+    args.add("--blobs-from", base_copy.path)
     args.add_all(findings, before_each = "--layer-findings")
 
     # Only the layers this rule added are the application's: the base's files are its own
     # business (and a pulled base may well have a world-writable /tmp-like directory).
-    args.add("--base", base_layout.path)
+    args.add("--base", base_copy.path)
     if ctx.attr.allow_root:
         args.add("--allow-root")
     if ctx.attr.allow_shell or base.debug:
@@ -458,7 +457,7 @@ def _check_action(ctx, pyoci, base, layout, blob_layouts, findings):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset([layout], transitive = [blob_layouts, findings]),
+        inputs = depset([layout, base_copy], transitive = [findings]),
         outputs = [stamp, size_report],
         mnemonic = "PyociCheck",
         # Bazel prints this in the error line: it names the attributes, pyoci's findings name
@@ -546,7 +545,6 @@ def py_image_impl(ctx, service = None):
     verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
     base_verified = image_verified(base)
     base_layout, base_blob_layouts = image_layout_parts(base)
-    blob_layouts = depset([base_layout], transitive = [base_blob_layouts])
     args = ctx.actions.args()
     args.add("image")
     args.add("--base", base_layout.path)
@@ -591,6 +589,26 @@ def py_image_impl(ctx, service = None):
         progress_message = "Assembling OCI image {}".format(ctx.label),
     )
 
+    # The base as one layout of this package, written when the base changes, never on an
+    # edit. Readers of `.own` take the base's blobs from it: Bazel 4.2's
+    # --remote_download_toplevel leaves another repository's tree artifacts in a run target's
+    # runfiles undownloaded (an empty directory), this package's it downloads.
+    base_copy = ctx.actions.declare_directory(ctx.label.name + ".base")
+    base_args = ctx.actions.args()
+    base_args.add("layout")
+    base_args.add("--image", base_layout.path)
+    add_blobs_from(base_args, base_blob_layouts)
+    base_args.add("-o", base_copy.path)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [base_args],
+        inputs = depset([base_layout], transitive = [base_blob_layouts]),
+        outputs = [base_copy],
+        mnemonic = "PyociBaseLayout",
+        progress_message = "Linking the base of {} into one layout".format(ctx.label),
+    )
+    blob_layouts = depset([base_copy])
+
     layout_args = ctx.actions.args()
     layout_args.add("layout")
     layout_args.add("--image", own_layout.path)
@@ -606,7 +624,7 @@ def py_image_impl(ctx, service = None):
     )
 
     findings = _layer_findings(ctx, pyoci, base, layers + top_layers, extra_tars)
-    check_stamp, size_report = _check_action(ctx, pyoci, base, own_layout, blob_layouts, findings)
+    check_stamp, size_report = _check_action(ctx, pyoci, base, own_layout, base_copy, findings)
     repo_tags = ctx.attr.repo_tags or [default_repo_tag(ctx.label.package, label.name)]
     sbom = _sbom_action(ctx, pyoci, own_layout, blob_layouts, repo_tags[0])
 
