@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::output::{link_or_copy, staging_prefix, StagedDir};
+use crate::output::staging_prefix;
+use crate::writer::LayoutWriter;
 
 /// A directory that reads as one complete layout: `oci-layout` and `index.json` of the image
 /// layout, and under `blobs/sha256` a symlink per blob, found in the image layout first and
@@ -100,24 +101,14 @@ fn symlink_to_real(target: &Path, link: &Path) -> Result<()> {
 /// size; the bytes are not re-hashed (whoever wrote them hashed them).
 pub fn write_complete_layout(view: &Path, output: &Path) -> Result<usize> {
     let layout = Layout::open(view)?;
-    let staged = StagedDir::new(output)?;
-    staged.write_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let index_path = view.join("index.json");
     let index_bytes = fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
-    staged.write_file("index.json", &index_bytes)?;
-    staged.create_dir("blobs")?;
-    let blobs = staged.create_dir("blobs/sha256")?;
-    let mut linked = 0;
-    for descriptor in layout.reachable_blobs()? {
-        let source = layout.check_blob_size(&descriptor)?;
-        let hex = descriptor.digest().to_string();
-        let hex = hex.trim_start_matches("sha256:");
-        let destination = blobs.join(hex);
-        if !destination.exists() {
-            link_or_copy(&source, &destination)?;
-            linked += 1;
-        }
+    let blobs = layout.reachable_blobs()?;
+    let mut writer = LayoutWriter::new(output)?;
+    for descriptor in &blobs {
+        let source = layout.check_blob_size(descriptor)?;
+        writer.link_blob(&source, descriptor.digest().as_ref())?;
     }
-    staged.commit()?;
-    Ok(linked)
+    writer.finish_with_index(&index_bytes)?;
+    Ok(blobs.len())
 }

@@ -61,6 +61,12 @@ impl LayoutWriter {
         Ok((digest, bytes.len() as u64))
     }
 
+    /// Writes `index_bytes` as `index.json` unchanged and moves the layout into place.
+    pub(crate) fn finish_with_index(self, index_bytes: &[u8]) -> Result<()> {
+        self.staged.write_file("index.json", index_bytes)?;
+        self.staged.commit()
+    }
+
     /// Writes the top manifest (or index) blob, an `index.json` naming it `ref_name`, and
     /// moves the layout into place.
     pub(crate) fn finish_single(
