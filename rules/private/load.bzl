@@ -1,6 +1,6 @@
 """oci_load: `bazel run` streams an image into the local Docker Engine, podman or another loader."""
 
-load(":providers.bzl", "OciImageInfo", "add_blobs_from", "image_checks", "image_layout_parts", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "add_blob_sources", "blob_source_files", "blob_source_short_paths", "image_checks", "image_layout_inputs", "image_layout_parts", "pyoci_binary")
 
 _LOAD_SCRIPT = """\
 #!/usr/bin/env bash
@@ -14,7 +14,18 @@ resolve() {{
 }}
 pyoci="$(resolve "{pyoci}")"
 layout="$(resolve "{layout}")"
-blobs_from=({blobs_from})
+# Without a subshell per path: an image has a blob file per layer, and forks add up on an edit.
+blob_sources=()
+add_blob_source() {{
+  local flag="$1" value="" path
+  shift
+  for path in "$@"; do
+    [[ -e "$path" ]] || path="$runfiles/$path"
+    value="${{value:+$value=}}$path"
+  done
+  blob_sources+=("$flag" "$value")
+}}
+{blob_sources}
 
 loader="${{PYOCI_LOADER:-{loader}}}"
 extra=()
@@ -28,7 +39,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 # pyoci asks the engine which layers it has and sends only the others.
-exec "$pyoci" load --image "$layout" ${{blobs_from[@]+"${{blobs_from[@]}}"}} {tag_args} --format {format} ${{loader:+--loader "$loader"}} ${{extra[@]+"${{extra[@]}}"}}
+exec "$pyoci" load --image "$layout" ${{blob_sources[@]+"${{blob_sources[@]}}"}} {tag_args} --format {format} ${{loader:+--loader "$loader"}} ${{extra[@]+"${{extra[@]}}"}}
 """
 
 _REPOSITORY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789._-"
@@ -65,7 +76,7 @@ def _shell_quote(text):
 
 def _oci_load_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
-    layout, blob_layouts = image_layout_parts(image)
+    parts = image_layout_parts(image)
     pyoci = pyoci_binary(ctx)
     tags = ctx.attr.repo_tags or [default_repo_tag(ctx.attr.image.label.package, ctx.attr.image.label.name)]
     duplicates = [tag for i, tag in enumerate(tags) if tag in tags[:i]]
@@ -74,8 +85,8 @@ def _oci_load_impl(ctx):
     tarball = ctx.actions.declare_file(ctx.label.name + (".tar" if ctx.attr.format == "docker" else ".oci.tar"))
     args = ctx.actions.args()
     args.add("tarball")
-    args.add("--image", layout.path)
-    add_blobs_from(args, blob_layouts)
+    args.add("--image", parts.layout.path)
+    add_blob_sources(args, parts)
     for tag in tags:
         args.add("--tag", tag)
     args.add("--format", ctx.attr.format)
@@ -84,7 +95,7 @@ def _oci_load_impl(ctx):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset([layout], transitive = [blob_layouts]),
+        inputs = image_layout_inputs(parts),
         outputs = [tarball],
         mnemonic = "PyociTarball",
         progress_message = "Writing the {} tarball of {}".format(ctx.attr.format, ctx.label),
@@ -98,10 +109,10 @@ def _oci_load_impl(ctx):
         _LOAD_SCRIPT.format(
             label = str(ctx.label),
             pyoci = _runfiles_path(pyoci),
-            layout = _runfiles_path(layout),
-            blobs_from = " ".join([
-                '--blobs-from "$(resolve {})"'.format(_shell_quote(_runfiles_path(d)))
-                for d in blob_layouts.to_list()
+            layout = _runfiles_path(parts.layout),
+            blob_sources = "\n".join([
+                "add_blob_source {} {}".format(flag, " ".join([_shell_quote(path) for path in paths]))
+                for flag, paths in blob_source_short_paths(parts)
             ]),
             workspace = ctx.workspace_name,
             loader = ctx.attr.loader,
@@ -117,8 +128,8 @@ def _oci_load_impl(ctx):
             # --remote_download_toplevel downloads a run target's outputs but not the tree
             # artifacts of other repositories in its runfiles. They exist already in a local
             # build; listing them starts no action.
-            files = depset([script], transitive = [blob_layouts]),
-            runfiles = ctx.runfiles(files = [pyoci, layout], transitive_files = depset(transitive = [blob_layouts, image_checks(image)])),
+            files = depset([script], transitive = [blob_source_files(parts)]),
+            runfiles = ctx.runfiles(files = [pyoci, parts.layout], transitive_files = depset(transitive = [blob_source_files(parts), image_checks(image)])),
         ),
         OutputGroupInfo(tarball = depset([tarball])),
     ]

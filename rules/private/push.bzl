@@ -11,7 +11,7 @@ is left out, and so is one whose placeholder is unknown or not stamped.
 """
 
 load(":load.bzl", "oci_load")
-load(":providers.bzl", "OciImageInfo", "image_checks", "image_layout_parts", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "blob_source_files", "blob_source_short_paths", "image_checks", "image_layout_parts", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 # Runs in the action that writes the tag file: substitutes {KEY} from the status files
@@ -95,7 +95,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 """ + _TAG_ARGS_AND_CWD + """\
-{blobs_from}
+{blob_sources}
 exec "$pyoci" push "$layout" "$repository" "${{tag_args[@]}}" "${{passthrough[@]+"${{passthrough[@]}}"}}"
 """
 
@@ -138,19 +138,19 @@ def _oci_push_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
     pyoci = pyoci_binary(ctx)
     tag_file = _tag_file(ctx, ctx.attr.remote_tags, should_stamp(ctx))
-    layout, blob_layouts = image_layout_parts(image)
+    parts = image_layout_parts(image)
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
         script,
         _PUSH_SCRIPT.format(
-            blobs_from = "\n".join([
-                'passthrough+=(--blobs-from "$(runfile "{}")")'.format(d.short_path)
-                for d in blob_layouts.to_list()
+            blob_sources = "\n".join([
+                'passthrough+=({} "{}")'.format(flag, "=".join(['$(runfile "{}")'.format(path) for path in paths]))
+                for flag, paths in blob_source_short_paths(parts)
             ]),
             label = str(ctx.label),
             workspace = ctx.workspace_name,
             pyoci = pyoci.short_path,
-            layout = layout.short_path,
+            layout = parts.layout.short_path,
             tag_file = tag_file.short_path,
             repository = ctx.attr.repository,
             insecure = _connection_flags(ctx),
@@ -161,10 +161,10 @@ def _oci_push_impl(ctx):
         DefaultInfo(
             executable = script,
             # As in oci_load: outputs, so that --remote_download_toplevel fetches them.
-            files = depset([script, tag_file], transitive = [blob_layouts]),
+            files = depset([script, tag_file], transitive = [blob_source_files(parts)]),
             runfiles = ctx.runfiles(
-                files = [pyoci, layout, tag_file, image.digest] + ([ctx.file.ca_cert] if ctx.file.ca_cert else []),
-                transitive_files = depset(transitive = [blob_layouts, image_checks(image)]),
+                files = [pyoci, parts.layout, tag_file, image.digest] + ([ctx.file.ca_cert] if ctx.file.ca_cert else []),
+                transitive_files = depset(transitive = [blob_source_files(parts), image_checks(image)]),
             ),
         ),
         OutputGroupInfo(tags = depset([tag_file])),

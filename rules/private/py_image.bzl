@@ -31,7 +31,7 @@ re-records only the changed layer, whatever the size of the base and third-party
 
 load(":load.bzl", "default_repo_tag")
 load(":layer_findings.bzl", "layer_findings_action")
-load(":providers.bzl", "OciImageInfo", "add_blobs_from", "image_layer_findings", "image_layout_parts", "image_verified", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "add_blob_sources", "blob_source_files", "image_layer_findings", "image_layout_inputs", "image_layout_parts", "image_verified", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 _PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
@@ -421,7 +421,7 @@ def _layer_findings(ctx, pyoci, base, own_layers, extra_tars):
     ])
     return depset(own, transitive = [base_findings])
 
-def _check_action(ctx, pyoci, base, layout, base_copy, findings):
+def _check_action(ctx, pyoci, base, parts, base_copy, findings):
     """`pyoci check` of the finished image: the security gates, and the size report beside them.
 
     It combines the per-layer `findings` with the config; no layer's bytes are read. The opt-outs
@@ -431,8 +431,8 @@ def _check_action(ctx, pyoci, base, layout, base_copy, findings):
     size_report = ctx.actions.declare_file(ctx.label.name + ".size.json")
     args = ctx.actions.args()
     args.add("check")
-    args.add(layout.path)
-    args.add("--blobs-from", base_copy.path)
+    args.add(parts.layout.path)
+    add_blob_sources(args, parts)
     args.add_all(findings, before_each = "--layer-findings")
 
     # Only the layers this rule added are the application's: the base's files are its own
@@ -457,7 +457,7 @@ def _check_action(ctx, pyoci, base, layout, base_copy, findings):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset([layout, base_copy], transitive = [findings]),
+        inputs = depset([base_copy], transitive = [image_layout_inputs(parts), findings]),
         outputs = [stamp, size_report],
         mnemonic = "PyociCheck",
         # Bazel prints this in the error line: it names the attributes, pyoci's findings name
@@ -467,18 +467,18 @@ def _check_action(ctx, pyoci, base, layout, base_copy, findings):
     )
     return stamp, size_report
 
-def _sbom_action(ctx, pyoci, layout, blob_layouts, name):
+def _sbom_action(ctx, pyoci, parts, name):
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
     args = ctx.actions.args()
     args.add("sbom")
-    args.add(layout.path)
-    add_blobs_from(args, blob_layouts)
+    args.add(parts.layout.path)
+    add_blob_sources(args, parts)
     args.add("--name", name)
     args.add("-o", sbom)
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset([layout], transitive = [blob_layouts]),
+        inputs = image_layout_inputs(parts),
         outputs = [sbom],
         mnemonic = "PyociSbom",
         progress_message = "Writing the SPDX SBOM of {}".format(ctx.label),
@@ -536,20 +536,23 @@ def py_image_impl(ctx, service = None):
     config_file = ctx.actions.declare_file(ctx.label.name + ".config.json")
     ctx.actions.write(config_file, json.encode(_image_config(ctx, base, facts, runfiles_root, interpreter, repos, service)))
 
-    # The image action writes only the image's own blobs (`.own`): a layout linking the base's
-    # blobs would make Bazel re-digest the whole base after every edit. `layout` (complete) is
-    # written by its own action, only for what asks for it.
+    # The image action writes the index, manifest and config only (`.own`): a layout linking the
+    # layers' blobs would make Bazel re-digest the base and every third-party layer after each
+    # edit (a new link changes a file's ctime, which Bazel's digest cache keys on). Readers take
+    # the layers from the layer files and the base's layout. `layout` (complete) is written by
+    # its own action, only for what asks for it.
     own_layout = ctx.actions.declare_directory(ctx.label.name + ".own")
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
     verified = ctx.actions.declare_file(ctx.label.name + ".verified.json")
     base_verified = image_verified(base)
-    base_layout, base_blob_layouts = image_layout_parts(base)
+    base_parts = image_layout_parts(base)
     args = ctx.actions.args()
     args.add("image")
-    args.add("--base", base_layout.path)
-    add_blobs_from(args, base_blob_layouts)
+    args.add("--base", base_parts.layout.path)
+    add_blob_sources(args, base_parts)
     args.add("--omit-base-blobs")
+    args.add("--omit-layer-blobs")
     if base_verified:
         args.add("--base-verified", base_verified)
     for layer in layers:
@@ -563,7 +566,7 @@ def py_image_impl(ctx, service = None):
     for history in [layer.history for layer in layers] + ["tars: " + tar.short_path for tar in extra_tars] + [layer.history for layer in top_layers]:
         args.add("--history", history)
     args.add("--config-json", config_file)
-    inputs = [base_layout, config_file] + extra_tars + ([base_verified] if base_verified else [])
+    inputs = [base_parts.layout, config_file] + extra_tars + ([base_verified] if base_verified else [])
     for layer in layers + top_layers:
         inputs.extend([layer.blob, layer.descriptor])
     if should_stamp(ctx):
@@ -583,7 +586,7 @@ def py_image_impl(ctx, service = None):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset(inputs, transitive = [base_blob_layouts]),
+        inputs = depset(inputs, transitive = [blob_source_files(base_parts)]),
         outputs = [own_layout, digest, verified],
         mnemonic = "PyociImage",
         progress_message = "Assembling OCI image {}".format(ctx.label),
@@ -596,43 +599,47 @@ def py_image_impl(ctx, service = None):
     base_copy = ctx.actions.declare_directory(ctx.label.name + ".base")
     base_args = ctx.actions.args()
     base_args.add("layout")
-    base_args.add("--image", base_layout.path)
-    add_blobs_from(base_args, base_blob_layouts)
+    base_args.add("--image", base_parts.layout.path)
+    add_blob_sources(base_args, base_parts)
     base_args.add("-o", base_copy.path)
     ctx.actions.run(
         executable = pyoci,
         arguments = [base_args],
-        inputs = depset([base_layout], transitive = [base_blob_layouts]),
+        inputs = image_layout_inputs(base_parts),
         outputs = [base_copy],
         mnemonic = "PyociBaseLayout",
         progress_message = "Linking the base of {} into one layout".format(ctx.label),
     )
-    blob_layouts = depset([base_copy])
+    parts = struct(
+        layout = own_layout,
+        blob_layouts = depset([base_copy]),
+        layer_blobs = depset([struct(blob = layer.blob, descriptor = layer.descriptor) for layer in layers + top_layers]),
+    )
 
     layout_args = ctx.actions.args()
     layout_args.add("layout")
     layout_args.add("--image", own_layout.path)
-    add_blobs_from(layout_args, blob_layouts)
+    add_blob_sources(layout_args, parts)
     layout_args.add("-o", layout.path)
     ctx.actions.run(
         executable = pyoci,
         arguments = [layout_args],
-        inputs = depset([own_layout], transitive = [blob_layouts]),
+        inputs = image_layout_inputs(parts),
         outputs = [layout],
         mnemonic = "PyociLayout",
         progress_message = "Writing the complete OCI layout of {}".format(ctx.label),
     )
 
     findings = _layer_findings(ctx, pyoci, base, layers + top_layers, extra_tars)
-    check_stamp, size_report = _check_action(ctx, pyoci, base, own_layout, base_copy, findings)
+    check_stamp, size_report = _check_action(ctx, pyoci, base, parts, base_copy, findings)
     repo_tags = ctx.attr.repo_tags or [default_repo_tag(ctx.label.package, label.name)]
-    sbom = _sbom_action(ctx, pyoci, own_layout, blob_layouts, repo_tags[0])
+    sbom = _sbom_action(ctx, pyoci, parts, repo_tags[0])
 
     tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
     tar_args = ctx.actions.args()
     tar_args.add("tarball")
     tar_args.add("--image", own_layout.path)
-    add_blobs_from(tar_args, blob_layouts)
+    add_blob_sources(tar_args, parts)
     for tag in repo_tags:
         tar_args.add("--tag", tag)
     tar_args.add("--format", "docker")
@@ -643,7 +650,7 @@ def py_image_impl(ctx, service = None):
         arguments = [tar_args],
         # The check stamp is not read: it orders the tarball after the gates, so an image that
         # fails them is never written out for loading, whatever Bazel runs validations for.
-        inputs = depset([own_layout, check_stamp], transitive = [blob_layouts]),
+        inputs = depset([check_stamp], transitive = [image_layout_inputs(parts)]),
         outputs = [tarball],
         mnemonic = "PyociTarball",
         progress_message = "Writing the docker-load tarball of {}".format(ctx.label),
@@ -653,7 +660,7 @@ def py_image_impl(ctx, service = None):
     return [
         DefaultInfo(
             files = depset([own_layout, check_stamp]),
-            runfiles = ctx.runfiles(files = [own_layout, digest], transitive_files = blob_layouts),
+            runfiles = ctx.runfiles(files = [own_layout, digest], transitive_files = blob_source_files(parts)),
         ),
         OutputGroupInfo(
             digest = depset([digest]),
@@ -669,7 +676,8 @@ def py_image_impl(ctx, service = None):
         OciImageInfo(
             layout = layout,
             own_layout = own_layout,
-            blob_layouts = blob_layouts,
+            blob_layouts = parts.blob_layouts,
+            layer_blobs = parts.layer_blobs,
             digest = digest,
             verified = verified,
             user = ctx.attr.user or base.user,

@@ -187,11 +187,14 @@ def test_load_runs_although_the_layers_stayed_remote(first_client, docker, load_
     bazel, _, _ = first_client
     docker.append(load_tag)
     # Bazel 4.2's `bazel run` under --remote_download_minimal does not download the runfiles of
-    # the target it runs (the load script then finds no tarball); --remote_download_toplevel
-    # fetches the target's outputs and runfiles, here the docker tarball, and nothing else.
+    # the target it runs (the load script then finds no layout); --remote_download_toplevel
+    # fetches the target's outputs and runfiles: the image's index, manifest and config, its
+    # layer files and the base's layout, which the engine is sent from. Nothing else.
     bazel.run("run", *RUN_DOWNLOADS, "//:remote_load", env={"PYOCI_LOADER": ""})
     bin_dir = Path(bazel.info("bazel-bin"))
-    assert not list(bin_dir.glob(f"{HELLO}.layers/*.tar.gz")), "loading downloaded the layer blobs too"
+    assert not (bin_dir / f"{HELLO}.tar").exists(), "loading downloaded the docker tarball"
+    assert not (bin_dir / HELLO).exists(), "loading downloaded the complete layout"
+    assert not list(bin_dir.glob(f"{HELLO}.layers/*.findings.json")), "loading downloaded the gate records"
     ran = subprocess.run(["docker", "run", "--rm", "--network", "none", load_tag], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip(), "the loaded image printed nothing"

@@ -323,6 +323,7 @@ pub fn build_base(debs: &[PathBuf], options: &BaseOptions, output: &Path) -> Res
         created: options.created.clone(),
         ref_name: pyoci_manifest::DEFAULT_REF_NAME.to_owned(),
         omit_base_blobs: false,
+        omit_layer_blobs: false,
     };
     let image = pyoci_manifest::build_image(&spec, output)?;
     drop(scratch);

@@ -273,6 +273,77 @@ fn an_image_without_its_base_blobs_reads_whole_through_blobs_from() {
 }
 
 #[test]
+fn an_image_without_its_layer_blobs_reads_whole_through_blob_files() {
+    let dir = temp_dir();
+    let base = scratch_base(dir.path());
+    let layers = dir.path().join("layers");
+    fs::create_dir_all(&layers).unwrap_or_else(|e| panic!("{e}"));
+    let (blob, layer) = spec_layer(&mut pyoci(), &layers, "app", json!([{"path": "/app/main.py", "type": "file", "content": "print(1)\n"}]));
+    let whole = dir.path().join("whole");
+    let whole_digest = pyoci_ok(pyoci().args(["image", "--base"]).arg(&base).args(["--layer", &layer, "-o"]).arg(&whole));
+    let own = dir.path().join("image.own");
+    let own_digest = pyoci_ok(
+        pyoci()
+            .args(["image", "--omit-base-blobs", "--omit-layer-blobs", "--trust-layer-descriptors", "--base"])
+            .arg(&base)
+            .args(["--layer", &layer, "-o"])
+            .arg(&own),
+    );
+    assert_eq!(own_digest, whole_digest, "leaving the layers' blobs out changes no byte of the image");
+    let (manifest_digest, manifest) = manifest_of(&own);
+    let config = manifest["config"]["digest"].as_str().unwrap_or_default().to_owned();
+    let present: BTreeSet<String> = fs::read_dir(own.join("blobs/sha256"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(present, BTreeSet::from([manifest_digest, config]), "only the manifest and config are written");
+
+    // Every reader sees the whole image through the layer's file and the base's layout.
+    let tar = dir.path().join("image.tar");
+    let read_whole = |command: &mut std::process::Command| {
+        command.args(["--blob", &layer]).arg("--blobs-from").arg(&base);
+    };
+    let mut tarball = pyoci();
+    tarball.args(["tarball", "--image"]).arg(&own).args(["--tag", "x/y:z", "-o"]).arg(&tar);
+    read_whole(&mut tarball);
+    pyoci_ok(&mut tarball);
+    let whole_tar = dir.path().join("whole.tar");
+    pyoci_ok(pyoci().args(["tarball", "--image"]).arg(&whole).args(["--tag", "x/y:z", "-o"]).arg(&whole_tar));
+    assert_eq!(fs::read(&tar).unwrap_or_default(), fs::read(&whole_tar).unwrap_or_default());
+    let mut check = pyoci();
+    check.args(["check", "--allow-root"]).arg(&own);
+    read_whole(&mut check);
+    pyoci_ok(&mut check);
+
+    // A blob file that is not what its descriptor says, or an argument without its
+    // descriptor, is named, and nothing is written.
+    let out = dir.path().join("out");
+    let (_, descriptor) = layer.split_once('=').unwrap_or_default();
+    let longer = layers.join("longer.tar.gz");
+    let mut bytes = fs::read(&blob).unwrap_or_default();
+    bytes.push(0);
+    fs::write(&longer, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let stderr = pyoci_fails(
+        pyoci()
+            .args(["layout", "--image"])
+            .arg(&own)
+            .arg("--blob")
+            .arg(format!("{}={descriptor}", longer.display()))
+            .arg("--blobs-from")
+            .arg(&base)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(stderr.contains(&longer.display().to_string()), "{stderr}");
+    assert_nothing_written(&out);
+    let stderr = pyoci_fails(pyoci().args(["layout", "--image"]).arg(&own).arg("--blob").arg(&blob).arg("-o").arg(&out));
+    assert!(stderr.contains("BLOB=DESCRIPTOR"), "{stderr}");
+    assert_nothing_written(&out);
+}
+
+#[test]
 fn index_lists_platforms_and_refuses_duplicates() {
     let dir = temp_dir();
     let layer = build_app_layer(dir.path());

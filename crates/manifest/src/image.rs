@@ -226,6 +226,9 @@ pub struct ImageSpec {
     /// Leave the base's layer blobs out of the output: the manifest still lists them, and
     /// readers find them in the base's layout (a [`crate::LayoutView`]).
     pub omit_base_blobs: bool,
+    /// Leave out the blobs of the layers given with a descriptor: readers get each from its
+    /// file (a [`crate::LayoutView`] blob file). Layers computed here are still written.
+    pub omit_layer_blobs: bool,
 }
 
 /// Builds an image layout at `output`, replacing what is there only once everything succeeded.
@@ -350,7 +353,9 @@ pub fn build_image_on_verified_base(spec: &ImageSpec, base_record: Option<&Path>
         }
     }
     for (input, descriptor) in &layers {
-        writer.link_blob(&input.blob, &descriptor.digest)?;
+        if !(spec.omit_layer_blobs && input.descriptor.is_some()) {
+            writer.link_blob(&input.blob, &descriptor.digest)?;
+        }
         manifest_layers.push(serde_json::json!({
             "mediaType": descriptor.media_type,
             "digest": descriptor.digest,

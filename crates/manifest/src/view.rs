@@ -1,25 +1,54 @@
-//! One image layout put together from several directories: the layout an image action wrote
-//! without its base's blobs (`pyoci image --omit-base-blobs`), plus the layouts that hold
-//! those blobs (`--blobs-from`).
+//! One image layout put together from several places: the layout an image action wrote
+//! without its base's blobs (`pyoci image --omit-base-blobs`) or its layers' blobs
+//! (`--omit-layer-blobs`), plus the layouts (`--blobs-from`) and the layer files (`--blob`)
+//! that hold those blobs.
 //!
 //! Why: Bazel digests every file of a directory an action writes. An image layout that links
 //! a 5 GB base's blobs makes Bazel re-hash 5 GB after every edit, since each new link changes
-//! the blobs' ctime, which Bazel's digest cache keys on. An image action that writes only its
-//! own blobs leaves Bazel nothing big to hash; readers then see the whole image through a view.
+//! the blobs' ctime, which Bazel's digest cache keys on. The same holds for an image's own
+//! layers: a numpy layer linked into the image layout is re-digested on every edit of the app.
+//! An image action that writes only its index, manifest and config leaves Bazel nothing big to
+//! hash; readers then see the whole image through a view.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
+use crate::image::LayerDescriptor;
 use crate::layout::Layout;
 use crate::output::staging_prefix;
 use crate::writer::LayoutWriter;
 
+/// A blob kept outside any layout: a layer file and the digest and size its descriptor gives.
+#[derive(Debug, Clone)]
+pub struct BlobFile {
+    pub path: PathBuf,
+    /// Lowercase hex of the sha256 digest.
+    hex: String,
+}
+
+impl BlobFile {
+    /// The blob at `path` as `descriptor` (a `pyoci layer` descriptor JSON) describes it. Its
+    /// size is checked; its bytes are trusted, as `pyoci image --trust-layer-descriptors`
+    /// trusts them: the action that wrote the descriptor hashed them.
+    pub fn from_descriptor_file(path: &Path, descriptor: &Path) -> Result<BlobFile> {
+        let descriptor = LayerDescriptor::from_json_file(descriptor)?;
+        descriptor.verify_size(path)?;
+        // from_json_file checked the digest's form.
+        let hex = sha256_hex(&descriptor.digest)?.to_owned();
+        Ok(BlobFile {
+            path: path.to_path_buf(),
+            hex,
+        })
+    }
+}
+
 /// A directory that reads as one complete layout: `oci-layout` and `index.json` of the image
-/// layout, and under `blobs/sha256` a symlink per blob, found in the image layout first and
-/// then in each blob source in order. The directory is temporary and removed on drop; with no
-/// blob sources the view is the image layout itself.
+/// layout, and under `blobs/sha256` a symlink per blob, found in the image layout first, then
+/// among the blob files, then in each blob layout in order. The directory is temporary and
+/// removed on drop; with no blob sources the view is the image layout itself.
 #[derive(Debug)]
 pub struct LayoutView {
     path: PathBuf,
@@ -27,8 +56,8 @@ pub struct LayoutView {
 }
 
 impl LayoutView {
-    pub fn new(image_layout: &Path, blob_sources: &[PathBuf]) -> Result<LayoutView> {
-        if blob_sources.is_empty() {
+    pub fn new(image_layout: &Path, blob_files: &[BlobFile], blob_sources: &[PathBuf]) -> Result<LayoutView> {
+        if blob_files.is_empty() && blob_sources.is_empty() {
             return Ok(LayoutView {
                 path: image_layout.to_path_buf(),
                 _staged: None,
@@ -50,8 +79,17 @@ impl LayoutView {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         let mut present = BTreeSet::new();
-        for dir in std::iter::once(image_layout).chain(blob_sources.iter().map(PathBuf::as_path)) {
-            for (name, path) in blob_files(dir)? {
+        for (name, path) in layout_blobs(image_layout)? {
+            present.insert(name.clone());
+            symlink_to_real(&path, &blobs.join(name))?;
+        }
+        for file in blob_files {
+            if present.insert(file.hex.clone()) {
+                symlink_to_real(&file.path, &blobs.join(&file.hex))?;
+            }
+        }
+        for dir in blob_sources {
+            for (name, path) in layout_blobs(dir)? {
                 if present.insert(name.clone()) {
                     symlink_to_real(&path, &blobs.join(name))?;
                 }
@@ -71,7 +109,7 @@ impl LayoutView {
 
 /// The sha256 blob files of a layout, by name. Anything else there (staging leftovers, other
 /// algorithms) is not a blob this view offers.
-fn blob_files(layout: &Path) -> Result<Vec<(String, PathBuf)>> {
+fn layout_blobs(layout: &Path) -> Result<Vec<(String, PathBuf)>> {
     let dir = layout.join("blobs").join("sha256");
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,

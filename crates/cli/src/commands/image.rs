@@ -49,6 +49,13 @@ pub struct Args {
     #[arg(long, requires = "base")]
     omit_base_blobs: bool,
 
+    /// Write the blobs of the --layer inputs given with a descriptor out of the output layout
+    /// (the manifest still lists them): readers then need `--blob BLOB=DESCRIPTOR` for each.
+    /// py_image passes it so that the layout Bazel digests after every edit holds the index,
+    /// manifest and config only, however large the third-party layers are.
+    #[arg(long)]
+    omit_layer_blobs: bool,
+
     /// Platform of a scratch image, as OS/ARCHITECTURE[/VARIANT] (default linux/amd64).
     /// An image on a base has the base's platform.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "base")]
@@ -246,6 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         created,
         ref_name: args.ref_name,
         omit_base_blobs: args.omit_base_blobs,
+        omit_layer_blobs: args.omit_layer_blobs,
     };
     crate::interrupt::clean_up_on_signal(&[&args.output])?;
     let written = build_image_on_verified_base(&spec, args.base_verified.as_deref(), &args.output)
