@@ -63,6 +63,7 @@ _DEBS_ATTRS = {
         allow_single_file = [".json"],
     ),
     "compression": attr.string(doc = "gzip or zstd for the base layers.", default = "gzip", values = ["gzip", "zstd"]),
+    "bytecode": attr.bool(doc = "Compile the bases' standard library bytecode at build time (False: hosts with glibc < 2.36).", default = True),
 }
 
 def _distroless_impl(module_ctx):
@@ -84,6 +85,7 @@ def _distroless_impl(module_ctx):
             debs_repository = _DEBS_REPOSITORY,
             variant = variant,
             compression = chosen.compression if chosen else "gzip",
+            bytecode = chosen.bytecode if chosen else True,
         )
 
 distroless = module_extension(

@@ -57,7 +57,8 @@ def distroless_python_bases(
         mirrors = [],
         lock = DEFAULT_LOCK,
         compression = "gzip",
-        workspace_file = None):
+        workspace_file = None,
+        bytecode = True):
     """Declares @distroless_python_base, @distroless_python_nonroot, @distroless_python_debug and @distroless_python_debug_nonroot.
 
     Each repository's default target (e.g. `@distroless_python_nonroot//:distroless_python_nonroot`,
@@ -74,6 +75,9 @@ def distroless_python_bases(
       compression: `gzip` (default; every engine) or `zstd` for the base layers.
       workspace_file: a file at the workspace root (e.g. `"@//:WORKSPACE"`), needed for a
         relative `debs_dir` on Bazel versions whose repository_ctx lacks workspace_root.
+      bytecode: ship the standard library's `__pycache__`, compiled at build time by the
+        base's CPython 3.11 (`@rules_pyoci_python311`), so containers do not compile it at
+        every start; `False` on hosts that cannot run Debian 12's CPython (glibc < 2.36).
     """
     maybe(
         distroless_debs_repository,
@@ -91,6 +95,7 @@ def distroless_python_bases(
             debs_repository = DEBS_REPOSITORY,
             variant = variant,
             compression = compression,
+            bytecode = bytecode,
         )
 
 def rules_oci_compat(name = "rules_oci"):

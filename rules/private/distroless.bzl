@@ -38,10 +38,20 @@ def _distroless_python_image_impl(ctx):
     args.add("--digest-out", digest)
     args.add("--quiet")
     args.add("--verified-out", verified)
+    tools = []
+    env = {}
+    if ctx.attr.bytecode:
+        # The compiler py_image uses for its layers: the base's own CPython, from the same .debs.
+        compiler = ctx.executable._python_compiler
+        args.add("--compile-bytecode-with", compiler)
+        tools = [compiler] + ctx.files._python_stdlib
+        env["PYTHONHOME"] = compiler.dirname.rsplit("/", 1)[0]
     ctx.actions.run(
         executable = pyoci_binary(ctx),
         arguments = [args],
         inputs = debs + [ctx.file.lock],
+        tools = tools,
+        env = env,
         outputs = [layout, digest, verified],
         mnemonic = "PyociBase",
         progress_message = "Building the distroless Python base {} ({})".format(ctx.label, ctx.attr.variant),
@@ -79,6 +89,23 @@ distroless_python_image = rule(
             doc = "Layer compression: `gzip` (every engine) or `zstd` (Docker 23+, podman).",
             default = "gzip",
             values = ["gzip", "zstd"],
+        ),
+        "bytecode": attr.bool(
+            doc = "Ship the standard library's `__pycache__` (what Debian's postinst would have " +
+                  "compiled), so a container need not compile typing, asyncio, ... at every start " +
+                  "(the image's user cannot write them). The base's CPython 3.11 compiles them at " +
+                  "build time: set `False` on hosts that cannot run Debian 12's CPython (glibc < 2.36).",
+            default = True,
+        ),
+        "_python_compiler": attr.label(
+            default = Label("@rules_pyoci_python311//:root/usr/bin/python3.11"),
+            allow_single_file = True,
+            executable = True,
+            cfg = "exec",
+        ),
+        "_python_stdlib": attr.label(
+            default = Label("@rules_pyoci_python311//:stdlib"),
+            cfg = "exec",
         ),
     },
     toolchains = ["@rules_pyoci//rules:toolchain_type"],
@@ -208,6 +235,7 @@ distroless_python_image(
     lock = "@{debs}//:lock.json",
     variant = "{variant}",
     compression = "{compression}",
+    bytecode = {bytecode},
 )
 
 alias(
@@ -219,6 +247,7 @@ alias(
         debs = rctx.attr.debs_repository,
         variant = rctx.attr.variant,
         compression = rctx.attr.compression,
+        bytecode = rctx.attr.bytecode,
     ))
 
 distroless_base_repository = repository_rule(
@@ -229,6 +258,11 @@ distroless_base_repository = repository_rule(
         "debs_repository": attr.string(doc = "The apparent name of the distroless_debs_repository.", mandatory = True),
         "variant": attr.string(doc = "One of base, nonroot, debug, debug-nonroot.", mandatory = True, values = sorted(VARIANTS.keys())),
         "compression": attr.string(doc = "Layer compression of the base: gzip or zstd.", default = "gzip", values = ["gzip", "zstd"]),
+        "bytecode": attr.bool(
+            doc = "Compile the standard library's bytecode into the base (with the base's CPython 3.11, " +
+                  "at build time); `False` on hosts that cannot run Debian 12's CPython (glibc < 2.36).",
+            default = True,
+        ),
     },
 )
 

@@ -85,7 +85,8 @@ def _package_label(rctx, anchor, workspace_root, relative):
 def _watch_sources(rctx, workspace_root):
     """Makes Bazel refetch (and so re-run cargo) when anything compiled into pyoci changes.
 
-    That is the Rust sources, the Cargo files and rules/**/*.bzl (pyoci lint embeds them).
+    That is the Rust sources, the Cargo files, rules/**/*.bzl (pyoci lint embeds them) and
+    rules/private/compile_pyc.py (pyoci base embeds it).
     """
     if hasattr(rctx, "watch_tree"):
         rctx.watch_tree(workspace_root.get_child("crates"))
@@ -119,6 +120,9 @@ def _watch_sources(rctx, workspace_root):
             "-o",
             "-path",
             rules + "/*.bzl",
+            "-o",
+            "-path",
+            rules + "/private/compile_pyc.py",
             ")",
         ],
         "listing the pyoci sources",

@@ -3,10 +3,13 @@ tests/golden/digests.txt. tests/e2e/test_remote_cache.py asserts the same digest
 checkouts at other paths (one under another time zone, locale and umask); crates/cli/tests/golden.rs
 covers the four distroless bases. Under bzlmod (PYOCI_BAZEL=7) the image differs only where the
 main repository's runfiles directory is `_main` instead of `hello_example` (its own golden line,
-`hello-bzlmod`), and its base is byte for byte the one Bazel 4 builds.
+`hello-bzlmod`), and its base is byte for byte the one Bazel 4 builds: `nonroot-bytecode`, the
+nonroot base with its standard library's bytecode, which crates/cli/tests/base_bytecode.rs
+builds with `pyoci base` alone.
 """
 
 import re
+import subprocess
 
 from conftest import BZLMOD, REPO, extension_repository
 
@@ -49,9 +52,29 @@ def test_hello_image_matches_golden_digest(make_bazel):
 
 
 def test_hello_base_is_the_golden_nonroot_base(make_bazel):
-    """The same base digest under WORKSPACE (Bazel 4) and bzlmod (Bazel 7)."""
+    """The same base digest under WORKSPACE (Bazel 4) and bzlmod (Bazel 7), and from the CLI."""
     bazel = make_bazel(REPO / "examples" / "hello")
     bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
     repository = extension_repository("distroless_python_nonroot", "distroless")
     digest = (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
-    assert_golden("nonroot", digest)
+    assert_golden("nonroot-bytecode", digest)
+
+
+def test_stdlib_bytecode_is_loaded_by_the_nonroot_user(make_bazel, docker):
+    """The base ships the stdlib's __pycache__ (the image's user could not write it), and the
+    interpreter takes modules from it instead of compiling their sources at every start."""
+    bazel = make_bazel(REPO / "examples" / "hello")
+    tag = "localhost/hello:latest"
+    docker.append(tag)
+    loaded = bazel.run("run", f"//:{HELLO}_load", env={"PYOCI_LOADER": ""})
+    assert tag in loaded.stdout + loaded.stderr, loaded.stdout + loaded.stderr
+    code = "import asyncio, os, sys; print(os.getuid(), os.path.exists(asyncio.__cached__))"
+    ran = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "/usr/bin/python3", tag, "-v", "-c", code],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert ran.returncode == 0, f"docker run failed:\n{ran.stdout}\n{ran.stderr}"
+    assert ran.stdout.split() == ["65532", "True"], ran.stdout
+    # `python -v` names where each module's code came from.
+    cached = "code object from '/usr/lib/python3.11/asyncio/__pycache__/__init__.cpython-311.pyc'"
+    assert cached in ran.stderr, ran.stderr[-3000:]

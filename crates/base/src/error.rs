@@ -60,6 +60,23 @@ pub enum Error {
 
     #[error("unknown variant {value:?}: expected base, nonroot, debug or debug-nonroot")]
     UnknownVariant { value: String },
+
+    #[error("bytecode compiler {}: {reason}", python.display())]
+    BytecodeCompiler { python: PathBuf, reason: String },
+
+    #[error(
+        "bytecode compiler {} is Python {found}, but the base's standard library is Python {expected} \
+         (/usr/lib/python{expected}); its .pyc files would not load: give a python{expected}",
+        python.display()
+    )]
+    BytecodeCompilerVersion {
+        python: PathBuf,
+        found: String,
+        expected: String,
+    },
+
+    #[error("{}: the bytecode compiler's manifest cannot name files under this directory (not UTF-8, or a control character in it)", path.display())]
+    BytecodeScratchPath { path: PathBuf },
 }
 
 impl Error {

@@ -2,7 +2,8 @@
 //!
 //! A base has two layers shared by every variant, so a registry or cache stores them once:
 //! 1. the data of every package (busybox-static aside) plus its dpkg `status.d` entries,
-//!    which is how scanners find the packages;
+//!    which is how scanners find the packages, and, when a compiler is given, the standard
+//!    library's `__pycache__` that the packages' postinst would have written;
 //! 2. the distroless files (users, groups, nsswitch.conf, /tmp, /root, /home/nonroot,
 //!    os-release, the CA bundle, python symlinks), since maintainer scripts never run.
 //!
@@ -12,6 +13,7 @@
 //! the debug variants.
 
 mod busybox;
+mod bytecode;
 mod error;
 mod files;
 mod lock;
@@ -84,6 +86,9 @@ pub struct BaseOptions {
     pub created: String,
     /// mtime of every tar entry (seconds since the epoch).
     pub mtime: u64,
+    /// The interpreter that compiles the standard library's `__pycache__` into the packages
+    /// layer; it must be the base's Python version. `None` ships sources only, as the .debs do.
+    pub bytecode_compiler: Option<PathBuf>,
 }
 
 /// What a base build produced.
@@ -278,12 +283,23 @@ pub fn build_base(debs: &[PathBuf], options: &BaseOptions, output: &Path) -> Res
     };
 
     let mut ids: Vec<PackageId> = system.iter().map(package_id).collect();
+    let mut package_entries: Vec<Entry> = system.iter().flat_map(DebPackage::layer_entries).collect();
+    let mut packages_history = format!("pyoci base: {} Debian packages (listed in /var/lib/dpkg/status.d)", ids.len());
+    // The bytecode goes into the packages' own layer, as their postinst would have put it; its
+    // files must outlive that layer's writing.
+    let bytecode_files = match &options.bytecode_compiler {
+        Some(python) => {
+            let compiled = bytecode::compile_stdlib(&system, python, scratch.path())?;
+            if let Some(version) = &compiled.version {
+                packages_history.push_str(&format!(", with the bytecode of /usr/lib/python{version}"));
+            }
+            package_entries.extend(compiled.entries);
+            compiled.dir
+        }
+        None => None,
+    };
     let mut layers = vec![
-        write_layer(
-            "packages",
-            system.iter().flat_map(DebPackage::layer_entries).collect(),
-            format!("pyoci base: {} Debian packages (listed in /var/lib/dpkg/status.d)", ids.len()),
-        )?,
+        write_layer("packages", package_entries, packages_history)?,
         write_layer("distroless", files::distroless_entries(&system)?, "pyoci base: distroless files".to_owned())?,
     ];
     let mut setuid_dropped: Vec<PathBuf> = system.iter().flat_map(|p| p.setuid_dropped.clone()).collect();
@@ -326,6 +342,7 @@ pub fn build_base(debs: &[PathBuf], options: &BaseOptions, output: &Path) -> Res
         omit_layer_blobs: false,
     };
     let image = pyoci_manifest::build_image(&spec, output)?;
+    drop(bytecode_files);
     drop(scratch);
     Ok(BuiltBase {
         image,

@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime};
 use tools::{debs_dir, lock_file, repo_root, require_tool};
 
 // `hello` is the image under Bazel 4 (WORKSPACE), `hello-bzlmod` under Bazel 7 (runfiles in `_main`).
-const NAMES: [&str; 6] = ["base", "nonroot", "debug", "debug-nonroot", "hello", "hello-bzlmod"];
+// `nonroot-bytecode` is the nonroot base with its stdlib's bytecode, as Bazel builds it
+// (asserted by base_bytecode.rs and tests/e2e/test_golden_hello.py).
+const NAMES: [&str; 7] = ["base", "nonroot", "nonroot-bytecode", "debug", "debug-nonroot", "hello", "hello-bzlmod"];
 
 /// `NAME sha256:HEX` lines; every expected name exactly once, nothing else.
 fn golden_digests() -> BTreeMap<String, String> {

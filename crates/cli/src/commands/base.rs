@@ -15,10 +15,15 @@ such as Trivy and syft see the packages), and one layer of distroless files: /et
 /etc/ssl/certs/ca-certificates.crt assembled from ca-certificates, and /usr/bin/python3 and \
 /usr/bin/python -> python3.11. Env: PATH, SSL_CERT_FILE, LANG=C.UTF-8; entrypoint \
 [\"/usr/bin/python3.11\"]. The debug variants add a busybox layer (/busybox on PATH); the \
-others contain no shell and no package manager. Maintainer scripts are never run.\n\n\
+others contain no shell and no package manager. Maintainer scripts are never run, so the \
+standard library ships without bytecode unless --compile-bytecode-with names a python3.11 to \
+write its __pycache__ (what Debian's postinst py3compile does): the image's user cannot write \
+there, so without it every container start compiles typing, enum, asyncio, ... from source.\n\n\
 The output is reproducible: the same .debs give the same digest. The digest is printed on \
 stdout.\n\n\
-Examples:\n  pyoci base --debs debs/ --lock bookworm_amd64.lock.json --variant nonroot -o base_nonroot\n  pyoci base --debs debs/ --write-lock bookworm_amd64.lock.json";
+Examples:\n  pyoci base --debs debs/ --lock bookworm_amd64.lock.json --variant nonroot -o base_nonroot\n  \
+pyoci base --debs debs/ --lock bookworm_amd64.lock.json --variant nonroot -o base_nonroot \\\n      \
+--compile-bytecode-with /usr/bin/python3.11\n  pyoci base --debs debs/ --write-lock bookworm_amd64.lock.json";
 
 #[derive(clap::Args)]
 #[command(after_long_help = BASE_HELP, after_help = "Examples:\n  pyoci base --debs debs/ --lock bookworm_amd64.lock.json --variant nonroot -o base_nonroot\n  pyoci base --debs debs/ --write-lock bookworm_amd64.lock.json")]
@@ -53,6 +58,13 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     digest_out: Option<PathBuf>,
 
+    /// Also write the standard library's bytecode (/usr/lib/python3.X/**/__pycache__/*.pyc,
+    /// PEP 552 unchecked-hash, into the packages layer) with this interpreter, which must be
+    /// the base's Python 3.X; run with PYTHONHASHSEED=0 and the rest of the environment (e.g.
+    /// PYTHONHOME for an extracted interpreter). Without it the stdlib ships as sources only.
+    #[arg(long, value_name = "PYTHON")]
+    compile_bytecode_with: Option<PathBuf>,
+
     /// Print nothing on success (build actions: Bazel shows any output as an `INFO: From` block).
     #[arg(short, long)]
     quiet: bool,
@@ -64,7 +76,7 @@ pub struct Args {
 
     /// Instead of building, write a lock file for every .deb in DIR, read from the packages
     /// themselves (archive path pool/main/<prefix>/<Source>/<file>, sha256 of the file).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["variant", "output", "lock", "digest_out", "verified_out"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["variant", "output", "lock", "digest_out", "verified_out", "compile_bytecode_with"])]
     write_lock: Option<PathBuf>,
 
     /// With --write-lock: take each package's archive path from `apt-cache show NAME=VERSION`
@@ -126,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         created: resolve_created(None, None)?,
         mtime: source_date_epoch()?,
+        bytecode_compiler: args.compile_bytecode_with.clone(),
     };
     crate::interrupt::clean_up_on_signal(&[output])?;
     let built = build_base(&debs, &options, output)
