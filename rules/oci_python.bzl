@@ -85,9 +85,9 @@ def py_image(
     """A container image running `binary` on `base`, plus `<name>_load` to load it.
 
     Creates:
-      - `<name>`: builds `<name>.own`, the image's index, manifest, config and own layers
-        (the base's layers stay in the base's layout, so an edit costs the same on a 24 MB
-        or a 5 GB base), and `<name>.check.json`, the stamp of the security gates (`bazel
+      - `<name>`: builds `<name>.own`, the image's index, manifest and config (its layers
+        stay in their own files, `<name>.layers/*.tar.gz`, and the base's in the base's
+        layout, so an edit costs the same on a 24 MB or a 5 GB image), and `<name>.check.json`, the stamp of the security gates (`bazel
         build` fails when a gate fails); output groups `layout` (`<name>`, one complete OCI
         layout for skopeo, umoci and the like), `tarball` (docker-load tar), `digest`,
         `layers`, `sbom` (`<name>.spdx.json`) and `size_report` (`<name>.size.json`);

@@ -852,9 +852,9 @@ PY_IMAGE_ATTRS = dict(IMAGE_ATTRS, **{
 py_image_rule = rule(
     implementation = _py_image_impl,
     doc = "Builds an OCI image layout running a py_binary on a distroless Python base, checked " +
-          "against the security gates. Outputs: `<name>.own` (the image's index, manifest, config " +
-          "and own layers; the base's layers stay in the base's layout, so an edit costs the same " +
-          "on any base) and the gate stamp `<name>.check.json`; output groups `layout` (`<name>`, " +
+          "against the security gates. Outputs: `<name>.own` (the image's index, manifest and " +
+          "config; its layers stay in their own files and the base's in the base's layout, so an " +
+          "edit costs the same whatever the image's size) and the gate stamp `<name>.check.json`; output groups `layout` (`<name>`, " +
           "one complete OCI layout), `digest`, `tarball` (docker-load tar), `layers`, " +
           "`sbom` (`<name>.spdx.json`, SPDX 2.3) and `size_report` (`<name>.size.json`).",
     attrs = PY_IMAGE_ATTRS,
