@@ -64,3 +64,32 @@ python_compiler_repository = repository_rule(
     },
     environ = [_ENV_DEBS_DIR],
 )
+
+# The private attributes of a rule whose actions run the compiler (py_image's bytecode layers,
+# the distroless base's standard library).
+PYTHON_COMPILER_ATTRS = {
+    "_python_compiler": attr.label(
+        default = Label("@rules_pyoci_python311//:root/usr/bin/python3.11"),
+        allow_single_file = True,
+        executable = True,
+        cfg = "exec",
+    ),
+    "_python_stdlib": attr.label(
+        default = Label("@rules_pyoci_python311//:stdlib"),
+        cfg = "exec",
+    ),
+}
+
+def python_compiler(ctx):
+    """The compiler of a rule with PYTHON_COMPILER_ATTRS, as an action runs it: a struct of
+    `executable` (File), `tools` (Files: it and its stdlib) and `env` (PYTHONHOME for the
+    extracted tree; PYTHONHASHSEED=0 so that sets are marshalled in a fixed order)."""
+    executable = ctx.executable._python_compiler
+    return struct(
+        executable = executable,
+        tools = [executable] + ctx.files._python_stdlib,
+        env = {
+            "PYTHONHOME": executable.dirname.rsplit("/", 1)[0],
+            "PYTHONHASHSEED": "0",
+        },
+    )

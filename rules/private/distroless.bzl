@@ -8,6 +8,7 @@ Two kinds of repositories:
   `pyoci base`.
 """
 
+load(":bytecode.bzl", "PYTHON_COMPILER_ATTRS", "python_compiler")
 load(":layer_findings.bzl", "layer_findings_action")
 load(":providers.bzl", "OciImageInfo", "pyoci_binary")
 
@@ -42,10 +43,10 @@ def _distroless_python_image_impl(ctx):
     env = {}
     if ctx.attr.bytecode:
         # The compiler py_image uses for its layers: the base's own CPython, from the same .debs.
-        compiler = ctx.executable._python_compiler
-        args.add("--compile-bytecode-with", compiler)
-        tools = [compiler] + ctx.files._python_stdlib
-        env["PYTHONHOME"] = compiler.dirname.rsplit("/", 1)[0]
+        compiler = python_compiler(ctx)
+        args.add("--compile-bytecode-with", compiler.executable)
+        tools = compiler.tools
+        env = compiler.env
     ctx.actions.run(
         executable = pyoci_binary(ctx),
         arguments = [args],
@@ -69,7 +70,7 @@ def _distroless_python_image_impl(ctx):
 distroless_python_image = rule(
     implementation = _distroless_python_image_impl,
     doc = "A distroless Python 3.11 base image layout built from locked .deb files by `pyoci base`.",
-    attrs = {
+    attrs = dict(PYTHON_COMPILER_ATTRS, **{
         "debs": attr.label(
             doc = "The locked .deb files, all in one directory (a debs repository's `//:debs`).",
             mandatory = True,
@@ -97,17 +98,7 @@ distroless_python_image = rule(
                   "build time: set `False` on hosts that cannot run Debian 12's CPython (glibc < 2.36).",
             default = True,
         ),
-        "_python_compiler": attr.label(
-            default = Label("@rules_pyoci_python311//:root/usr/bin/python3.11"),
-            allow_single_file = True,
-            executable = True,
-            cfg = "exec",
-        ),
-        "_python_stdlib": attr.label(
-            default = Label("@rules_pyoci_python311//:stdlib"),
-            cfg = "exec",
-        ),
-    },
+    }),
     toolchains = ["@rules_pyoci//rules:toolchain_type"],
 )
 

@@ -29,6 +29,7 @@ the records with the config in layer order, applying the opt-outs, and reads no 
 re-records only the changed layer, whatever the size of the base and third-party layers.
 """
 
+load(":bytecode.bzl", "PYTHON_COMPILER_ATTRS", "python_compiler")
 load(":load.bzl", "default_repo_tag")
 load(":layer_findings.bzl", "layer_findings_action")
 load(":providers.bzl", "OciImageInfo", "add_blob_sources", "blob_source_files", "image_layer_findings", "image_layout_inputs", "image_layout_parts", "image_verified", "pyoci_binary")
@@ -248,16 +249,14 @@ def _bytecode_action(ctx, group, runfiles_root, entries, inputs):
     manifest = ctx.actions.declare_file(ctx.label.name + ".layers/" + group + ".pyc.txt")
     ctx.actions.write(manifest, "\n".join([runfiles_root] + ["\t".join(pair) for pair in sources]) + "\n")
     tree = ctx.actions.declare_directory(ctx.label.name + ".layers/" + group + ".pyc")
+    compiler = python_compiler(ctx)
     ctx.actions.run(
-        executable = ctx.executable._python_compiler,
+        executable = compiler.executable,
         arguments = ["-s", "-S", "-B", ctx.file._compile_pyc.path, manifest.path, tree.path],
         inputs = depset([manifest, ctx.file._compile_pyc], transitive = [depset(inputs)]),
-        tools = ctx.files._python_stdlib,
+        tools = compiler.tools,
         outputs = [tree],
-        env = {
-            "PYTHONHOME": ctx.executable._python_compiler.dirname.rsplit("/", 1)[0],
-            "PYTHONHASHSEED": "0",
-        },
+        env = compiler.env,
         mnemonic = "PyociBytecode",
         progress_message = "Compiling the {} bytecode of {}".format(group.replace("_", "-"), ctx.label),
     )
@@ -791,16 +790,6 @@ IMAGE_ATTRS = dict({
               "rewritten), so a container starts without compiling every import. `False` ships sources only.",
         default = True,
     ),
-    "_python_compiler": attr.label(
-        default = Label("@rules_pyoci_python311//:root/usr/bin/python3.11"),
-        allow_single_file = True,
-        executable = True,
-        cfg = "exec",
-    ),
-    "_python_stdlib": attr.label(
-        default = Label("@rules_pyoci_python311//:stdlib"),
-        cfg = "exec",
-    ),
     "_compile_pyc": attr.label(
         default = Label("//rules/private:compile_pyc.py"),
         allow_single_file = True,
@@ -841,7 +830,7 @@ IMAGE_ATTRS = dict({
               "larger, e.g. `\"150MB\"` or `\"1.5GiB\"` (K/M/G powers of 1000, Ki/Mi/Gi of 1024). " +
               "The `size_report` output group shows where the bytes are.",
     ),
-}, **STAMP_ATTRS)
+}, **dict(STAMP_ATTRS, **PYTHON_COMPILER_ATTRS))
 
 PY_IMAGE_ATTRS = dict(IMAGE_ATTRS, **{
     "cmd": attr.string_list(
