@@ -33,8 +33,9 @@ def rules_pyoci_dependencies(pyoci = None):
     """Declares the repositories rules_pyoci needs: the pyoci toolchain and the bytecode compiler.
 
     The compiler (`@rules_pyoci_python311`) is the base's CPython 3.11 from its pinned .debs
-    (read from `$PYOCI_DEBS_DIR` if there, else deb.debian.org); it is fetched only when an image
-    with `bytecode = True` (the default) is built.
+    (read from `$PYOCI_DEBS_DIR` if there, else deb.debian.org). Every py_image and distroless
+    base names it, so it is fetched with them (with `dpkg-deb`), also under `bytecode = False`,
+    which only keeps it from running.
 
     Args:
       pyoci: label of a prebuilt pyoci executable. Default: build it from the rules_pyoci
