@@ -14,16 +14,12 @@ resolve() {{
 }}
 pyoci="$(resolve "{pyoci}")"
 layout="$(resolve "{layout}")"
-# Without a subshell per path: an image has a blob file per layer, and forks add up on an edit.
+# Without a subshell per path: an image has a blob layout per layer, and forks add up on an edit.
 blob_sources=()
 add_blob_source() {{
-  local flag="$1" value="" path
-  shift
-  for path in "$@"; do
-    [[ -e "$path" ]] || path="$runfiles/$path"
-    value="${{value:+$value=}}$path"
-  done
-  blob_sources+=("$flag" "$value")
+  local path="$2"
+  [[ -e "$path" ]] || path="$runfiles/$path"
+  blob_sources+=("$1" "$path")
 }}
 {blob_sources}
 
@@ -111,8 +107,8 @@ def _oci_load_impl(ctx):
             pyoci = _runfiles_path(pyoci),
             layout = _runfiles_path(parts.layout),
             blob_sources = "\n".join([
-                "add_blob_source {} {}".format(flag, " ".join([_shell_quote(path) for path in paths]))
-                for flag, paths in blob_source_short_paths(parts)
+                "add_blob_source {} {}".format(flag, _shell_quote(path))
+                for flag, path in blob_source_short_paths(parts)
             ]),
             workspace = ctx.workspace_name,
             loader = ctx.attr.loader,

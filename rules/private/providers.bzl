@@ -9,13 +9,11 @@ OciImageInfo = provider(
                   "which Bazel then digests.",
         "own_layout": "File (directory) or None: the layout the image action wrote, holding the " +
                       "index, manifest and config but no layer (`pyoci image --omit-base-blobs " +
-                      "--omit-layer-blobs`); the layers are in `blob_layouts` and `layer_blobs`. " +
-                      "What the per-edit path reads, so that Bazel has no layer to re-digest.",
-        "blob_layouts": "depset of Files (directories) or None: layouts holding blobs " +
-                        "`own_layout` leaves out (`pyoci ... --blobs-from`): the base's.",
-        "layer_blobs": "depset of structs (blob, descriptor: Files) or None: the image's own " +
-                       "layer files and their `pyoci layer` descriptors, which `own_layout` " +
-                       "leaves out (`pyoci ... --blob BLOB=DESCRIPTOR`).",
+                      "--omit-layer-blobs`); the layers are in `blob_layouts`. What the per-edit " +
+                      "path reads, so that Bazel has no layer to re-digest.",
+        "blob_layouts": "depset of Files (directories) or None: layouts holding the blobs " +
+                        "`own_layout` leaves out (`pyoci ... --blobs-from`): one per own layer " +
+                        "(`pyoci layout --blob`, re-written only when that layer changes) and the base's.",
         "digest": "File: the manifest digest, `sha256:<hex>` with no newline.",
         "user": "string: the config's User, as the image runs (\"\" means root).",
         "debug": "bool: the image carries a shell for debugging (a debug base).",
@@ -41,36 +39,25 @@ def image_layer_findings(info):
     return getattr(info, "layer_findings", None)
 
 def image_layout_parts(info):
-    """What to read an OciImageInfo with: a struct of `layout` (File), `blob_layouts` (depset of
-    layout directories) and `layer_blobs` (depset of struct(blob, descriptor)). A py_image's own
-    layout and where its layers are; otherwise one complete layout and nothing else."""
+    """What to read an OciImageInfo with: a struct of `layout` (File) and `blob_layouts` (depset
+    of layout directories holding the blobs it leaves out). A py_image's own layout and where its
+    layers are; otherwise one complete layout and nothing else."""
     own = getattr(info, "own_layout", None)
     if own:
-        return struct(layout = own, blob_layouts = info.blob_layouts, layer_blobs = info.layer_blobs or depset())
-    return struct(layout = info.layout, blob_layouts = depset(), layer_blobs = depset())
-
-def _blob_arg(layer_blob):
-    return "{}={}".format(layer_blob.blob.path, layer_blob.descriptor.path)
+        return struct(layout = own, blob_layouts = info.blob_layouts)
+    return struct(layout = info.layout, blob_layouts = depset())
 
 def add_blob_sources(args, parts):
-    """Adds `--blob BLOB=DESCRIPTOR` and `--blobs-from DIR` for the blobs `parts.layout` leaves out."""
-    args.add_all(parts.layer_blobs, before_each = "--blob", map_each = _blob_arg)
+    """Adds `--blobs-from DIR` for each layout holding blobs `parts.layout` leaves out."""
     args.add_all(parts.blob_layouts, before_each = "--blobs-from", expand_directories = False)
 
 def blob_source_files(parts):
-    """The Files `add_blob_sources` names (a depset), for an action's inputs or runfiles."""
-    return depset(
-        [f for layer_blob in parts.layer_blobs.to_list() for f in [layer_blob.blob, layer_blob.descriptor]],
-        transitive = [parts.blob_layouts],
-    )
+    """The directories `add_blob_sources` names (a depset), for an action's inputs or runfiles."""
+    return parts.blob_layouts
 
 def blob_source_short_paths(parts):
-    """`add_blob_sources`' arguments for a `bazel run` script: (flag, [runfiles paths]) pairs. A
-    `--blob` has two paths (blob, descriptor) that the script joins with '='."""
-    return [("--blob", [b.blob.short_path, b.descriptor.short_path]) for b in parts.layer_blobs.to_list()] + [
-        ("--blobs-from", [d.short_path])
-        for d in parts.blob_layouts.to_list()
-    ]
+    """`add_blob_sources`' arguments for a `bazel run` script: (flag, runfiles path) pairs."""
+    return [("--blobs-from", d.short_path) for d in parts.blob_layouts.to_list()]
 
 def image_layout_inputs(parts):
     """`parts.layout` and everything `add_blob_sources` names (a depset)."""
@@ -85,3 +72,4 @@ PYOCI_TOOLCHAIN_TYPE = "@rules_pyoci//rules:toolchain_type"
 def pyoci_binary(ctx):
     """The pyoci executable (a File) from the registered toolchain."""
     return ctx.toolchains[PYOCI_TOOLCHAIN_TYPE].pyoci
+

@@ -144,8 +144,8 @@ def _oci_push_impl(ctx):
         script,
         _PUSH_SCRIPT.format(
             blob_sources = "\n".join([
-                'passthrough+=({} "{}")'.format(flag, "=".join(['$(runfile "{}")'.format(path) for path in paths]))
-                for flag, paths in blob_source_short_paths(parts)
+                'passthrough+=({} "$(runfile "{}")")'.format(flag, path)
+                for flag, path in blob_source_short_paths(parts)
             ]),
             label = str(ctx.label),
             workspace = ctx.workspace_name,

@@ -420,7 +420,7 @@ def _layer_findings(ctx, pyoci, base, own_layers, extra_tars):
     ])
     return depset(own, transitive = [base_findings])
 
-def _check_action(ctx, pyoci, base, parts, base_copy, findings):
+def _check_action(ctx, pyoci, base, layout, base_copy, findings):
     """`pyoci check` of the finished image: the security gates, and the size report beside them.
 
     It combines the per-layer `findings` with the config; no layer's bytes are read. The opt-outs
@@ -430,8 +430,8 @@ def _check_action(ctx, pyoci, base, parts, base_copy, findings):
     size_report = ctx.actions.declare_file(ctx.label.name + ".size.json")
     args = ctx.actions.args()
     args.add("check")
-    args.add(parts.layout.path)
-    add_blob_sources(args, parts)
+    args.add(layout.path)
+    args.add("--blobs-from", base_copy.path)
     args.add_all(findings, before_each = "--layer-findings")
 
     # Only the layers this rule added are the application's: the base's files are its own
@@ -456,7 +456,7 @@ def _check_action(ctx, pyoci, base, parts, base_copy, findings):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset([base_copy], transitive = [image_layout_inputs(parts), findings]),
+        inputs = depset([layout, base_copy], transitive = [findings]),
         outputs = [stamp, size_report],
         mnemonic = "PyociCheck",
         # Bazel prints this in the error line: it names the attributes, pyoci's findings name
@@ -465,6 +465,25 @@ def _check_action(ctx, pyoci, base, parts, base_copy, findings):
                             "allow_shell, allow_secrets, allow_secrets_in, allow_permissions, max_size)").format(ctx.label),
     )
     return stamp, size_report
+
+def _blob_layout_action(ctx, pyoci, layer):
+    """A layer's blob as a layout of its own (`pyoci layout --blob`), where readers of `.own` find
+    it. Keyed by that layer alone, so an edit re-writes only the app's; and a tree artifact,
+    which Bazel 4.2's `bazel run` downloads after a remote build that left the layer file remote."""
+    out = ctx.actions.declare_directory(ctx.label.name + ".layers/" + layer.group + ".blob")
+    args = ctx.actions.args()
+    args.add("layout")
+    args.add("--blob", "{}={}".format(layer.blob.path, layer.descriptor.path))
+    args.add("-o", out.path)
+    ctx.actions.run(
+        executable = pyoci,
+        arguments = [args],
+        inputs = [layer.blob, layer.descriptor],
+        outputs = [out],
+        mnemonic = "PyociLayerBlob",
+        progress_message = "Linking the {} layer of {} into a blob layout".format(layer.group.replace("_", "-"), ctx.label),
+    )
+    return out
 
 def _sbom_action(ctx, pyoci, parts, name):
     sbom = ctx.actions.declare_file(ctx.label.name + ".spdx.json")
@@ -611,8 +630,7 @@ def py_image_impl(ctx, service = None):
     )
     parts = struct(
         layout = own_layout,
-        blob_layouts = depset([base_copy]),
-        layer_blobs = depset([struct(blob = layer.blob, descriptor = layer.descriptor) for layer in layers + top_layers]),
+        blob_layouts = depset([_blob_layout_action(ctx, pyoci, layer) for layer in layers + top_layers] + [base_copy]),
     )
 
     layout_args = ctx.actions.args()
@@ -630,7 +648,7 @@ def py_image_impl(ctx, service = None):
     )
 
     findings = _layer_findings(ctx, pyoci, base, layers + top_layers, extra_tars)
-    check_stamp, size_report = _check_action(ctx, pyoci, base, parts, base_copy, findings)
+    check_stamp, size_report = _check_action(ctx, pyoci, base, own_layout, base_copy, findings)
     repo_tags = ctx.attr.repo_tags or [default_repo_tag(ctx.label.package, label.name)]
     sbom = _sbom_action(ctx, pyoci, parts, repo_tags[0])
 
@@ -676,7 +694,6 @@ def py_image_impl(ctx, service = None):
             layout = layout,
             own_layout = own_layout,
             blob_layouts = parts.blob_layouts,
-            layer_blobs = parts.layer_blobs,
             digest = digest,
             verified = verified,
             user = ctx.attr.user or base.user,

@@ -85,11 +85,12 @@ def test_editing_app_code_reruns_only_app_layer_and_image(checkouts, tmp_path):
     mnemonics = sorted(s.get("mnemonic", "?") for s in executed)
     # (PyociBytecode: the application's .pyc, compiled beside its layer. PyociCheckLayer: the
     # gate findings of the new app layer only; PyociCheck combines them with the unchanged
-    # records of the base, interpreter and third-party layers.)
-    assert mnemonics == ["PyociBytecode", "PyociCheck", "PyociCheckLayer", "PyociImage", "PyociLayer"], "\n".join(
+    # records of the base, interpreter and third-party layers. PyociLayerBlob: the new app
+    # layer as the blob layout readers of `.own` take it from.)
+    assert mnemonics == ["PyociBytecode", "PyociCheck", "PyociCheckLayer", "PyociImage", "PyociLayer", "PyociLayerBlob"], "\n".join(
         f"{s.get('mnemonic')}: {s.get('progressMessage')}" for s in executed
     )
-    for mnemonic in ["PyociLayer", "PyociCheckLayer"]:
+    for mnemonic in ["PyociLayer", "PyociCheckLayer", "PyociLayerBlob"]:
         outputs = [
             output["path"]
             for s in executed if s.get("mnemonic") == mnemonic

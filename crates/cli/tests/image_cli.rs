@@ -312,6 +312,22 @@ fn an_image_without_its_layer_blobs_reads_whole_through_blob_files() {
     let whole_tar = dir.path().join("whole.tar");
     pyoci_ok(pyoci().args(["tarball", "--image"]).arg(&whole).args(["--tag", "x/y:z", "-o"]).arg(&whole_tar));
     assert_eq!(fs::read(&tar).unwrap_or_default(), fs::read(&whole_tar).unwrap_or_default());
+    // A layout of the layer's blob alone (what py_image gives each layer) serves the same.
+    let blob_layout = dir.path().join("app.blob");
+    pyoci_ok(pyoci().args(["layout", "--blob", &layer, "-o"]).arg(&blob_layout));
+    let from_blob_layout = dir.path().join("from-blob-layout.tar");
+    pyoci_ok(
+        pyoci()
+            .args(["tarball", "--image"])
+            .arg(&own)
+            .arg("--blobs-from")
+            .arg(&blob_layout)
+            .arg("--blobs-from")
+            .arg(&base)
+            .args(["--tag", "x/y:z", "-o"])
+            .arg(&from_blob_layout),
+    );
+    assert_eq!(fs::read(&from_blob_layout).unwrap_or_default(), fs::read(&whole_tar).unwrap_or_default());
     let mut check = pyoci();
     check.args(["check", "--allow-root"]).arg(&own);
     read_whole(&mut check);

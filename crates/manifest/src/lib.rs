@@ -39,7 +39,7 @@ pub use output::{is_own_staging_name, staging_prefix, write_file_atomic};
 pub use layout::{ref_name_of, Image, Layout, DEFAULT_ARCHITECTURE, DEFAULT_OS, REF_NAME_ANNOTATION};
 pub use tarball::{write_tarball, ImageTag, TarballPlan, TarballFormat, TarballSummary, CONTAINERD_NAME_ANNOTATION};
 pub use verified::{verify_with_record, VerifiedRecord, VERIFIED_RECORD_SCHEMA};
-pub use view::{write_complete_layout, BlobFile, LayoutView};
+pub use view::{write_blob_layout, write_complete_layout, BlobFile, LayoutView};
 pub use writer::WrittenImage;
 
 /// The default `org.opencontainers.image.ref.name` of an image we write.

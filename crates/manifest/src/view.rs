@@ -150,3 +150,15 @@ pub fn write_complete_layout(view: &Path, output: &Path) -> Result<usize> {
     writer.finish_with_index(&index_bytes)?;
     Ok(blobs.len())
 }
+
+/// Writes `files` as a layout of blobs only (`index.json` lists no manifest), hard-linked where
+/// the file system allows: a `--blobs-from` source for one layer. Sizes were checked when each
+/// [`BlobFile`] was made.
+pub fn write_blob_layout(files: &[BlobFile], output: &Path) -> Result<usize> {
+    let mut writer = LayoutWriter::new(output)?;
+    for file in files {
+        writer.link_blob(&file.path, &format!("sha256:{}", file.hex))?;
+    }
+    writer.finish_with_index(br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
+    Ok(files.len())
+}

@@ -42,10 +42,9 @@ pub struct BlobSources {
 }
 
 impl BlobSources {
-    /// The image layout at `layout` with these sources' blobs added, read as one layout.
-    pub fn view(&self, layout: &Path) -> anyhow::Result<LayoutView> {
-        let files = self
-            .files
+    /// The --blob files, each checked against its descriptor's size.
+    pub fn blob_files(&self) -> anyhow::Result<Vec<BlobFile>> {
+        self.files
             .iter()
             .map(|arg| -> anyhow::Result<BlobFile> {
                 let (blob, descriptor) = arg
@@ -54,7 +53,12 @@ impl BlobSources {
                 BlobFile::from_descriptor_file(Path::new(blob), Path::new(descriptor))
                     .with_context(|| format!("--blob {arg}"))
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// The image layout at `layout` with these sources' blobs added, read as one layout.
+    pub fn view(&self, layout: &Path) -> anyhow::Result<LayoutView> {
+        let files = self.blob_files()?;
         LayoutView::new(layout, &files, &self.dirs).with_context(|| {
             let sources: Vec<String> = files
                 .iter()
