@@ -1,6 +1,6 @@
 """oci_load: `bazel run` streams an image into the local Docker Engine, podman or another loader."""
 
-load(":providers.bzl", "OciImageInfo", "add_blob_sources", "blob_source_files", "blob_source_short_paths", "image_checks", "image_layout_inputs", "image_layout_parts", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "add_blob_sources", "blob_source_short_paths", "image_checks", "image_layout_inputs", "image_layout_parts", "pyoci_binary")
 
 _LOAD_SCRIPT = """\
 #!/usr/bin/env bash
@@ -17,9 +17,9 @@ layout="$(resolve "{layout}")"
 # Without a subshell per path: an image has a blob layout per layer, and forks add up on an edit.
 blob_sources=()
 add_blob_source() {{
-  local path="$2"
+  local path="$1"
   [[ -e "$path" ]] || path="$runfiles/$path"
-  blob_sources+=("$1" "$path")
+  blob_sources+=(--blobs-from "$path")
 }}
 {blob_sources}
 
@@ -107,8 +107,8 @@ def _oci_load_impl(ctx):
             pyoci = _runfiles_path(pyoci),
             layout = _runfiles_path(parts.layout),
             blob_sources = "\n".join([
-                "add_blob_source {} {}".format(flag, _shell_quote(path))
-                for flag, path in blob_source_short_paths(parts)
+                "add_blob_source " + _shell_quote(path)
+                for path in blob_source_short_paths(parts)
             ]),
             workspace = ctx.workspace_name,
             loader = ctx.attr.loader,
@@ -124,8 +124,8 @@ def _oci_load_impl(ctx):
             # --remote_download_toplevel downloads a run target's outputs but not the tree
             # artifacts of other repositories in its runfiles. They exist already in a local
             # build; listing them starts no action.
-            files = depset([script], transitive = [blob_source_files(parts)]),
-            runfiles = ctx.runfiles(files = [pyoci, parts.layout], transitive_files = depset(transitive = [blob_source_files(parts), image_checks(image)])),
+            files = depset([script], transitive = [parts.blob_layouts]),
+            runfiles = ctx.runfiles(files = [pyoci, parts.layout], transitive_files = depset(transitive = [parts.blob_layouts, image_checks(image)])),
         ),
         OutputGroupInfo(tarball = depset([tarball])),
     ]

@@ -51,17 +51,13 @@ def add_blob_sources(args, parts):
     """Adds `--blobs-from DIR` for each layout holding blobs `parts.layout` leaves out."""
     args.add_all(parts.blob_layouts, before_each = "--blobs-from", expand_directories = False)
 
-def blob_source_files(parts):
-    """The directories `add_blob_sources` names (a depset), for an action's inputs or runfiles."""
-    return parts.blob_layouts
-
 def blob_source_short_paths(parts):
-    """`add_blob_sources`' arguments for a `bazel run` script: (flag, runfiles path) pairs."""
-    return [("--blobs-from", d.short_path) for d in parts.blob_layouts.to_list()]
+    """The runfiles paths of `parts.blob_layouts`, each for a `--blobs-from` in a `bazel run` script."""
+    return [d.short_path for d in parts.blob_layouts.to_list()]
 
 def image_layout_inputs(parts):
     """`parts.layout` and everything `add_blob_sources` names (a depset)."""
-    return depset([parts.layout], transitive = [blob_source_files(parts)])
+    return depset([parts.layout], transitive = [parts.blob_layouts])
 
 def image_verified(info):
     """The verification record File of an OciImageInfo, or None."""

@@ -11,7 +11,7 @@ is left out, and so is one whose placeholder is unknown or not stamped.
 """
 
 load(":load.bzl", "oci_load")
-load(":providers.bzl", "OciImageInfo", "blob_source_files", "blob_source_short_paths", "image_checks", "image_layout_parts", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "blob_source_short_paths", "image_checks", "image_layout_parts", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 # Runs in the action that writes the tag file: substitutes {KEY} from the status files
@@ -144,8 +144,8 @@ def _oci_push_impl(ctx):
         script,
         _PUSH_SCRIPT.format(
             blob_sources = "\n".join([
-                'passthrough+=({} "$(runfile "{}")")'.format(flag, path)
-                for flag, path in blob_source_short_paths(parts)
+                'passthrough+=(--blobs-from "$(runfile "{}")")'.format(path)
+                for path in blob_source_short_paths(parts)
             ]),
             label = str(ctx.label),
             workspace = ctx.workspace_name,
@@ -161,10 +161,10 @@ def _oci_push_impl(ctx):
         DefaultInfo(
             executable = script,
             # As in oci_load: outputs, so that --remote_download_toplevel fetches them.
-            files = depset([script, tag_file], transitive = [blob_source_files(parts)]),
+            files = depset([script, tag_file], transitive = [parts.blob_layouts]),
             runfiles = ctx.runfiles(
                 files = [pyoci, parts.layout, tag_file, image.digest] + ([ctx.file.ca_cert] if ctx.file.ca_cert else []),
-                transitive_files = depset(transitive = [blob_source_files(parts), image_checks(image)]),
+                transitive_files = depset(transitive = [parts.blob_layouts, image_checks(image)]),
             ),
         ),
         OutputGroupInfo(tags = depset([tag_file])),

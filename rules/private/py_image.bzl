@@ -32,7 +32,7 @@ re-records only the changed layer, whatever the size of the base and third-party
 load(":bytecode.bzl", "PYTHON_COMPILER_ATTRS", "python_compiler")
 load(":load.bzl", "default_repo_tag")
 load(":layer_findings.bzl", "layer_findings_action")
-load(":providers.bzl", "OciImageInfo", "add_blob_sources", "blob_source_files", "image_layer_findings", "image_layout_inputs", "image_layout_parts", "image_verified", "pyoci_binary")
+load(":providers.bzl", "OciImageInfo", "add_blob_sources", "image_layer_findings", "image_layout_inputs", "image_layout_parts", "image_verified", "pyoci_binary")
 load(":stamp.bzl", "STAMP_ATTRS", "should_stamp")
 
 _PYOCI_TOOLCHAIN = "@rules_pyoci//rules:toolchain_type"
@@ -604,7 +604,7 @@ def py_image_impl(ctx, service = None):
     ctx.actions.run(
         executable = pyoci,
         arguments = [args],
-        inputs = depset(inputs, transitive = [blob_source_files(base_parts)]),
+        inputs = depset(inputs, transitive = [base_parts.blob_layouts]),
         outputs = [own_layout, digest, verified],
         mnemonic = "PyociImage",
         progress_message = "Assembling OCI image {}".format(ctx.label),
@@ -677,7 +677,7 @@ def py_image_impl(ctx, service = None):
     return [
         DefaultInfo(
             files = depset([own_layout, check_stamp]),
-            runfiles = ctx.runfiles(files = [own_layout, digest], transitive_files = blob_source_files(parts)),
+            runfiles = ctx.runfiles(files = [own_layout, digest], transitive_files = parts.blob_layouts),
         ),
         OutputGroupInfo(
             digest = depset([digest]),
