@@ -3,6 +3,8 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 PYOCI := target/release/pyoci
+# The slowest tests are printed at the end of each run: CI has a 60-minute budget to keep.
+PYTEST := python3 -m pytest -q --durations=15
 
 .PHONY: demo test deps build cargo-test e2e e2e-bazel7 e2e-bazel8-flags test-remote lint bench
 
@@ -24,11 +26,11 @@ cargo-test: build
 
 # The end-to-end suite on Bazel 4.2.3 (WORKSPACE mode).
 e2e: build
-	python3 -m pytest -q tests/e2e
+	$(PYTEST) tests/e2e
 
 # The same suite on Bazel 7.7.1 with bzlmod (tools/bazel7: Debian sid's Bazel in a chroot).
 e2e-bazel7: build
-	PYOCI_BAZEL=7 python3 -m pytest -q tests/e2e
+	PYOCI_BAZEL=7 $(PYTEST) tests/e2e
 
 # The examples on Bazel 7.7.1 with the defaults Bazel 8.0 flipped that 7.7.1 has flags for
 # (8.0.0's release notes: empty globs, `+` in repository names, no implicit watch of labels,
@@ -39,13 +41,13 @@ BAZEL8_FLAGS := --incompatible_disallow_empty_glob --incompatible_use_plus_in_re
 	--incompatible_autoload_externally= --nolegacy_external_runfiles \
 	--incompatible_no_implicit_watch_label --incompatible_disable_native_repo_rules
 e2e-bazel8-flags: build
-	PYOCI_BAZEL=7 PYOCI_BAZEL_FLAGS="$(BAZEL8_FLAGS)" python3 -m pytest -q tests/e2e/test_examples.py tests/e2e/test_service.py
+	PYOCI_BAZEL=7 PYOCI_BAZEL_FLAGS="$(BAZEL8_FLAGS)" $(PYTEST) tests/e2e/test_examples.py tests/e2e/test_service.py
 
 # The remote-execution suite alone (BuildGrid + buildbox workers) on both Bazels; `e2e` and
 # `e2e-bazel7` run it too.
 test-remote: build
-	python3 -m pytest -q tests/e2e/test_remote_execution.py
-	PYOCI_BAZEL=7 python3 -m pytest -q tests/e2e/test_remote_execution.py
+	$(PYTEST) tests/e2e/test_remote_execution.py
+	PYOCI_BAZEL=7 $(PYTEST) tests/e2e/test_remote_execution.py
 
 lint: build
 	$(PYOCI) lint examples rules

@@ -56,6 +56,9 @@ if [[ -z "${PYOCI:-}" ]]; then
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/pyoci"
 fi
 
+# Bazel's repository rules resolve $PYOCI_BINARY from their own directory, not from here.
+PYOCI="$(realpath "$PYOCI")"
+
 work="$(mktemp -d "${TMPDIR:-/tmp}/pyoci-inner-loop.XXXXXX")"
 loaded_ids="$work/loaded-ids"
 cleanup() {

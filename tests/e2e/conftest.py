@@ -70,28 +70,31 @@ def extension_repository(name, extension):
     return separator.join(["rules_pyoci", "", extension, name])
 
 
-def workspace_file(workspace_name, symbols=(), extra=""):
+def workspace_file(workspace_name, symbols=(), extra="", bases_args=""):
     """A WORKSPACE for a test's workspace: rules_pyoci from this checkout, its toolchain and the
-    bases, more `symbols` loaded from repositories.bzl, then `extra`."""
+    bases (`distroless_python_bases(<bases_args>)`), more `symbols` loaded from repositories.bzl,
+    then `extra`."""
     names = sorted({"distroless_python_bases", "pyoci_register_toolchains", "rules_pyoci_dependencies", *symbols})
     loads = "".join(f'    "{name}",\n' for name in names)
     return (
         f'workspace(name = "{workspace_name}")\n\n'
         f'local_repository(name = "rules_pyoci", path = "{REPO}")\n\n'
         f'load(\n    "@rules_pyoci//rules:repositories.bzl",\n{loads})\n\n'
-        "rules_pyoci_dependencies()\n\npyoci_register_toolchains()\n\ndistroless_python_bases()\n"
+        "rules_pyoci_dependencies()\n\npyoci_register_toolchains()\n\n"
+        f"distroless_python_bases({bases_args})\n"
         + extra
     )
 
 
-def module_file(workspace_name, extra="", mirror="https://deb.debian.org/debian"):
-    """A MODULE.bazel beside a test's WORKSPACE: rules_pyoci from this checkout, the bases, `extra`."""
+def module_file(workspace_name, extra="", mirror="https://deb.debian.org/debian", bases_args=""):
+    """A MODULE.bazel beside a test's WORKSPACE: rules_pyoci from this checkout, the bases
+    (`distroless.debs(mirrors = [mirror], <bases_args>)`), `extra`."""
     return (
         f'module(name = "{workspace_name}")\n\n'
         'bazel_dep(name = "rules_pyoci", version = "0.1.0")\n'
         f'local_path_override(module_name = "rules_pyoci", path = "{REPO}")\n\n'
         'distroless = use_extension("@rules_pyoci//rules:extensions.bzl", "distroless")\n'
-        f'distroless.debs(mirrors = ["{mirror}"])\n'
+        f'distroless.debs(mirrors = ["{mirror}"]{", " + bases_args if bases_args else ""})\n'
         'use_repo(distroless, "distroless_python_base", "distroless_python_debug", '
         '"distroless_python_debug_nonroot", "distroless_python_nonroot")\n'
         + extra

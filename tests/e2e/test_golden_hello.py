@@ -5,13 +5,14 @@ covers the four distroless bases. Under bzlmod (PYOCI_BAZEL=7) the image differs
 main repository's runfiles directory is `_main` instead of `hello_example` (its own golden line,
 `hello-bzlmod`), and its base is byte for byte the one Bazel 4 builds: `nonroot-bytecode`, the
 nonroot base with its standard library's bytecode, which crates/cli/tests/base_bytecode.rs
-builds with `pyoci base` alone.
+builds with `pyoci base` alone. A base built with `bytecode = False` is the `nonroot` line, as
+`pyoci base` writes it without --compile-bytecode-with.
 """
 
 import re
 import subprocess
 
-from conftest import BZLMOD, REPO, extension_repository
+from conftest import BZLMOD, REPO, extension_repository, module_file, workspace_file
 
 GOLDEN = REPO / "tests" / "golden" / "digests.txt"
 HELLO = "hello_image"
@@ -58,6 +59,22 @@ def test_hello_base_is_the_golden_nonroot_base(make_bazel):
     repository = extension_repository("distroless_python_nonroot", "distroless")
     digest = (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
     assert_golden("nonroot-bytecode", digest)
+
+
+def test_a_base_without_bytecode_is_the_golden_nonroot_base(make_bazel, e2e_tmp):
+    """`bytecode = False` (hosts that cannot run Debian 12's CPython) leaves the compiler out of
+    the base's build: the base is the one `pyoci base` writes without bytecode."""
+    workspace = e2e_tmp / "no-bytecode-ws"
+    workspace.mkdir()
+    (workspace / "WORKSPACE").write_text(workspace_file("no_bytecode", bases_args="bytecode = False"))
+    (workspace / "MODULE.bazel").write_text(module_file("no_bytecode", bases_args="bytecode = False"))
+    (workspace / "BUILD.bazel").write_text("")
+    bazel = make_bazel(workspace)
+    bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
+    repository = extension_repository("distroless_python_nonroot", "distroless")
+    digest = (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
+    assert_golden("nonroot", digest)
+    bazel.shutdown()
 
 
 def test_stdlib_bytecode_is_loaded_by_the_nonroot_user(make_bazel, docker):
