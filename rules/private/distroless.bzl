@@ -251,7 +251,10 @@ distroless_base_repository = repository_rule(
         "compression": attr.string(doc = "Layer compression of the base: gzip or zstd.", default = "gzip", values = ["gzip", "zstd"]),
         "bytecode": attr.bool(
             doc = "Compile the standard library's bytecode into the base (with the base's CPython 3.11, " +
-                  "at build time); `False` on hosts that cannot run Debian 12's CPython (glibc < 2.36).",
+                  "at build time); `False` on hosts that cannot run Debian 12's CPython (glibc < 2.36). " +
+                  "The bytecode has unchecked hashes, never compared with its source: an image layer " +
+                  "that replaces a standard-library `.py` (a patched module in `tars`) must also " +
+                  "replace its `__pycache__` entry, or delete it.",
             default = True,
         ),
     },
