@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -295,8 +296,11 @@ def make_bazel(e2e_tmp, repo_env):
         return bazel
 
     yield make
-    for bazel in started:
-        bazel.shutdown()
+    # One shutdown per server (handles can share a workspace and output root), side by side:
+    # a suite starts dozens, and each shutdown mostly waits for its JVM to exit.
+    servers = {(bazel.workspace, bazel.output_user_root): bazel for bazel in started}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(Bazel.shutdown, servers.values()))
 
 
 @pytest.fixture(scope="session")
