@@ -14,27 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, BazelError, debs_dir, extension_repository, module_file
+from conftest import REPO, BazelError, debs_dir, extension_repository, module_file, workspace_file
 
 LOCK = REPO / "rules" / "private" / "distroless" / "bookworm_amd64.lock.json"
 BASE_DIGEST = f"external/{extension_repository('distroless_python_nonroot', 'distroless')}/distroless_python_nonroot.digest"
-
-WORKSPACE = """\
-workspace(name = "mirror_test")
-
-local_repository(
-    name = "rules_pyoci",
-    path = "{repo}",
-)
-
-load("@rules_pyoci//rules:repositories.bzl", "distroless_python_bases", "pyoci_register_toolchains", "rules_pyoci_dependencies")
-
-rules_pyoci_dependencies()
-
-pyoci_register_toolchains()
-
-distroless_python_bases(mirrors = ["{mirror}"])
-"""
 
 
 def local_file(package):
@@ -78,7 +61,7 @@ def mirror(e2e_tmp):
 
 def mirror_workspace(path, url):
     path.mkdir(parents=True)
-    (path / "WORKSPACE").write_text(WORKSPACE.format(repo=REPO, mirror=url))
+    (path / "WORKSPACE").write_text(workspace_file("mirror_test", bases_args=f'mirrors = ["{url}"]'))
     (path / "MODULE.bazel").write_text(module_file("mirror_test", mirror=url))
     (path / "BUILD.bazel").write_text("")
     return path

@@ -52,13 +52,16 @@ def test_hello_image_matches_golden_digest(make_bazel):
     assert_golden("hello-bzlmod" if BZLMOD else "hello", hello_digest(bazel))
 
 
-def test_hello_base_is_the_golden_nonroot_base(make_bazel):
-    """The same base digest under WORKSPACE (Bazel 4) and bzlmod (Bazel 7), and from the CLI."""
-    bazel = make_bazel(REPO / "examples" / "hello")
+def nonroot_base_digest(bazel):
+    """Builds @distroless_python_nonroot in `bazel`'s workspace and returns the digest Bazel wrote."""
     bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
     repository = extension_repository("distroless_python_nonroot", "distroless")
-    digest = (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
-    assert_golden("nonroot-bytecode", digest)
+    return (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
+
+
+def test_hello_base_is_the_golden_nonroot_base(make_bazel):
+    """The same base digest under WORKSPACE (Bazel 4) and bzlmod (Bazel 7), and from the CLI."""
+    assert_golden("nonroot-bytecode", nonroot_base_digest(make_bazel(REPO / "examples" / "hello")))
 
 
 def test_a_base_without_bytecode_is_the_golden_nonroot_base(make_bazel, e2e_tmp):
@@ -70,10 +73,7 @@ def test_a_base_without_bytecode_is_the_golden_nonroot_base(make_bazel, e2e_tmp)
     (workspace / "MODULE.bazel").write_text(module_file("no_bytecode", bases_args="bytecode = False"))
     (workspace / "BUILD.bazel").write_text("")
     bazel = make_bazel(workspace)
-    bazel.run("build", "@distroless_python_nonroot//:distroless_python_nonroot")
-    repository = extension_repository("distroless_python_nonroot", "distroless")
-    digest = (bazel.bin_dir() / "external" / repository / "distroless_python_nonroot.digest").read_text()
-    assert_golden("nonroot", digest)
+    assert_golden("nonroot", nonroot_base_digest(bazel))
     bazel.shutdown()
 
 
